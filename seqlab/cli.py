@@ -1,0 +1,210 @@
+"""The one entry point: ``seqlab fit | validate | test | predict | generate``.
+
+Training verbs are Lightning's (``LightningCLI``: YAML configs, ``--print_config``, overrides of
+any key); ``generate`` samples from a trained checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
+
+from seqlab.engine import run_dir as runs
+from seqlab.engine.callbacks import SaveResolvedConfig, checkpoint_callback
+from seqlab.engine.loggers import WandbSettings, build_loggers
+
+
+@dataclass
+class RunSettings:
+    """Where and how a run is recorded.
+
+    Args:
+        name: run name; the run directory is ``<root_dir>/<name>/version_<N>``.
+        root_dir: parent directory of all runs.
+        wandb: Weights & Biases settings.
+    """
+
+    name: str = "default"
+    root_dir: str = "runs"
+    wandb: WandbSettings = field(default_factory=WandbSettings)
+
+
+class SeqlabCLI(LightningCLI):
+    """LightningCLI with seqlab's run directory, loggers and checkpoints."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_class_arguments(RunSettings, "run")
+        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        run = config.run
+        ckpt = config.get("ckpt_path")
+        if ckpt == "last":
+            found = runs.find_last(run.root_dir, run.name)
+            if found is None:
+                print(f"seqlab: no last.ckpt under {run.root_dir}/{run.name}/; starting a new run", file=sys.stderr)
+            config.ckpt_path = str(found) if found else None
+        elif ckpt:
+            config.ckpt_path = str(runs.resolve_checkpoint(ckpt))
+        self.run_dir = self._run_dir(run.root_dir, run.name, config.ckpt_path)
+
+    @staticmethod
+    def _run_dir(root_dir: str, name: str, ckpt_path: str | None) -> Path:
+        inherited = os.environ.get(runs.RUN_DIR_ENV)
+        if inherited and os.environ.get("LOCAL_RANK", "0") != "0":
+            return Path(inherited)  # a DDP child process joins rank 0's run
+        run_dir = runs.run_dir_of_checkpoint(Path(ckpt_path)) if ckpt_path else None
+        if run_dir is None or not run_dir.is_dir():
+            run_dir = runs.new_run_dir(root_dir, name)
+        runs.point_latest(run_dir)
+        os.environ[runs.RUN_DIR_ENV] = str(run_dir)
+        return run_dir
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        run = self._get(self.config_init, "run")
+        trainer_config = self._get(self.config_init, "trainer")
+        if trainer_config.get("logger") in (None, True):
+            kwargs["logger"] = build_loggers(self.run_dir, run.name, run.wandb)
+        callbacks = list(trainer_config.get("callbacks") or [])
+        if trainer_config.get("enable_checkpointing", True) is not False:
+            callbacks.append(checkpoint_callback(self.run_dir, self.model.monitor, self.model.monitor_mode))
+        kwargs["callbacks"] = callbacks
+        kwargs.setdefault("default_root_dir", str(self.run_dir))
+        return super().instantiate_trainer(**kwargs)
+
+    def _finish_wandb(self) -> None:
+        """End the W&B run so its files are complete and a later run in this process starts afresh."""
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger._experiment.finish()
+
+    def after_validate(self) -> None:
+        self._finish_wandb()
+
+    def after_test(self) -> None:
+        self._finish_wandb()
+
+    def after_fit(self) -> None:
+        trainer = self.trainer
+        if trainer.is_global_zero:
+            self._print_summary()
+        self._finish_wandb()
+
+    def _print_summary(self) -> None:
+        trainer = self.trainer
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        print(f"\nrun directory: {self.run_dir}")
+        if metrics:
+            print("final validation: " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+        best = trainer.checkpoint_callback
+        if best is not None and best.best_model_path:
+            score = f" ({best.monitor}={float(best.best_model_score):.4f})" if best.best_model_score is not None else ""
+            print(f"best checkpoint: {best.best_model_path}{score}")
+        wandb_dir = self.run_dir / "wandb"
+        if wandb_dir.is_dir() and any(wandb_dir.glob("offline-run-*")):
+            print(f"W&B (offline): upload with `wandb sync {wandb_dir}/offline-run-*`")
+
+
+def run_training_cli(args: list[str] | None = None) -> SeqlabCLI:
+    return SeqlabCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_callback=SaveResolvedConfig,
+        save_config_kwargs={"overwrite": True},
+        # seqlab's DataModules shard data per rank themselves (LM streams must stay in order).
+        trainer_defaults={"use_distributed_sampler": False},
+        args=args,
+    )
+
+
+def generate(
+    ckpt_path: str | None = None,
+    prompt: str = "\n",
+    max_new_tokens: int = 500,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    num_samples: int = 1,
+    run_name: str | None = None,
+    root_dir: str = "runs",
+    device: str = "auto",
+) -> list[str]:
+    """Sample text from a trained language model.
+
+    Args:
+        ckpt_path: checkpoint file, run directory, or ``last`` (with ``run_name``).
+        prompt: text to continue.
+        max_new_tokens: tokens to sample after the prompt.
+        temperature: softmax temperature; 0 is greedy.
+        top_k: sample only among the k most likely tokens.
+        top_p: sample only from the smallest set of tokens with this much probability (nucleus).
+        seed: random seed for reproducible samples.
+        num_samples: independent samples to draw.
+        run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
+        root_dir: where runs live.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+    from seqlab.engine.checkpoints import load_task
+    from seqlab.nn import generate as sample
+
+    if not ckpt_path:
+        raise SystemExit("seqlab generate: give `--ckpt_path FILE|RUN_DIR|last`")
+    if ckpt_path == "last":
+        if not run_name:
+            raise SystemExit("seqlab generate: `--ckpt_path last` needs `--run_name NAME`")
+        found = runs.find_last(root_dir, run_name)
+        if found is None:
+            raise SystemExit(f"seqlab generate: no last.ckpt under {root_dir}/{run_name}/")
+        path = found
+    else:
+        path = runs.resolve_checkpoint(ckpt_path)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    task, tokenizer = load_task(path, device)
+    if not prompt:
+        raise SystemExit("seqlab generate: the prompt must not be empty")
+    ids = torch.as_tensor(tokenizer.encode(prompt), dtype=torch.long, device=device)
+    generator = torch.Generator(device=device)
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    out = sample(task, ids.expand(num_samples, -1), max_new_tokens, temperature, top_k, top_p, generator)
+    return [prompt + tokenizer.decode(row.tolist()) for row in out]
+
+
+def _generate_main(argv: list[str]) -> None:
+    from jsonargparse import auto_cli
+
+    texts = auto_cli(generate, args=argv)
+    for i, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"----- sample {i + 1} -----")
+        print(text)
+
+
+VERBS = {"generate": _generate_main}
+
+
+def main(argv: list[str] | None = None) -> None:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in VERBS:
+        VERBS[words[0]](words[1:])
+    else:
+        run_training_cli(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Language-model batching as B contiguous parallel streams cut into consecutive windows.
+
+The token sequence is divided into ``B * world_size`` equal streams; rank ``r`` owns streams
+``r*B .. r*B+B-1``. Item ``k`` is window ``k`` of every owned stream, so the hidden state left by
+window ``k`` is the true history of window ``k+1`` (what truncated BPTT carries across batches).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from seqlab.data.text_files import DataError
+
+
+class StreamWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Windows over parallel streams; each item is a whole batch ``(inputs, targets)`` of shape [B, T].
+
+    The last window may be shorter than ``seq_len`` so every token is predicted exactly once.
+    """
+
+    def __init__(
+        self, ids: torch.Tensor, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1,
+        name: str = "split",
+    ) -> None:
+        if ids.dim() != 1:
+            raise ValueError("ids must be a 1-D tensor of token ids")
+        if batch_size < 1 or seq_len < 1:
+            raise ValueError(f"batch_size and seq_len must be positive, got {batch_size} and {seq_len}")
+        streams = batch_size * world_size
+        length = (len(ids) - 1) // streams
+        if length < 1:
+            raise DataError(
+                f"the {name} split has {len(ids)} tokens, too few for {streams} streams "
+                f"(batch_size {batch_size} x {world_size} processes); use more data or a smaller batch_size"
+            )
+        used = streams * length
+        rows = slice(rank * batch_size, (rank + 1) * batch_size)
+        self.inputs = ids[:used].view(streams, length)[rows].contiguous().long()
+        self.targets = ids[1 : used + 1].view(streams, length)[rows].contiguous().long()
+        self.seq_len = seq_len
+        self.stream_length = length
+
+    def __len__(self) -> int:
+        return -(-self.stream_length // self.seq_len)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        window = slice(k * self.seq_len, (k + 1) * self.seq_len)
+        return self.inputs[:, window], self.targets[:, window]
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens predicted per pass over this rank's streams."""
+        return self.inputs.numel()

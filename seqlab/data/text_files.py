@@ -1,0 +1,33 @@
+"""Reading user text files strictly, with errors that say which file, where, and what was expected."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file (and line or offset) and what was expected."""
+
+
+def read_text_file(path: str | os.PathLike[str]) -> str:
+    """Read a whole UTF-8 file, refusing missing, empty and non-UTF-8 files with a precise message."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file (expected a UTF-8 text file)")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file (expected a UTF-8 text file)")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path}: file is empty (expected UTF-8 text)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        bad = raw[err.start : err.end].hex(" ")
+        raise DataError(
+            f"{path}: not valid UTF-8 at byte offset {err.start} (line {line}, column {column}): "
+            f"bytes {bad} ({err.reason}); re-encode the file as UTF-8, e.g. with iconv"
+        ) from None
+    return text.removeprefix("\ufeff")

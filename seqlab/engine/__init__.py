@@ -1,0 +1,1 @@
+"""Trainer assembly: run directories, loggers, checkpoints. The only place that knows Trainer flags."""

@@ -1,0 +1,53 @@
+"""Callbacks the engine always adds: checkpoints, and saving the resolved config without clobbering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import SaveConfigCallback
+
+
+def checkpoint_callback(run_dir: Path, monitor: str, mode: str) -> ModelCheckpoint:
+    """``best.ckpt`` by the task's validation metric and ``last.ckpt`` for resuming."""
+    return ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
+        save_top_k=1, save_last=True, auto_insert_metric_name=False,
+    )
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = value
+
+
+class SaveResolvedConfig(SaveConfigCallback):
+    """Saves the resolved config as ``config.yaml`` in the run directory; a later command in the same
+    directory (a resumed fit, a validate) writes ``config.<stage>-N.yaml`` beside it instead of
+    replacing the original. Also hands the whole
+    config to every logger (W&B shows it as the run's config)."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not self.already_saved and trainer.log_dir:
+            log_dir, number = Path(trainer.log_dir), 0
+            name = "config.yaml"
+            while trainer.is_global_zero and (log_dir / name).exists():
+                number += 1
+                name = f"config.{stage}-{number}.yaml"
+            self.config_filename = trainer.strategy.broadcast(name)
+        super().setup(trainer, pl_module, stage)
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        config = self.parser.dump(self.config, skip_none=False, format="yaml")
+        import yaml
+
+        flat: dict[str, Any] = {}
+        _flatten("", yaml.safe_load(config), flat)
+        flat.pop("config", None)
+        for logger in trainer.loggers:
+            logger.log_hyperparams(flat)

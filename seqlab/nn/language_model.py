@@ -1,0 +1,57 @@
+"""A recurrent next-token model: embedding -> recurrent stack -> vocabulary logits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqlab.nn.recurrent import Cell, RecurrentStack, State
+
+
+class RecurrentLM(nn.Module):
+    """The Char-RNN family of language models, for characters or subwords.
+
+    Args:
+        vocab_size: number of token ids.
+        cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+        embedding_size: token embedding width.
+        hidden_size: recurrent state width.
+        num_layers: stacked recurrent layers.
+        dropout: dropout on embeddings, between layers and before the output layer.
+        tie_weights: share the embedding matrix with the output layer (a projection is added when
+            ``hidden_size`` differs from ``embedding_size``).
+        orthogonal_init: orthogonal recurrent matrices at initialisation.
+        forget_bias: LSTM forget-gate bias at initialisation.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: Cell = "lstm",
+        embedding_size: int = 64,
+        hidden_size: int = 512,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+        orthogonal_init: bool = True,
+        forget_bias: float | None = 1.0,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        self.drop = nn.Dropout(dropout)
+        self.rnn = RecurrentStack(
+            cell, embedding_size, hidden_size, num_layers, dropout=dropout,
+            orthogonal_init=orthogonal_init, forget_bias=forget_bias,
+        )
+        self.projection = (
+            nn.Linear(hidden_size, embedding_size, bias=False)
+            if tie_weights and hidden_size != embedding_size else nn.Identity()
+        )
+        self.output = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
+        if tie_weights:
+            self.output.weight = self.embedding.weight
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Logits [B, T, V] for ids [B, T], and the state after the last step."""
+        hidden, state = self.rnn(self.drop(self.embedding(ids)), state)
+        return self.output(self.projection(self.drop(hidden))), state

@@ -1,0 +1,70 @@
+"""The shared base of every task: optimizer and scheduler injection, clipping, gradient-norm logging."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+
+def default_optimizer(params) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
+
+
+class SeqTask(L.LightningModule):
+    """Base LightningModule: the optimizer comes from config (``class_path``), gradients are clipped by
+    norm in ``on_before_optimizer_step`` (after the AMP scaler has unscaled them, so it is right
+    under fp16) and the pre-clipping norm is logged as ``train/grad_norm``.
+
+    Args:
+        optimizer: optimizer factory, e.g. ``{class_path: torch.optim.AdamW, init_args: {lr: 0.002}}``.
+        lr_scheduler: optional scheduler factory; ``ReduceLROnPlateau`` steps on ``val/loss``,
+            any other scheduler steps once per optimizer step.
+        gradient_clip_norm: clip the global gradient norm to this value (``None``: no clipping).
+    """
+
+    monitor: str = "val/loss"  # the metric that picks best.ckpt
+    monitor_mode: str = "min"
+
+    def __init__(
+        self,
+        optimizer: OptimizerCallable = default_optimizer,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        gradient_clip_norm: float | None = 1.0,
+    ) -> None:
+        super().__init__()
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        self.gradient_clip_norm = gradient_clip_norm
+        self._grad_norm: torch.Tensor | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Record the task class, so ``seqlab generate``/``decode`` can rebuild it from the file alone."""
+        checkpoint["seqlab"] = {"task_class": f"{type(self).__module__}.{type(self).__qualname__}"}
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer)}}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        params = [p for p in self.parameters() if p.grad is not None]
+        if not params:
+            return
+        max_norm = self.gradient_clip_norm if self.gradient_clip_norm is not None else math.inf
+        self._grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+    def step_scheduler_after_optimizer(self) -> None:
+        """Per-step schedulers (manual optimization must step them itself)."""
+        scheduler = self.lr_schedulers()
+        if scheduler is not None and not isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step()
+
+    def step_plateau_scheduler(self, val_loss: torch.Tensor) -> None:
+        scheduler = self.lr_schedulers()
+        if isinstance(scheduler, ReduceLROnPlateau) and not self.trainer.sanity_checking:
+            scheduler.step(float(val_loss))

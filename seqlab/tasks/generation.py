@@ -1,0 +1,169 @@
+"""One-to-many generation: a recurrent language model trained with truncated BPTT."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+
+from seqlab.nn import RecurrentLM, State, detach_state
+from seqlab.nn.recurrent import Cell
+from seqlab.tasks.base import SeqTask, default_optimizer
+
+LN2 = math.log(2)
+
+
+class GenerationTask(SeqTask):
+    """Character- or subword-level language model (the Char-RNN recipe).
+
+    Each batch is the next window of B parallel streams. The hidden state is carried from window
+    to window and detached at every boundary (truncated BPTT), and reset at the start of each epoch;
+    validation and test carry state across windows the same way. Within a window, ``tbptt_steps``
+    splits time further into chunks with one optimizer step each.
+
+    Args:
+        vocab_size: number of token ids (linked from the data by the CLI).
+        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        embedding_size: token embedding width.
+        hidden_size: recurrent state width.
+        num_layers: stacked recurrent layers.
+        dropout: dropout on embeddings, between layers and before the output layer.
+        tie_weights: share input embeddings and output weights.
+        orthogonal_init: orthogonal recurrent matrices at initialisation.
+        forget_bias: LSTM forget-gate bias at initialisation.
+        tbptt_steps: backpropagate through at most this many steps (``None``: the whole window).
+        optimizer: see :class:`SeqTask`.
+        lr_scheduler: see :class:`SeqTask`.
+        gradient_clip_norm: see :class:`SeqTask`.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: Cell = "lstm",
+        embedding_size: int = 64,
+        hidden_size: int = 512,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+        orthogonal_init: bool = True,
+        forget_bias: float | None = 1.0,
+        tbptt_steps: int | None = None,
+        optimizer: OptimizerCallable = default_optimizer,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        gradient_clip_norm: float | None = 1.0,
+    ) -> None:
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.automatic_optimization = False
+        self.model = RecurrentLM(
+            vocab_size, cell, embedding_size, hidden_size, num_layers, dropout, tie_weights,
+            orthogonal_init, forget_bias,
+        )
+        self.tbptt_steps = tbptt_steps
+        self._train_state: State | None = None
+        self._eval_state: State | None = None
+        self._eval_totals = torch.zeros(2, dtype=torch.float64)
+        self._last_step_time: float | None = None
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        return self.model(ids, state)
+
+    def chunk_loss(
+        self, inputs: torch.Tensor, targets: torch.Tensor, state: State | None
+    ) -> tuple[torch.Tensor, State]:
+        """Mean next-token cross-entropy (nats) over one chunk, and the state after it."""
+        logits, state = self.model(inputs, state)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        return loss, state
+
+    # ---- training -------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._train_state = None
+        self._last_step_time = None
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        optimizer = self.optimizers()
+        steps = self.tbptt_steps or inputs.size(1)
+        total = inputs.new_zeros((), dtype=torch.float32)
+        for x, y in zip(inputs.split(steps, dim=1), targets.split(steps, dim=1)):
+            loss, state = self.chunk_loss(x, y, self._train_state)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+            self.step_scheduler_after_optimizer()
+            self._train_state = detach_state(state)
+            total = total + loss.detach() * y.size(1)
+        loss = total / inputs.size(1)
+        self._log_train(loss, inputs.numel(), optimizer)
+        return loss
+
+    def _log_train(self, loss: torch.Tensor, tokens: int, optimizer: Any) -> None:
+        now = time.perf_counter()
+        metrics = {"train/loss": loss, "lr": optimizer.param_groups[0]["lr"]}
+        if self._char_level():
+            metrics["train/bpc"] = loss / LN2
+        if self._grad_norm is not None:
+            metrics["train/grad_norm"] = self._grad_norm
+        if self._last_step_time is not None:
+            metrics["train/tokens_per_sec"] = tokens * self.trainer.world_size / (now - self._last_step_time)
+        self._last_step_time = now
+        self.log_dict(metrics, prog_bar=False)
+        self.log("loss", loss, prog_bar=True, logger=False)
+
+    # ---- evaluation -----------------------------------------------------------------------
+    def _eval_start(self) -> None:
+        self._eval_state = None
+        self._eval_totals = torch.zeros(2, dtype=torch.float64, device=self.device)
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        inputs, targets = batch
+        logits, self._eval_state = self.model(inputs, self._eval_state)
+        nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="sum")
+        self._eval_totals += torch.stack([nll.double(), nll.new_tensor(targets.numel()).double()])
+
+    def _eval_end(self, prefix: str, split: str) -> torch.Tensor:
+        totals = self.trainer.strategy.reduce(self._eval_totals, reduce_op="sum")
+        loss = (totals[0] / totals[1].clamp_min(1)).float()
+        metrics = {f"{prefix}/loss": loss, f"{prefix}/ppl": loss.exp()}
+        chars_per_token = self._chars_per_token(split)
+        if chars_per_token:
+            metrics[f"{prefix}/bpc"] = loss / LN2 / chars_per_token
+        self.log_dict(metrics, prog_bar=True, sync_dist=False)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_start()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self.step_plateau_scheduler(self._eval_end("val", "validation"))
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start()
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test", "test")
+
+    # ---- units ----------------------------------------------------------------------------
+    def _datamodule(self) -> Any:
+        trainer = self._trainer
+        return getattr(trainer, "datamodule", None) if trainer is not None else None
+
+    def _char_level(self) -> bool:
+        tokenizer = getattr(self._datamodule(), "tokenizer", None)
+        return getattr(tokenizer, "kind", None) == "char"
+
+    def _chars_per_token(self, split: str) -> float | None:
+        """Characters per token of the split, so subword models also report bits per character."""
+        return getattr(self._datamodule(), "chars_per_token", {}).get(split)

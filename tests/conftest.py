@@ -1,0 +1,71 @@
+"""Shared fixtures: every test runs in its own directory with private caches and W&B offline."""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in ``tmp_path`` with private seqlab, Hugging Face and W&B state; nothing reaches the network."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.delenv("SEQLAB_RUN_DIR", raising=False)
+    return tmp_path
+
+
+def _python_source(megabytes: float) -> str:
+    """Real text for tiny runs: the start of a few standard-library modules."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    text = ""
+    for name in ("argparse.py", "json/decoder.py", "textwrap.py", "string.py", "fractions.py"):
+        text += (root / name).read_text(encoding="utf-8")
+    return text[: int(megabytes * 1e6)]
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> dict[str, Path]:
+    """train/validation/test UTF-8 files of Python source, ~40k/6k/6k characters."""
+    text = _python_source(0.052)
+    files = {"train": text[:40_000], "validation": text[40_000:46_000], "test": text[46_000:52_000]}
+    out = {}
+    for split, content in files.items():
+        path = tmp_path / f"{split}.txt"
+        path.write_text(content, encoding="utf-8")
+        out[split] = path
+    return out
+
+
+@pytest.fixture
+def tiny_fit_args(tiny_corpus: dict[str, Path]) -> list[str]:
+    """Overrides that turn any generation config into a seconds-long CPU run on ``tiny_corpus``."""
+    return [
+        "--data.corpus=seqlab.data.TextFiles",
+        f"--data.corpus.train={tiny_corpus['train']}",
+        f"--data.corpus.validation={tiny_corpus['validation']}",
+        f"--data.corpus.test={tiny_corpus['test']}",
+        "--data.batch_size=4",
+        "--data.seq_len=16",
+        "--model.hidden_size=32",
+        "--model.embedding_size=16",
+        "--trainer.max_steps=6",
+        "--trainer.val_check_interval=3",
+        "--trainer.limit_val_batches=2",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--run.wandb.mode=disabled",
+    ]
