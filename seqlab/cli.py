@@ -51,7 +51,10 @@ class SeqlabCLI(LightningCLI):
         if ckpt == "last":
             found = runs.find_last(run.root_dir, run.name)
             if found is None:
-                print(f"seqlab: no last.ckpt under {run.root_dir}/{run.name}/; starting a new run", file=sys.stderr)
+                print(
+                    f"seqlab: no last.ckpt under {run.root_dir}/{run.name}/; starting a new run",
+                    file=sys.stderr,
+                )
             config.ckpt_path = str(found) if found else None
         elif ckpt:
             config.ckpt_path = str(runs.resolve_checkpoint(ckpt))
@@ -107,7 +110,11 @@ class SeqlabCLI(LightningCLI):
             print("final validation: " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
         best = trainer.checkpoint_callback
         if best is not None and best.best_model_path:
-            score = f" ({best.monitor}={float(best.best_model_score):.4f})" if best.best_model_score is not None else ""
+            score = (
+                f" ({best.monitor}={float(best.best_model_score):.4f})"
+                if best.best_model_score is not None
+                else ""
+            )
             print(f"best checkpoint: {best.best_model_path}{score}")
         wandb_dir = self.run_dir / "wandb"
         if wandb_dir.is_dir() and any(wandb_dir.glob("offline-run-*")):

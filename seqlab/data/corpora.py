@@ -82,7 +82,9 @@ class TextFiles(TextCorpus):
             stream = "".join(read_text_file(f) for f in self.files)
             pieces = split_stream(stream, self.fractions)
             source = ",".join(self.files)
-            return datasets.DatasetDict({s: _documents([p], [source]) for s, p in zip(SPLITS, pieces)})
+            return datasets.DatasetDict(
+                {s: _documents([p], [source]) for s, p in zip(SPLITS, pieces, strict=True)}
+            )
         out = {}
         for split, files in self.splits.items():
             out[split] = _documents([read_text_file(f) for f in files], files)

@@ -84,8 +84,13 @@ class LanguageModelData(L.LightningDataModule):
             return {"ids": ids, "chars": [len(text) for text in batch["text"]]}
 
         mapped = ds.map(
-            encode, batched=True, batch_size=64, remove_columns=ds.column_names,
-            cache_file_name=str(cache_file), new_fingerprint=key, desc=f"tokenizing {split}",
+            encode,
+            batched=True,
+            batch_size=64,
+            remove_columns=ds.column_names,
+            cache_file_name=str(cache_file),
+            new_fingerprint=key,
+            desc=f"tokenizing {split}",
         )
         flat = mapped.data.column("ids").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         ids = torch.from_numpy(np.asarray(flat, dtype=np.int64))
@@ -109,7 +114,9 @@ class LanguageModelData(L.LightningDataModule):
 
     def _loader(self, split: str) -> DataLoader:
         # Items are whole batches, in order: the streams' continuity is the point.
-        return DataLoader(self.windows[split], batch_size=None, shuffle=False, pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            self.windows[split], batch_size=None, shuffle=False, pin_memory=torch.cuda.is_available()
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

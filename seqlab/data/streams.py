@@ -20,7 +20,12 @@ class StreamWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """
 
     def __init__(
-        self, ids: torch.Tensor, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1,
+        self,
+        ids: torch.Tensor,
+        batch_size: int,
+        seq_len: int,
+        rank: int = 0,
+        world_size: int = 1,
         name: str = "split",
     ) -> None:
         if ids.dim() != 1:

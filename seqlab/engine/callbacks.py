@@ -13,8 +13,13 @@ from lightning.pytorch.cli import SaveConfigCallback
 def checkpoint_callback(run_dir: Path, monitor: str, mode: str) -> ModelCheckpoint:
     """``best.ckpt`` by the task's validation metric and ``last.ckpt`` for resuming."""
     return ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-        save_top_k=1, save_last=True, auto_insert_metric_name=False,
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        save_last=True,
+        auto_insert_metric_name=False,
     )
 
 

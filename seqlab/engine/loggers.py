@@ -67,14 +67,23 @@ def wandb_run_id(run_dir: Path) -> str:
 def build_loggers(run_dir: Path, name: str, wandb: WandbSettings) -> list[Logger]:
     """CSV into the run directory, plus W&B unless disabled."""
     loggers: list[Logger] = [
-        AppendingCSVLogger(save_dir=str(run_dir.parent.parent), name=run_dir.parent.name, version=run_dir.name)
+        AppendingCSVLogger(
+            save_dir=str(run_dir.parent.parent), name=run_dir.parent.name, version=run_dir.name
+        )
     ]
     if wandb.mode != "disabled":
         loggers.append(
             WandbLogger(
-                name=f"{name}/{run_dir.name}", project=wandb.project, entity=wandb.entity, group=wandb.group,
-                tags=list(wandb.tags) or None, save_dir=str(run_dir), offline=wandb.mode == "offline",
-                id=wandb_run_id(run_dir), resume="allow", log_model=wandb.log_model,
+                name=f"{name}/{run_dir.name}",
+                project=wandb.project,
+                entity=wandb.entity,
+                group=wandb.group,
+                tags=list(wandb.tags) or None,
+                save_dir=str(run_dir),
+                offline=wandb.mode == "offline",
+                id=wandb_run_id(run_dir),
+                resume="allow",
+                log_model=wandb.log_model,
             )
         )
     return loggers

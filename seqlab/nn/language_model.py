@@ -40,12 +40,18 @@ class RecurrentLM(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_size)
         self.drop = nn.Dropout(dropout)
         self.rnn = RecurrentStack(
-            cell, embedding_size, hidden_size, num_layers, dropout=dropout,
-            orthogonal_init=orthogonal_init, forget_bias=forget_bias,
+            cell,
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout,
+            orthogonal_init=orthogonal_init,
+            forget_bias=forget_bias,
         )
         self.projection = (
             nn.Linear(hidden_size, embedding_size, bias=False)
-            if tie_weights and hidden_size != embedding_size else nn.Identity()
+            if tie_weights and hidden_size != embedding_size
+            else nn.Identity()
         )
         self.output = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
         if tie_weights:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 Cell = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
-State = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 def detach_state(state: State | None) -> State | None:
@@ -53,8 +53,13 @@ class RecurrentStack(nn.Module):
         extra = {"nonlinearity": cell.split("_")[1]} if cell.startswith("rnn") else {}
         self.cell = cell
         self.rnn = kinds[cell](
-            input_size, hidden_size, num_layers=num_layers, batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional, **extra,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+            **extra,
         )
         self.hidden_size, self.num_layers, self.bidirectional = hidden_size, num_layers, bidirectional
         self.reset_parameters(orthogonal_init, forget_bias)

@@ -61,8 +61,15 @@ class GenerationTask(SeqTask):
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.automatic_optimization = False
         self.model = RecurrentLM(
-            vocab_size, cell, embedding_size, hidden_size, num_layers, dropout, tie_weights,
-            orthogonal_init, forget_bias,
+            vocab_size,
+            cell,
+            embedding_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            tie_weights,
+            orthogonal_init,
+            forget_bias,
         )
         self.tbptt_steps = tbptt_steps
         self._train_state: State | None = None
@@ -91,7 +98,7 @@ class GenerationTask(SeqTask):
         optimizer = self.optimizers()
         steps = self.tbptt_steps or inputs.size(1)
         total = inputs.new_zeros((), dtype=torch.float32)
-        for x, y in zip(inputs.split(steps, dim=1), targets.split(steps, dim=1)):
+        for x, y in zip(inputs.split(steps, dim=1), targets.split(steps, dim=1), strict=True):
             loss, state = self.chunk_loss(x, y, self._train_state)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
