@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 
+from seqlab.data.text_files import DataError
 from seqlab.engine import run_dir as runs
 from seqlab.engine.callbacks import SaveResolvedConfig, checkpoint_callback
 from seqlab.engine.loggers import WandbSettings, build_loggers
@@ -207,10 +208,14 @@ VERBS = {"generate": _generate_main}
 
 def main(argv: list[str] | None = None) -> None:
     words = list(sys.argv[1:] if argv is None else argv)
-    if words and words[0] in VERBS:
-        VERBS[words[0]](words[1:])
-    else:
-        run_training_cli(argv)
+    try:
+        if words and words[0] in VERBS:
+            VERBS[words[0]](words[1:])
+        else:
+            run_training_cli(argv)
+    except (DataError, FileNotFoundError) as err:
+        print(f"seqlab: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

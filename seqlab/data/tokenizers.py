@@ -200,6 +200,7 @@ class SentencePieceTokenizer(Tokenizer):
                 allow_whitespace_only_pieces=True,
                 byte_fallback=True,
                 character_coverage=1.0,
+                hard_vocab_limit=False,  # small corpora get a smaller vocabulary instead of an error
                 input_sentence_size=self.max_sentences,
                 shuffle_input_sentence=True,
                 unk_id=0,
