@@ -213,9 +213,21 @@ def main(argv: list[str] | None = None) -> None:
             VERBS[words[0]](words[1:])
         else:
             run_training_cli(argv)
-    except (DataError, FileNotFoundError) as err:
-        print(f"seqlab: error: {err}", file=sys.stderr)
+    except Exception as err:
+        cause = _user_error(err)
+        if cause is None:
+            raise
+        print(f"seqlab: error: {cause}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _user_error(err: BaseException | None) -> BaseException | None:
+    """The bad-input error behind ``err`` (jsonargparse wraps errors raised while instantiating)."""
+    while err is not None:
+        if isinstance(err, (DataError, FileNotFoundError)):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 if __name__ == "__main__":
