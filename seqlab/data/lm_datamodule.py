@@ -10,6 +10,7 @@ from typing import Any
 import datasets
 import lightning as L
 import numpy as np
+import pyarrow as pa
 import torch
 from jsonargparse import lazy_instance
 from torch.utils.data import DataLoader
@@ -25,8 +26,10 @@ def default_cache_dir() -> str:
 
 
 def _content_hash(ds: datasets.Dataset) -> str:
+    table = ds.with_format("arrow")[:]  # the rows the dataset shows (applies select/shuffle maps)
     digest = hashlib.sha256()
-    for chunk in ds.data.column("text").chunks:
+    for chunk in table.column("text").chunks:
+        chunk = pa.concat_arrays([chunk])  # fresh buffers: a slice's buffers also hold other rows
         for buffer in chunk.buffers():
             if buffer is not None:
                 digest.update(memoryview(buffer))

@@ -18,13 +18,14 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
     if not path.is_file():
         raise DataError(f"{path}: not a regular file (expected a UTF-8 text file)")
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw.removeprefix(b"\xef\xbb\xbf").strip():
         raise DataError(f"{path}: file is empty (expected UTF-8 text)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
-        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        line_start = raw.rfind(b"\n", 0, err.start) + 1
+        column = len(raw[line_start : err.start].decode("utf-8", errors="replace")) + 1  # in characters
         bad = raw[err.start : err.end].hex(" ")
         raise DataError(
             f"{path}: not valid UTF-8 at byte offset {err.start} (line {line}, column {column}): "

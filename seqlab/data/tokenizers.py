@@ -173,7 +173,9 @@ class SentencePieceTokenizer(Tokenizer):
             return self
         digest = hashlib.sha256(f"{self.model_type}|{self.requested_size}|{self.max_sentences}".encode())
         for text in texts:
-            digest.update(text.encode())
+            data = text.encode()
+            digest.update(len(data).to_bytes(8, "little"))  # document boundaries change the lines
+            digest.update(data)
         cached = Path(cache_dir) / "sentencepiece" / f"{digest.hexdigest()[:20]}.model"
         if not cached.is_file():
             self._train(texts, cached)
