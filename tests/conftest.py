@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sysconfig
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
@@ -25,6 +27,16 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     monkeypatch.delenv("SEQLAB_RUN_DIR", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def seeded_single_thread() -> Iterator[None]:
+    """Seed torch, and use one thread: tiny ops on a busy 2-core machine crawl when threads spin-wait."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _python_source(megabytes: float) -> str:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import nn
 
 from seqlab.nn import RecurrentLM, RecurrentStack, detach_state
 
+pytestmark = pytest.mark.usefixtures("seeded_single_thread")
+
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 H, F_IN, V = 8, 5, 11
-
-
-@pytest.fixture(autouse=True)
-def _seed_single_thread() -> Iterator[None]:
-    """Seed torch, and use one thread: tiny ops on a busy 2-core machine crawl when threads spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _state_tensors(state) -> tuple[torch.Tensor, ...]:

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
 
 from seqlab.nn import RecurrentLM, filter_logits, generate, sample_next
 
+pytestmark = pytest.mark.usefixtures("seeded_single_thread")
+
 V = 11
-
-
-@pytest.fixture(autouse=True)
-def _seed_single_thread() -> Iterator[None]:
-    """Seed torch, and use one thread: tiny ops on a busy 2-core machine crawl when threads spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _kept(logits: torch.Tensor) -> set[int]:

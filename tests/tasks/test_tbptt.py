@@ -4,7 +4,6 @@ losses, gradients and states."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import lightning as L
 import pytest
@@ -15,17 +14,9 @@ from torch.utils.data import DataLoader
 from seqlab.nn import RecurrentLM, detach_state
 from seqlab.tasks import GenerationTask
 
+pytestmark = pytest.mark.usefixtures("seeded_single_thread")
+
 V, B = 11, 3
-
-
-@pytest.fixture(autouse=True)
-def _seed_single_thread() -> Iterator[None]:
-    """Seed torch, and use one thread: tiny ops on a busy 2-core machine crawl when threads spin-wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _states(state) -> tuple[torch.Tensor, ...]:
