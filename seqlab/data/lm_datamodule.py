@@ -16,7 +16,7 @@ from jsonargparse import lazy_instance
 from torch.utils.data import DataLoader
 
 from seqlab.data.corpora import PythonStdlib, TextCorpus
-from seqlab.data.streams import StreamWindows
+from seqlab.data.streams import ResumableWindows, StreamWindows
 from seqlab.data.tokenizers import CharTokenizer, Tokenizer
 
 
@@ -121,8 +121,11 @@ class LanguageModelData(L.LightningDataModule):
             self.windows[split], batch_size=None, shuffle=False, pin_memory=torch.cuda.is_available()
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+    def train_dataloader(self) -> ResumableWindows:
+        def windows_done() -> int:
+            return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+
+        return ResumableWindows(self.windows["train"], windows_done, pin_memory=torch.cuda.is_available())
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validation")

@@ -7,6 +7,8 @@ window ``k`` is the true history of window ``k+1`` (what truncated BPTT carries 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import torch
 from torch.utils.data import Dataset
 
@@ -59,3 +61,32 @@ class StreamWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def num_tokens(self) -> int:
         """Tokens predicted per pass over this rank's streams."""
         return self.inputs.numel()
+
+
+class ResumableWindows:
+    """The training windows in order, resumable mid-epoch.
+
+    Lightning stores a train loader's ``state_dict()`` in each checkpoint and calls
+    ``load_state_dict`` on resume, so the next epoch pass starts at the first window not yet
+    trained. ``windows_done`` reports windows trained so far this epoch (supplied by the trainer's
+    progress counter: the loader itself runs one batch ahead because of prefetching).
+    """
+
+    def __init__(self, windows: StreamWindows, windows_done: Callable[[], int], pin_memory: bool = False):
+        self.windows, self.windows_done, self.pin_memory = windows, windows_done, pin_memory
+        self._start = 0
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        start, self._start = self._start, 0
+        for k in range(start, len(self.windows)):
+            inputs, targets = self.windows[k]
+            yield (inputs.pin_memory(), targets.pin_memory()) if self.pin_memory else (inputs, targets)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"windows_done": int(self.windows_done())}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._start = int(state.get("windows_done", 0)) % max(len(self.windows), 1)

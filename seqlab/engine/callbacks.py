@@ -10,9 +10,19 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 
 
+class _Checkpoint(ModelCheckpoint):
+    """ModelCheckpoint whose ``last.ckpt`` always holds the final state: Lightning saves it only after
+    a validation, so steps trained after the last validation would be missing from it."""
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 def checkpoint_callback(run_dir: Path, monitor: str, mode: str) -> ModelCheckpoint:
     """``best.ckpt`` by the task's validation metric and ``last.ckpt`` for resuming."""
-    return ModelCheckpoint(
+    return _Checkpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
         monitor=monitor,
@@ -41,9 +51,10 @@ class SaveResolvedConfig(SaveConfigCallback):
         if not self.already_saved and trainer.log_dir:
             log_dir, number = Path(trainer.log_dir), 0
             name = "config.yaml"
+            stage_name = getattr(stage, "value", stage)  # Lightning passes a TrainerFn enum
             while trainer.is_global_zero and (log_dir / name).exists():
                 number += 1
-                name = f"config.{stage}-{number}.yaml"
+                name = f"config.{stage_name}-{number}.yaml"
             self.config_filename = trainer.strategy.broadcast(name)
         super().setup(trainer, pl_module, stage)
 

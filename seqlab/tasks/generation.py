@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 
 from seqlab.nn import RecurrentLM, State, detach_state
 from seqlab.nn.recurrent import Cell
@@ -74,6 +75,7 @@ class GenerationTask(SeqTask):
         self.tbptt_steps = tbptt_steps
         self._train_state: State | None = None
         self._eval_state: State | None = None
+        self._restored_state: tuple[bool, list[torch.Tensor]] | None = None  # from a checkpoint
         self._eval_totals = torch.zeros(2, dtype=torch.float64)
         self._last_step_time: float | None = None
 
@@ -87,6 +89,43 @@ class GenerationTask(SeqTask):
         logits, state = self.model(inputs, state)
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
         return loss, state
+
+    # ---- carried state in checkpoints ------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Save every rank's carried training state, so a mid-epoch resume continues the streams."""
+        super().on_save_checkpoint(checkpoint)
+        state = self._train_state
+        if state is None:
+            return
+        world = self.trainer.world_size
+        parts = state if isinstance(state, tuple) else (state,)
+        gathered = [self.all_gather(p) if world > 1 else p.unsqueeze(0) for p in parts]
+        checkpoint["seqlab"]["train_state"] = {
+            "world_size": world,
+            "is_tuple": isinstance(state, tuple),
+            "tensors": [g.cpu() for g in gathered],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning skips on_train_epoch_start when it resumes mid-epoch, so this state carries on.
+        saved = checkpoint.get("seqlab", {}).get("train_state")
+        trainer = self._trainer
+        if saved is None or trainer is None:
+            return
+        if saved["world_size"] != trainer.world_size:
+            rank_zero_warn(
+                f"checkpoint was trained on {saved['world_size']} processes, now {trainer.world_size}: "
+                "the data streams are cut differently, so training restarts from a zero hidden state"
+            )
+            return
+        self._restored_state = (saved["is_tuple"], [t[self.global_rank] for t in saved["tensors"]])
+
+    def on_train_start(self) -> None:
+        if self._restored_state is not None:
+            is_tuple, parts = self._restored_state
+            moved = tuple(p.to(self.device) for p in parts)
+            self._train_state = moved if is_tuple else moved[0]
+            self._restored_state = None
 
     # ---- training -------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:

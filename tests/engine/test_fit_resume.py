@@ -1,0 +1,192 @@
+"""End-to-end: a fit writes a complete run directory; resuming continues the same run; validate/test
+evaluate a checkpoint to the value the fit logged."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from seqlab.cli import main
+from seqlab.engine.run_dir import RUN_DIR_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _process_state():
+    """One intra-op thread (tiny models; avoids OpenMP spin-waits on a busy 2-core machine), restored
+    afterwards; SEQLAB_RUN_DIR, which a fit exports into this process, does not outlive the test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    os.environ.pop(RUN_DIR_ENV, None)
+
+
+def fit(tiny_fit_args: list[str], *extra: str) -> None:
+    main(["fit", "--config", str(CONFIG), *tiny_fit_args, *extra])
+
+
+def run_dir(version: int = 0) -> Path:
+    return Path("runs") / "char_lstm" / f"version_{version}"
+
+
+def load(path: Path) -> dict:
+    """Checkpoints must load without unpickling arbitrary objects."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def metric_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def val_losses(rows: list[dict[str, str]]) -> list[tuple[int, float]]:
+    return [(int(r["step"]), float(r["val/loss"])) for r in rows if r.get("val/loss")]
+
+
+def train_losses(rows: list[dict[str, str]]) -> dict[int, float]:
+    return {int(r["step"]): float(r["train/loss"]) for r in rows if r.get("train/loss")}
+
+
+def adamw_steps(ckpt: dict) -> list[float]:
+    (opt,) = ckpt["optimizer_states"]
+    return [float(s["step"]) for s in opt["state"].values()]
+
+
+def reported(stdout: str, key: str) -> float:
+    """A metric from the table Lightning prints after validate/test."""
+    match = re.search(rf"^\s*{re.escape(key)}\s+([-+0-9.eE]+)\s*$", stdout, re.MULTILINE)
+    assert match, f"{key} not reported in:\n{stdout}"
+    return float(match.group(1))
+
+
+def test_fit_writes_complete_run_directory(tiny_fit_args):
+    """A 6-step fit writes version_0 with the resolved config, safe best/last checkpoints and metrics."""
+    fit(tiny_fit_args, "--model.hidden_size=24")
+    run = run_dir(0)
+    assert (Path("runs/char_lstm/latest")).resolve() == run.resolve()
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["init_args"]["hidden_size"] == 24
+    assert config["trainer"]["max_steps"] == 6
+    assert config["run"]["name"] == "char_lstm"
+
+    last = load(run / "checkpoints" / "last.ckpt")
+    best = load(run / "checkpoints" / "best.ckpt")
+    assert last["global_step"] == 6
+    assert last["state_dict"]["model.rnn.rnn.weight_hh_l0"].shape == (4 * 24, 24)
+    assert last["seqlab"]["task_class"] == "seqlab.tasks.generation.GenerationTask"
+
+    vals = val_losses(metric_rows(run / "metrics.csv"))
+    assert len(vals) == 2, vals  # validation after steps 3 and 6
+    assert all(math.isfinite(v) for _, v in vals)
+    (state,) = best["callbacks"].values()
+    assert float(state["best_model_score"]) == pytest.approx(min(v for _, v in vals), abs=1e-5)
+
+
+def test_resume_from_last_continues_same_run(tiny_fit_args):
+    """`--ckpt_path last` resumes in the same version_0: step count, AdamW state and metrics history
+    continue; the original config.yaml is kept and the resumed command's config is added beside it."""
+    fit(tiny_fit_args)
+    run = run_dir(0)
+    config_before = (run / "config.yaml").read_bytes()
+    rows_before = metric_rows(run / "metrics.csv")
+    assert max(train_losses(rows_before)) == 5
+
+    fit(tiny_fit_args, "--ckpt_path", "last", "--trainer.max_steps=12")
+
+    assert sorted(p.name for p in run.parent.iterdir()) == ["latest", "version_0"]
+    last = load(run / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 12
+    n_params = len(last["state_dict"])
+    steps = adamw_steps(last)
+    assert len(steps) == n_params
+    assert steps == [12.0] * n_params  # optimizer state continued, not restarted at 0
+
+    rows_after = metric_rows(run / "metrics.csv")
+    old = train_losses(rows_before)
+    new = train_losses(rows_after)
+    assert {s: new[s] for s in old} == old  # history from before the resume is kept
+    assert sorted(new) == list(range(12))
+    assert [s for s, _ in val_losses(rows_after)] == [2, 5, 8, 11]
+
+    assert (run / "config.yaml").read_bytes() == config_before
+    added = sorted(p.name for p in run.glob("config*.yaml") if p.name != "config.yaml")
+    assert added == ["config.fit-1.yaml"]
+    assert yaml.safe_load((run / "config.fit-1.yaml").read_text())["trainer"]["max_steps"] == 12
+
+
+def test_last_ckpt_holds_final_step_after_resume(tiny_fit_args):
+    """After `--ckpt_path last --trainer.max_steps=10`, last.ckpt is the state at step 10 (even though
+    the last validation ran at step 9), with AdamW's step at 10 for every parameter."""
+    fit(tiny_fit_args)
+    fit(tiny_fit_args, "--ckpt_path", "last", "--trainer.max_steps=10")
+    last = load(run_dir(0) / "checkpoints" / "last.ckpt")
+    assert not run_dir(1).exists()
+    assert last["global_step"] == 10
+    assert adamw_steps(last) == [10.0] * len(last["state_dict"])
+
+
+def test_resume_from_checkpoint_file_then_fresh_fit_takes_next_version(tiny_fit_args):
+    """`--ckpt_path <file>` resumes in the checkpoint's run directory; a fit without a checkpoint
+    starts version_1 and moves `latest` there."""
+    fit(tiny_fit_args)
+    ckpt = run_dir(0) / "checkpoints" / "last.ckpt"
+    fit(tiny_fit_args, "--ckpt_path", str(ckpt), "--trainer.max_steps=9")
+    assert not run_dir(1).exists()
+    resumed = load(ckpt)
+    assert resumed["global_step"] == 9
+    assert adamw_steps(resumed) == [9.0] * len(resumed["state_dict"])
+
+    fit(tiny_fit_args)
+    assert load(run_dir(1) / "checkpoints" / "last.ckpt")["global_step"] == 6
+    assert load(ckpt)["global_step"] == 9  # the first run is untouched
+    assert Path("runs/char_lstm/latest").resolve() == run_dir(1).resolve()
+
+
+def test_resume_matches_uninterrupted_training(tiny_fit_args):
+    """Resuming at step 6 trains on the same data with the same carried state as a run that never
+    stopped: train/loss of steps 6-8 and the step-9 val/loss agree (dropout off, fp32)."""
+    exact = [*tiny_fit_args, "--model.dropout=0", "--trainer.precision=32-true"]
+    fit(exact, "--run.name=split")
+    fit(exact, "--run.name=split", "--ckpt_path", "last", "--trainer.max_steps=9")
+    fit(exact, "--run.name=whole", "--trainer.max_steps=9")
+    split = metric_rows(Path("runs/split/version_0/metrics.csv"))
+    whole = metric_rows(Path("runs/whole/version_0/metrics.csv"))
+    for step in range(6):  # sanity: identical before the interruption
+        assert train_losses(split)[step] == pytest.approx(train_losses(whole)[step], abs=1e-6)
+    resumed = {s: train_losses(split)[s] for s in (6, 7, 8)}
+    straight = {s: train_losses(whole)[s] for s in (6, 7, 8)}
+    assert resumed == pytest.approx(straight, abs=1e-4)
+    assert val_losses(split)[-1] == pytest.approx(val_losses(whole)[-1], abs=1e-4)
+
+
+def test_validate_and_test_evaluate_checkpoint(tiny_fit_args, capsys):
+    """`validate --ckpt_path last.ckpt` reports the val/loss the fit logged for that checkpoint and
+    `test` reports a finite test/loss; both reuse the run directory."""
+    fit(tiny_fit_args)
+    run = run_dir(0)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    logged = val_losses(metric_rows(run / "metrics.csv"))[-1][1]
+    (state,) = load(ckpt)["callbacks"].values()
+    assert float(state["current_score"]) == pytest.approx(logged, abs=1e-5)
+    capsys.readouterr()
+
+    main(["validate", "--config", str(CONFIG), *tiny_fit_args, "--ckpt_path", str(ckpt)])
+    val_loss = reported(capsys.readouterr().out, "val/loss")
+    assert val_loss == pytest.approx(logged, abs=1e-5)
+
+    main(["test", "--config", str(CONFIG), *tiny_fit_args, "--ckpt_path", str(ckpt)])
+    test_loss = reported(capsys.readouterr().out, "test/loss")
+    vocab = load(ckpt)["state_dict"]["model.output.bias"].numel()
+    assert 0 < test_loss < math.log(vocab) + 1
+    assert not run_dir(1).exists()

@@ -1,0 +1,126 @@
+"""End-to-end: bad input data stops `seqlab fit` with exit code 2 and a one-line message that names the
+file (and where in it) or the split, instead of a traceback."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqlab.cli import main
+from seqlab.engine.run_dir import RUN_DIR_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _process_state():
+    """One intra-op thread (tiny models; avoids OpenMP spin-waits on a busy 2-core machine), restored
+    afterwards; SEQLAB_RUN_DIR, which a fit exports into this process, does not outlive the test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    os.environ.pop(RUN_DIR_ENV, None)
+
+
+def fit_error(capsys, args: list[str]) -> str:
+    """Run a fit that must fail on its input; return its one `seqlab: error:` line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(CONFIG), *args])
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqlab: error:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def with_split(tiny_fit_args: list[str], split: str, path: Path) -> list[str]:
+    return [*tiny_fit_args, f"--data.corpus.{split}={path}"]
+
+
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_missing_corpus_file(tiny_fit_args, capsys, tmp_path, split):
+    """A corpus file that does not exist is named in the error, whichever split it is for."""
+    missing = tmp_path / f"no_such_{split}.txt"
+    line = fit_error(capsys, with_split(tiny_fit_args, split, missing))
+    assert str(missing) in line
+    assert "no such file" in line
+
+
+def test_empty_corpus_file(tiny_fit_args, capsys, tmp_path):
+    """An empty (whitespace-only) file is refused by name."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n\n")
+    line = fit_error(capsys, with_split(tiny_fit_args, "validation", empty))
+    assert str(empty) in line
+    assert "empty" in line
+
+
+def test_non_utf8_corpus_file(tiny_fit_args, capsys, tmp_path):
+    """A file with a non-UTF-8 byte is refused with its name, byte offset, line and column."""
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("first line\nna\u00efve".encode("latin-1"))  # 0xEF at offset 13, line 2, column 3
+    line = fit_error(capsys, with_split(tiny_fit_args, "train", bad))
+    assert str(bad) in line
+    assert "byte offset 13" in line
+    assert "line 2, column 3" in line
+
+
+def test_non_utf8_console_script_exit_code(tiny_fit_args, tmp_path):
+    """The installed `seqlab` command exits with status 2 and no traceback on a non-UTF-8 file."""
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"x = 1\n\xff\xfe\n")
+    seqlab = Path(sys.executable).parent / "seqlab"
+    env = {k: v for k, v in os.environ.items() if k != RUN_DIR_ENV}
+    result = subprocess.run(
+        [str(seqlab), "fit", "--config", str(CONFIG), *with_split(tiny_fit_args, "test", bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"seqlab: error: {bad}: not valid UTF-8")
+    assert "byte offset 6" in result.stderr
+
+
+def test_batch_too_large_for_validation_split(tiny_fit_args, capsys, tmp_path):
+    """More validation streams than the validation split has tokens is a DataError naming the split."""
+    tiny = tmp_path / "tiny_validation.txt"
+    tiny.write_text("def f():\n    return 1\n")  # 22 characters
+    line = fit_error(capsys, [*with_split(tiny_fit_args, "validation", tiny), "--data.eval_batch_size=64"])
+    assert "validation split" in line
+    assert "22 tokens" in line
+    assert "64 streams" in line
+
+
+def test_batch_too_large_for_training_split(tiny_fit_args, capsys, tmp_path):
+    """The same check names the training split when it is the one that is too small."""
+    tiny = tmp_path / "tiny_train.txt"
+    tiny.write_text("import os\nprint(os.sep)\n")
+    line = fit_error(capsys, [*with_split(tiny_fit_args, "train", tiny), "--data.batch_size=32"])
+    assert "train split" in line
+    assert "32 streams" in line
+
+
+def test_seq_len_longer_than_validation_split_still_evaluates(tiny_fit_args, tmp_path):
+    """A window longer than a (small) validation stream is not an error: validation runs on the one
+    shorter window and logs a finite val/loss."""
+    small = tmp_path / "small_validation.txt"
+    small.write_text("def f(x):\n    return x + 1\n" * 3)  # 84 characters: 4 streams of 20 tokens
+    args = [*with_split(tiny_fit_args, "validation", small), "--data.seq_len=64"]
+    main(["fit", "--config", str(CONFIG), *args])
+    with open("runs/char_lstm/version_0/metrics.csv", newline="") as file:
+        losses = [float(r["val/loss"]) for r in csv.DictReader(file) if r.get("val/loss")]
+    assert losses and all(math.isfinite(v) for v in losses)
