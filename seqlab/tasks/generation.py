@@ -165,6 +165,7 @@ class GenerationTask(SeqTask):
     # ---- evaluation -----------------------------------------------------------------------
     def _eval_start(self) -> None:
         self._eval_state = None
+        self._last_step_time = None  # time spent validating is not training throughput
         self._eval_totals = torch.zeros(2, dtype=torch.float64, device=self.device)
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
