@@ -88,6 +88,7 @@ def fit(task: GenerationTask, windows: list, max_epochs: int = 1) -> L.Trainer:
         devices=1,
         max_epochs=max_epochs,
         logger=False,
+        log_every_n_steps=1,  # train metrics are logged on logging steps only
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
