@@ -80,7 +80,8 @@ class SeqlabCLI(LightningCLI):
             kwargs["logger"] = build_loggers(self.run_dir, run.name, run.wandb)
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_checkpointing", True) is not False:
-            callbacks.append(checkpoint_callback(self.run_dir, self.model.monitor, self.model.monitor_mode))
+            monitor = getattr(self.model, "monitor", "val/loss"), getattr(self.model, "monitor_mode", "min")
+            callbacks.append(checkpoint_callback(self.run_dir, *monitor))
         kwargs["callbacks"] = callbacks
         kwargs.setdefault("default_root_dir", str(self.run_dir))
         return super().instantiate_trainer(**kwargs)

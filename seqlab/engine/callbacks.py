@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 
@@ -60,8 +61,6 @@ class SaveResolvedConfig(SaveConfigCallback):
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         config = self.parser.dump(self.config, skip_none=False, format="yaml")
-        import yaml
-
         flat: dict[str, Any] = {}
         _flatten("", yaml.safe_load(config), flat)
         flat.pop("config", None)

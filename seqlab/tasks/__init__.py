@@ -2,5 +2,6 @@
 
 from seqlab.tasks.base import SeqTask
 from seqlab.tasks.generation import GenerationTask
+from seqlab.tasks.language_model import LanguageModelTask
 
-__all__ = ["GenerationTask", "SeqTask"]
+__all__ = ["GenerationTask", "LanguageModelTask", "SeqTask"]
