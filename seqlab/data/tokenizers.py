@@ -45,6 +45,10 @@ class Tokenizer(ABC):
     @abstractmethod
     def vocab_size(self) -> int: ...
 
+    @abstractmethod
+    def token_strings(self) -> list[str]:
+        """The string of every id, in id order (to match pretrained embedding files)."""
+
     @property
     @abstractmethod
     def unk_id(self) -> int: ...
@@ -118,6 +122,9 @@ class CharTokenizer(Tokenizer):
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
+
+    def token_strings(self) -> list[str]:
+        return list(self.vocab)
 
     @property
     def unk_id(self) -> int:
@@ -234,6 +241,10 @@ class SentencePieceTokenizer(Tokenizer):
     @property
     def vocab_size(self) -> int:
         return int(self._processor().get_piece_size())
+
+    def token_strings(self) -> list[str]:
+        sp = self._processor()
+        return [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
 
     @property
     def unk_id(self) -> int:
