@@ -1,6 +1,7 @@
 """Data: readers, corpora, tokenizers, batching and DataModules."""
 
 from seqlab.data.corpora import HubText, PythonStdlib, TextCorpus, TextFiles
+from seqlab.data.embeddings import read_embedding_file
 from seqlab.data.lm_datamodule import LanguageModelData
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, SentencePieceTokenizer, Tokenizer, tokenizer_from_state
@@ -15,5 +16,6 @@ __all__ = [
     "TextCorpus",
     "TextFiles",
     "Tokenizer",
+    "read_embedding_file",
     "tokenizer_from_state",
 ]

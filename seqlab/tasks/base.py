@@ -1,4 +1,5 @@
-"""The shared base of every task: optimizer and scheduler injection, clipping, gradient-norm logging."""
+"""The shared base of every task: optimizer and scheduler injection, clipping, gradient-norm logging,
+and pretrained embedding initialisation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import math
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from seqlab.data.embeddings import read_embedding_file
+from seqlab.data.text_files import DataError
+from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
 
 
 def default_optimizer(params) -> torch.optim.Optimizer:
@@ -40,6 +47,7 @@ class SeqTask(L.LightningModule):
         self.scheduler_factory = lr_scheduler
         self.gradient_clip_norm = gradient_clip_norm
         self._grad_norm: torch.Tensor | None = None
+        self._pretrained_done: list[nn.Embedding] = []  # applied once, even if fit runs twice
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record the task class, so ``seqlab generate``/``decode`` can rebuild it from the file alone."""
@@ -68,3 +76,56 @@ class SeqTask(L.LightningModule):
         scheduler = self.lr_schedulers()
         if isinstance(scheduler, ReduceLROnPlateau) and not self.trainer.sanity_checking:
             scheduler.step(float(val_loss))
+
+    def apply_pretrained_embeddings(
+        self, embedding: nn.Embedding, spec: PretrainedEmbeddings | None
+    ) -> EmbeddingCoverage | None:
+        """Start ``embedding`` from ``spec``'s file, matched to the DataModule tokenizer's strings.
+
+        Call it from ``setup("fit")``, before the optimizer exists. Coverage is logged as
+        ``embeddings/coverage`` and printed on rank 0. A resumed run applies it too (so ``freeze``
+        holds) and the checkpoint's weights then replace the file's.
+        """
+        if spec is None or embedding in self._pretrained_done:
+            return None
+        tokenizer = getattr(self.trainer.datamodule, "tokenizer", None)
+        if tokenizer is None:
+            raise ValueError("pretrained_embeddings needs a DataModule with a tokenizer to match tokens")
+        tokens, vectors = read_embedding_file(spec.path)
+        try:
+            stats = init_embedding_from(
+                embedding,
+                tokenizer.token_strings(),
+                tokens,
+                vectors,
+                spec.freeze,
+                spec.lowercase_fallback,
+                source=spec.path,
+            )
+        except ValueError as err:
+            raise DataError(str(err)) from None
+        self._pretrained_done.append(embedding)
+        own = next((f"{name}.weight" for name, m in self.named_modules() if m is embedding), "")
+        shared = [
+            name
+            for name, p in self.named_parameters(remove_duplicate=False)
+            if p is embedding.weight and name != own
+        ]
+        if spec.freeze and shared:
+            rank_zero_warn(
+                f"pretrained_embeddings.freeze: {', '.join(shared)} shares the embedding matrix "
+                "(tied weights), so it is frozen too"
+            )
+        for logger in self.loggers:
+            logger.log_metrics(
+                {"embeddings/coverage": stats.coverage, "embeddings/matched": stats.matched}, step=0
+            )
+        if self.trainer.is_global_zero:
+            examples = ", ".join(repr(t) for t in stats.unmatched[:8])
+            print(
+                f"pretrained embeddings {spec.path}: {stats.matched} of {stats.total} tokens matched "
+                f"({stats.coverage:.1%}, {stats.lowercase} by lowercase)"
+                + (f"; {len(stats.unmatched)} keep their random init, e.g. {examples}" if examples else "")
+                + ("; table frozen" if spec.freeze else "")
+            )
+        return stats

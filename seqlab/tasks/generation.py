@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from seqlab.nn import RecurrentLM
+from seqlab.nn import PretrainedEmbeddings, RecurrentLM
 from seqlab.nn.recurrent import Cell
 from seqlab.tasks.base import default_optimizer
 from seqlab.tasks.language_model import LanguageModelTask
@@ -24,6 +24,7 @@ class GenerationTask(LanguageModelTask):
         tie_weights: share input embeddings and output weights.
         orthogonal_init: orthogonal recurrent matrices at initialisation.
         forget_bias: LSTM forget-gate bias at initialisation.
+        pretrained_embeddings: start the embedding table from a word2vec/GloVe text file.
         tbptt_steps: backpropagate through at most this many steps (``None``: the whole window).
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
@@ -41,13 +42,16 @@ class GenerationTask(LanguageModelTask):
         tie_weights: bool = False,
         orthogonal_init: bool = True,
         forget_bias: float | None = 1.0,
+        pretrained_embeddings: PretrainedEmbeddings | None = None,
         tbptt_steps: int | None = None,
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
     ) -> None:
         super().__init__(tbptt_steps, optimizer, lr_scheduler, gradient_clip_norm)
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        # The file is read once, at fit time; a checkpoint holds the weights (and plain types only).
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
+        self.pretrained_embeddings = pretrained_embeddings
         self.model = RecurrentLM(
             vocab_size,
             cell,
@@ -59,3 +63,7 @@ class GenerationTask(LanguageModelTask):
             orthogonal_init,
             forget_bias,
         )
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.apply_pretrained_embeddings(self.model.embedding, self.pretrained_embeddings)

@@ -1,0 +1,92 @@
+"""A fixed-window neural language model (Bengio et al., 2003): the last k tokens predict the next."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class FixedWindowLM(nn.Module):
+    """Embeddings of the previous ``context_size`` tokens, concatenated, through a tanh MLP to logits.
+
+    The state carried between windows is the last ``context_size`` token ids of each stream ``[B, k]``,
+    so a stream cut into windows gives exactly the logits of one pass. Before a stream's first token the
+    history is a padding id (``vocab_size``) whose embedding is its own learned vector, so no real token
+    stands in for "nothing yet". All positions are computed at once (``unfold``), without a time loop.
+
+    Args:
+        vocab_size: number of token ids.
+        context_size: k, the tokens each prediction sees (the current one and k - 1 before it).
+        embedding_size: token embedding width.
+        hidden_size: width of each tanh layer.
+        num_layers: tanh hidden layers of the MLP (at least 1).
+        dropout: dropout on the embeddings (the same in every window a token is in) and after every
+            hidden layer.
+        direct_connection: add Bengio's direct linear map from the embeddings to the logits.
+        tie_weights: share the embedding matrix with the output layer (a projection is added when
+            ``hidden_size`` differs from ``embedding_size``).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_size: int = 16,
+        embedding_size: int = 64,
+        hidden_size: int = 512,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        direct_connection: bool = False,
+        tie_weights: bool = False,
+    ) -> None:
+        super().__init__()
+        if context_size < 1:
+            raise ValueError(f"context_size must be at least 1, got {context_size}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        self.vocab_size, self.context_size = vocab_size, context_size
+        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        # Kept apart from the table so the table is exactly the vocabulary (pretrained init, tying).
+        self.padding = nn.Parameter(torch.randn(embedding_size))
+        self.drop = nn.Dropout(dropout)
+        layers: list[nn.Module] = []
+        width = context_size * embedding_size
+        for _ in range(num_layers):
+            layers += [nn.Linear(width, hidden_size), nn.Tanh(), nn.Dropout(dropout)]
+            width = hidden_size
+        self.mlp = nn.Sequential(*layers)
+        self.projection = (
+            nn.Linear(hidden_size, embedding_size, bias=False)
+            if tie_weights and hidden_size != embedding_size
+            else nn.Identity()
+        )
+        self.output = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
+        if tie_weights:
+            self.output.weight = self.embedding.weight
+        self.direct = (
+            nn.Linear(context_size * embedding_size, vocab_size, bias=False) if direct_connection else None
+        )
+
+    def initial_state(self, batch_size: int, device: torch.device | None = None) -> torch.Tensor:
+        """The history of a fresh stream: ``context_size`` padding ids per row."""
+        return torch.full((batch_size, self.context_size), self.vocab_size, dtype=torch.long, device=device)
+
+    def forward(
+        self, ids: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits [B, T, V] for ids [B, T] and the last k ids; position t sees ids t-k+1..t (earlier
+        ones from ``state``, padding at a stream's start)."""
+        batch, steps = ids.shape
+        k = self.context_size
+        if state is None:
+            state = self.initial_state(batch, ids.device)
+        history = torch.cat([state, ids], dim=1)  # [B, k + T]
+        pad = history == self.vocab_size
+        embedded = self.embedding(history.masked_fill(pad, 0))
+        embedded = torch.where(pad.unsqueeze(-1), self.padding.to(embedded.dtype), embedded)
+        embedded = self.drop(embedded)  # before the k-fold copy below: k times less work
+        # Windows of k consecutive embeddings ending at each input position, oldest first: [B, T, k * E].
+        windows = embedded.unfold(1, k, 1)[:, 1:].transpose(2, 3).reshape(batch, steps, -1)
+        logits = self.output(self.projection(self.mlp(windows)))
+        if self.direct is not None:
+            logits = logits + self.direct(windows)
+        return logits, history[:, -k:].clone()
