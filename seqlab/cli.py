@@ -1,14 +1,13 @@
-"""The one entry point: ``seqlab fit | validate | test | predict | generate``.
+"""The one entry point: ``seqlab fit | validate | test | generate | diagnose``.
 
 Training verbs are Lightning's (``LightningCLI``: YAML configs, ``--print_config``, overrides of
-any key); ``generate`` samples from a trained checkpoint.
+any key); ``generate`` samples from a trained checkpoint; ``diagnose`` looks at gradient flow.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +18,16 @@ from lightning.pytorch.loggers import WandbLogger
 
 from seqlab.data.text_files import DataError
 from seqlab.engine import run_dir as runs
+from seqlab.engine.build import add_seqlab_arguments
 from seqlab.engine.callbacks import SaveResolvedConfig, checkpoint_callback
-from seqlab.engine.loggers import WandbSettings, build_loggers
-
-
-@dataclass
-class RunSettings:
-    """Where and how a run is recorded.
-
-    Args:
-        name: run name; the run directory is ``<root_dir>/<name>/version_<N>``.
-        root_dir: parent directory of all runs.
-        wandb: Weights & Biases settings.
-    """
-
-    name: str = "default"
-    root_dir: str = "runs"
-    wandb: WandbSettings = field(default_factory=WandbSettings)
+from seqlab.engine.loggers import build_loggers
 
 
 class SeqlabCLI(LightningCLI):
     """LightningCLI with seqlab's run directory, loggers and checkpoints."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_class_arguments(RunSettings, "run")
-        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+        add_seqlab_arguments(parser)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -204,7 +188,13 @@ def _generate_main(argv: list[str]) -> None:
         print(text)
 
 
-VERBS = {"generate": _generate_main}
+def _diagnose_main(argv: list[str]) -> None:
+    from seqlab.diagnose.cli import diagnose_main
+
+    diagnose_main(argv)
+
+
+VERBS = {"generate": _generate_main, "diagnose": _diagnose_main}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -79,7 +79,7 @@ def build_loggers(run_dir: Path, name: str, wandb: WandbSettings) -> list[Logger
                 entity=wandb.entity,
                 group=wandb.group,
                 tags=list(wandb.tags) or None,
-                save_dir=str(run_dir),
+                save_dir=str(run_dir.resolve()),
                 offline=wandb.mode == "offline",
                 id=wandb_run_id(run_dir),
                 resume="allow",

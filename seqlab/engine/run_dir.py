@@ -8,7 +8,26 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from seqlab.engine.loggers import WandbSettings
+
+
+@dataclass
+class RunSettings:
+    """Where and how a run is recorded.
+
+    Args:
+        name: run name; the run directory is ``<root_dir>/<name>/version_<N>``.
+        root_dir: parent directory of all runs.
+        wandb: Weights & Biases settings.
+    """
+
+    name: str = "default"
+    root_dir: str = "runs"
+    wandb: WandbSettings = field(default_factory=WandbSettings)
+
 
 RUN_DIR_ENV = "SEQLAB_RUN_DIR"  # set by rank 0 so that DDP children land in the same directory
 _VERSION = re.compile(r"^version_(\d+)$")
