@@ -14,8 +14,12 @@ CONFIGS = REPO / "configs"
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in ``tmp_path`` with private seqlab, Hugging Face and W&B state; nothing reaches the network."""
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run in ``tmp_path`` with private seqlab, Hugging Face and W&B state; nothing reaches the network.
+
+    Also: torch seeded and on one intra-op thread (tiny models on a busy 2-core machine crawl when
+    OpenMP threads spin-wait), restored afterwards; SEQLAB_RUN_DIR, which a fit exports into this
+    process, does not outlive the test."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -25,17 +29,12 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.delenv("SEQLAB_RUN_DIR", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def seeded_single_thread() -> Iterator[None]:
-    """Seed torch, and use one thread: tiny ops on a busy 2-core machine crawl when threads spin-wait."""
+    monkeypatch.setenv("SEQLAB_RUN_DIR", "")
+    monkeypatch.delenv("SEQLAB_RUN_DIR")  # recorded, so whatever a fit sets is undone afterwards
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    yield
+    yield tmp_path
     torch.set_num_threads(threads)
 
 

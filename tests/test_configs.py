@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +12,10 @@ import torch
 import yaml
 
 from seqlab.cli import main
-from seqlab.engine.run_dir import RUN_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("**/*.yaml"))
 IDS = [str(p.relative_to(REPO / "configs")) for p in CONFIGS]
-
-
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (tiny models; avoids OpenMP spin-waits on a busy 2-core machine), restored
-    afterwards; SEQLAB_RUN_DIR, which a fit exports into this process, does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
 
 
 def assert_contains(printed: Any, written: Any, where: str = "") -> None:

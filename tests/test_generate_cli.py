@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from seqlab.cli import main
-from seqlab.engine.run_dir import RUN_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
 PROMPT, NEW = "def ", 50
 _trained: dict[str, Path] = {}
-
-
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (tiny models; avoids OpenMP spin-waits on a busy 2-core machine), restored
-    afterwards; SEQLAB_RUN_DIR, which a fit exports into this process, does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
 
 
 @pytest.fixture

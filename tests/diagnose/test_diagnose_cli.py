@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -12,23 +11,11 @@ import torch
 from seqlab.cli import main
 from seqlab.diagnose.history import read_grad_history
 from seqlab.engine.build import build_from_config
-from seqlab.engine.run_dir import RUN_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs" / "generate" / "char_lstm.yaml")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _trained: dict[str, Path] = {}
-
-
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (tiny models on a busy 2-core machine), restored afterwards; SEQLAB_RUN_DIR,
-    which a fit exports into this process, does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_unrolled_outputs_equal_the_fused_forward(cell, seeded_single_thread):
+def test_unrolled_outputs_equal_the_fused_forward(cell):
     """Step by step with the state fed back gives the fused kernel's outputs and final state (2 layers,
     dropout configured: both run in eval mode)."""
     stack = RecurrentStack(cell, 5, 12, num_layers=2, dropout=0.3).eval()
@@ -29,7 +29,7 @@ def test_unrolled_outputs_equal_the_fused_forward(cell, seeded_single_thread):
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru"])
-def test_norms_match_an_independent_cell_loop(cell, seeded_single_thread):
+def test_norms_match_an_independent_cell_loop(cell):
     """Every distance agrees with a loop over nn.RNNCell/LSTMCell/GRUCell carrying the same weights,
     differentiated with retain_grad: the curve is d loss_T / d h_t through the recurrence."""
     stack = RecurrentStack(cell, 4, 8)
@@ -55,7 +55,7 @@ def test_norms_match_an_independent_cell_loop(cell, seeded_single_thread):
     torch.testing.assert_close(norms, expected.double(), atol=1e-7, rtol=1e-4)
 
 
-def test_language_model_norms_are_finite_and_start_at_the_fused_loss_gradient(seeded_single_thread):
+def test_language_model_norms_are_finite_and_start_at_the_fused_loss_gradient():
     """A 2-layer LM gives [T] finite positive norms; at distance 0 the norm equals the fused model's
     own gradient of its last-step loss, while the fused outputs of earlier steps get no gradient at
     all (which is why the diagnostic unrolls). The model keeps its mode and dtype, and no gradient."""
@@ -82,7 +82,7 @@ def test_bidirectional_stack_is_refused():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vanilla_rnn_gradients_vanish_faster_than_lstm(seed, seeded_single_thread):
+def test_vanilla_rnn_gradients_vanish_faster_than_lstm(seed):
     """Untrained, orthogonal recurrent init, on the synthetic task's inputs (T=60): the share of the
     gradient that survives from distance 1 to distance 50 is at least 10x smaller for a tanh RNN than
     for an LSTM (measured margin: 50-2000x over seeds 0-3 and widths 32-64)."""

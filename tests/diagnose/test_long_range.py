@@ -21,7 +21,7 @@ def test_label_is_the_first_token():
     assert len(set(labels.tolist())) == 5  # every class occurs: the labels are not constant
 
 
-def test_lstm_beats_chance_clearly_at_short_range(seeded_single_thread):
+def test_lstm_beats_chance_clearly_at_short_range():
     """T=5, vocab 8 (chance 0.125): a 32-unit LSTM gets over 0.6 held-out accuracy within 300 steps
     (measured: 0.99-1.00 after 200 steps, seeds 0-2)."""
     settings = LongRangeSettings(hidden_size=32, batch_size=32, eval_size=500)
@@ -29,7 +29,7 @@ def test_lstm_beats_chance_clearly_at_short_range(seeded_single_thread):
     assert accuracy > 0.6
 
 
-def test_accuracy_table_has_one_value_per_cell_and_length(seeded_single_thread):
+def test_accuracy_table_has_one_value_per_cell_and_length():
     """The table keeps --cells and --lengths order, averages the seeds' accuracies, reports each
     model's progress, and is reproducible."""
     settings = LongRangeSettings(hidden_size=8, batch_size=8, eval_size=64, seed=5, repeats=2)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,9 @@ import torch
 from torch import nn
 
 from seqlab.cli import main
-from seqlab.engine.run_dir import RUN_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
-
-
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (tiny models; avoids OpenMP spin-waits on a busy 2-core machine), restored
-    afterwards; SEQLAB_RUN_DIR, which a fit exports into this process, does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
 
 
 def fit_recording_lstm_dtypes(args: list[str]) -> list[tuple[bool, torch.dtype]]:

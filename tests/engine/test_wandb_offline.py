@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from seqlab.cli import main
-from seqlab.engine.run_dir import RUN_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
@@ -26,17 +23,6 @@ WANDB_ARGS = [
     "--run.wandb.group=g",
     "--run.wandb.tags=[a,b]",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (tiny models; avoids OpenMP spin-waits on a busy 2-core machine), restored
-    afterwards; SEQLAB_RUN_DIR, which a fit exports into this process, does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
 
 
 def fit(tiny_fit_args: list[str], *extra: str) -> None:

@@ -16,8 +16,6 @@ import torch
 from seqlab.nn import ngram
 from seqlab.nn.ngram import BOS, FALLBACK_DISCOUNTS, NgramLM, kn_discounts
 
-pytestmark = pytest.mark.usefixtures("seeded_single_thread")
-
 
 def fitted(stream: torch.Tensor, vocab_size: int, order: int, smoothing: str = "kneser_ney", k: float = 1.0):
     """A model counted over the streams [B, L] in one pass (inputs ``[:, :-1]``, targets ``[:, 1:]``)."""

@@ -8,8 +8,6 @@ from torch import nn
 
 from seqlab.nn import RecurrentLM, RecurrentStack, detach_state
 
-pytestmark = pytest.mark.usefixtures("seeded_single_thread")
-
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 H, F_IN, V = 8, 5, 11

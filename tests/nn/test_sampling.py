@@ -9,8 +9,6 @@ import torch
 
 from seqlab.nn import RecurrentLM, filter_logits, generate, sample_next
 
-pytestmark = pytest.mark.usefixtures("seeded_single_thread")
-
 V = 11
 
 

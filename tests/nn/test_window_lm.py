@@ -8,8 +8,6 @@ import torch
 
 from seqlab.nn import FixedWindowLM
 
-pytestmark = pytest.mark.usefixtures("seeded_single_thread")
-
 V, K, B, T = 13, 4, 3, 12
 
 

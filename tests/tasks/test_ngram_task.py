@@ -28,17 +28,6 @@ WINDOWS = 625  # tiny_corpus: 40,000 characters in 4 streams of 9,999 predicted 
 _trained: dict[str, Path] = {}
 
 
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (avoids OpenMP spin-waits on a busy 2-core machine), restored afterwards;
-    SEQLAB_RUN_DIR, which a fit exports into this process, does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
-
-
 def ngram_args(tiny_fit_args: list[str], *extra: str) -> list[str]:
     """The tiny-data overrides without the neural model's sizes, for one whole counting pass (a step
     is a window, so max_steps=-1 counts them all) with a validation every 125 windows: the last one

@@ -5,7 +5,6 @@ the CLI (coverage in metrics.csv, clear errors, freeze surviving a resume)."""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import lightning as L
@@ -16,23 +15,11 @@ from torch import nn
 
 from seqlab.cli import main
 from seqlab.data import LanguageModelData, TextFiles, read_embedding_file
-from seqlab.engine.run_dir import RUN_DIR_ENV
 from seqlab.nn import PretrainedEmbeddings, init_embedding_from
 from seqlab.tasks import FixedWindowLMTask, GenerationTask
 
 REPO = Path(__file__).resolve().parents[2]
 CHAR_LSTM = REPO / "configs" / "generate" / "char_lstm.yaml"
-
-
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (tiny models, busy 2-core machine); SEQLAB_RUN_DIR does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
 
 
 # ---- matching (plain torch) ------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from torch.utils.data import DataLoader
 from seqlab.nn import RecurrentLM, detach_state
 from seqlab.tasks import GenerationTask
 
-pytestmark = pytest.mark.usefixtures("seeded_single_thread")
-
 V, B = 11, 3
 
 

@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
-import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.engine.run_dir import RUN_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generate" / "char_window.yaml"
-
-
-@pytest.fixture(autouse=True)
-def _process_state():
-    """One intra-op thread (tiny models, busy 2-core machine); SEQLAB_RUN_DIR does not outlive the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    os.environ.pop(RUN_DIR_ENV, None)
 
 
 def test_fit_checkpoint_and_generate(tiny_fit_args, capsys) -> None:
