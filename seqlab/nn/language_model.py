@@ -8,6 +8,22 @@ from torch import nn
 from seqlab.nn.recurrent import Cell, RecurrentStack, State
 
 
+def output_layers(
+    embedding: nn.Embedding, hidden_size: int, tie_weights: bool
+) -> tuple[nn.Module, nn.Linear]:
+    """The projection and vocabulary layer of a language model; with ``tie_weights`` the output layer
+    shares ``embedding``'s matrix (Press & Wolf 2017), behind a projection when the widths differ."""
+    vocab_size, embedding_size = embedding.weight.shape
+    if not tie_weights:
+        return nn.Identity(), nn.Linear(hidden_size, vocab_size)
+    projection = (
+        nn.Linear(hidden_size, embedding_size, bias=False) if hidden_size != embedding_size else nn.Identity()
+    )
+    output = nn.Linear(embedding_size, vocab_size)
+    output.weight = embedding.weight
+    return projection, output
+
+
 class RecurrentLM(nn.Module):
     """The Char-RNN family of language models, for characters or subwords.
 
@@ -48,14 +64,7 @@ class RecurrentLM(nn.Module):
             orthogonal_init=orthogonal_init,
             forget_bias=forget_bias,
         )
-        self.projection = (
-            nn.Linear(hidden_size, embedding_size, bias=False)
-            if tie_weights and hidden_size != embedding_size
-            else nn.Identity()
-        )
-        self.output = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
-        if tie_weights:
-            self.output.weight = self.embedding.weight
+        self.projection, self.output = output_layers(self.embedding, hidden_size, tie_weights)
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Logits [B, T, V] for ids [B, T], and the state after the last step."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqlab.nn.language_model import output_layers
+
 
 class FixedWindowLM(nn.Module):
     """Embeddings of the previous ``context_size`` tokens, concatenated, through a tanh MLP to logits.
@@ -54,14 +56,7 @@ class FixedWindowLM(nn.Module):
             layers += [nn.Linear(width, hidden_size), nn.Tanh(), nn.Dropout(dropout)]
             width = hidden_size
         self.mlp = nn.Sequential(*layers)
-        self.projection = (
-            nn.Linear(hidden_size, embedding_size, bias=False)
-            if tie_weights and hidden_size != embedding_size
-            else nn.Identity()
-        )
-        self.output = nn.Linear(embedding_size if tie_weights else hidden_size, vocab_size)
-        if tie_weights:
-            self.output.weight = self.embedding.weight
+        self.projection, self.output = output_layers(self.embedding, hidden_size, tie_weights)
         self.direct = (
             nn.Linear(context_size * embedding_size, vocab_size, bias=False) if direct_connection else None
         )

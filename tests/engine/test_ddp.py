@@ -54,6 +54,24 @@ def run_cli(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedP
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def ddp_fit_args(tiny_fit_args: list[str], max_steps: int) -> list[str]:
+    """A tiny 2-process CPU DDP fit of the char LSTM config, validating every VAL_EVERY steps."""
+    return [
+        "fit",
+        "--config",
+        str(CONFIG),
+        *tiny_fit_args,
+        f"--data.seq_len={SEQ_LEN}",
+        f"--data.batch_size={BATCH}",
+        f"--trainer.max_steps={max_steps}",
+        f"--trainer.val_check_interval={VAL_EVERY}",
+        "--trainer.check_val_every_n_epoch=null",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+    ]
+
+
 @pytest.mark.slow
 def test_ddp_fit_two_processes_one_run(tiny_fit_args, tiny_corpus, tmp_path):
     """Both DDP ranks train in rank 0's version_0, last.ckpt reaches max_steps, and each rank saw only
@@ -62,24 +80,7 @@ def test_ddp_fit_two_processes_one_run(tiny_fit_args, tiny_corpus, tmp_path):
     assert windows_per_rank(tiny_corpus["train"], world_size=1) > per_rank  # the observable discriminates
     assert per_rank % VAL_EVERY == 0
     max_steps = per_rank + VAL_EVERY  # ends inside the second epoch when data is sharded over 2 ranks
-    result = run_cli(
-        [
-            "fit",
-            "--config",
-            str(CONFIG),
-            *tiny_fit_args,
-            f"--data.seq_len={SEQ_LEN}",
-            f"--data.batch_size={BATCH}",
-            f"--trainer.max_steps={max_steps}",
-            f"--trainer.val_check_interval={VAL_EVERY}",
-            "--trainer.check_val_every_n_epoch=null",
-            "--trainer.accelerator=cpu",
-            "--trainer.devices=2",
-            "--trainer.strategy=ddp",
-        ],
-        cwd=tmp_path,
-        timeout=240,
-    )
+    result = run_cli(ddp_fit_args(tiny_fit_args, max_steps), cwd=tmp_path, timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
 
     runs = tmp_path / "runs" / "char_lstm"
@@ -101,23 +102,7 @@ def test_ddp_fit_two_processes_one_run(tiny_fit_args, tiny_corpus, tmp_path):
 
     # A mid-epoch DDP resume restores each rank's slice and continues the step count.
     resumed = run_cli(
-        [
-            "fit",
-            "--config",
-            str(CONFIG),
-            *tiny_fit_args,
-            f"--data.seq_len={SEQ_LEN}",
-            f"--data.batch_size={BATCH}",
-            f"--trainer.max_steps={max_steps + VAL_EVERY}",
-            f"--trainer.val_check_interval={VAL_EVERY}",
-            "--trainer.check_val_every_n_epoch=null",
-            "--trainer.accelerator=cpu",
-            "--trainer.devices=2",
-            "--trainer.strategy=ddp",
-            "--ckpt_path=last",
-        ],
-        cwd=tmp_path,
-        timeout=240,
+        [*ddp_fit_args(tiny_fit_args, max_steps + VAL_EVERY), "--ckpt_path=last"], cwd=tmp_path, timeout=240
     )
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "zero hidden state" not in resumed.stderr
