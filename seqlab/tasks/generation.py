@@ -63,7 +63,3 @@ class GenerationTask(LanguageModelTask):
             orthogonal_init,
             forget_bias,
         )
-
-    def setup(self, stage: str) -> None:
-        if stage == "fit":
-            self.apply_pretrained_embeddings(self.model.embedding, self.pretrained_embeddings)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 
-from seqlab.nn import State, detach_state
+from seqlab.nn import PretrainedEmbeddings, State, detach_state
 from seqlab.tasks.base import SeqTask, default_optimizer
 
 LN2 = math.log(2)
@@ -38,6 +38,7 @@ class LanguageModelTask(SeqTask):
     """
 
     model: torch.nn.Module
+    pretrained_embeddings: PretrainedEmbeddings | None = None  # set by subclasses that take one
 
     def __init__(
         self,
@@ -55,6 +56,10 @@ class LanguageModelTask(SeqTask):
         self._eval_totals = torch.zeros(2, dtype=torch.float64)
         self._last_step_time: float | None = None
         self._tokens_since_log = 0
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.pretrained_embeddings is not None:
+            self.apply_pretrained_embeddings(self.model.embedding, self.pretrained_embeddings)
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         return self.model(ids, state)

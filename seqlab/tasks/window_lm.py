@@ -57,7 +57,3 @@ class FixedWindowLMTask(LanguageModelTask):
             direct_connection,
             tie_weights,
         )
-
-    def setup(self, stage: str) -> None:
-        if stage == "fit":
-            self.apply_pretrained_embeddings(self.model.embedding, self.pretrained_embeddings)

@@ -25,26 +25,16 @@ def test_directory_is_refused(tmp_path: Path) -> None:
         read_text_file(folder)
 
 
-def test_empty_file_is_refused(tmp_path: Path) -> None:
-    """A zero-byte file raises DataError saying it is empty."""
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"  \n\t\r\n   \n", b"\xef\xbb\xbf\n"],
+    ids=["zero-bytes", "whitespace-only", "bom-only"],
+)
+def test_empty_file_is_refused(tmp_path: Path, content: bytes) -> None:
+    """Zero bytes, only whitespace, or only a UTF-8 BOM (what editors save for "empty") all count as
+    empty: DataError naming the file."""
     path = tmp_path / "empty.txt"
-    path.write_bytes(b"")
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: file is empty"):
-        read_text_file(path)
-
-
-def test_whitespace_only_file_is_refused(tmp_path: Path) -> None:
-    """A file of spaces, tabs and newlines only counts as empty."""
-    path = tmp_path / "blank.txt"
-    path.write_bytes(b"  \n\t\r\n   \n")
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: file is empty"):
-        read_text_file(path)
-
-
-def test_bom_only_file_is_refused_as_empty(tmp_path: Path) -> None:
-    """A file holding only a UTF-8 BOM and a newline (what editors save for "empty") counts as empty."""
-    path = tmp_path / "bom-empty.txt"
-    path.write_bytes(b"\xef\xbb\xbf\n")
+    path.write_bytes(content)
     with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: file is empty"):
         read_text_file(path)
 
