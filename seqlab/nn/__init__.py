@@ -1,23 +1,35 @@
 """Plain PyTorch building blocks (no Lightning): recurrent stacks, models, decoding."""
 
+from seqlab.nn.char_encoder import CharWordEncoder
+from seqlab.nn.classifier import RecurrentClassifier
+from seqlab.nn.crf import LinearChainCRF, scheme_constraints
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
 from seqlab.nn.language_model import RecurrentLM
 from seqlab.nn.ngram import NgramLM
+from seqlab.nn.pooling import SequencePooling, lengths_to_mask
 from seqlab.nn.recurrent import RecurrentStack, State, detach_state
 from seqlab.nn.sampling import filter_logits, generate, sample_next
+from seqlab.nn.tagger import RecurrentTagger
 from seqlab.nn.window_lm import FixedWindowLM
 
 __all__ = [
+    "CharWordEncoder",
     "EmbeddingCoverage",
     "FixedWindowLM",
+    "LinearChainCRF",
     "NgramLM",
     "PretrainedEmbeddings",
+    "RecurrentClassifier",
     "RecurrentLM",
     "RecurrentStack",
+    "RecurrentTagger",
+    "SequencePooling",
     "State",
     "detach_state",
     "filter_logits",
     "generate",
     "init_embedding_from",
+    "lengths_to_mask",
     "sample_next",
+    "scheme_constraints",
 ]

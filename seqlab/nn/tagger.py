@@ -1,0 +1,117 @@
+"""A recurrent sequence labeller (one tag per token): BiLSTM(-CRF) with optional character features."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.nn.char_encoder import CharWordEncoder
+from seqlab.nn.crf import LinearChainCRF
+from seqlab.nn.pooling import lengths_to_mask
+from seqlab.nn.recurrent import Cell, RecurrentStack
+
+IGNORE_INDEX = -100
+
+
+class RecurrentTagger(nn.Module):
+    """Per-token tag emissions from word (and optionally character) features, with an optional CRF on top.
+
+    Args:
+        vocab_size: number of word ids.
+        num_tags: number of tags.
+        char_vocab_size: number of character ids; 0 means no character encoder.
+        word_embedding_size: word embedding width.
+        char_embedding_size: character embedding width.
+        char_hidden_size: character RNN state width per direction.
+        cell: recurrent cell of the word-level stack (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+        hidden_size: word-level recurrent state width per direction.
+        num_layers: stacked word-level layers.
+        bidirectional: read sentences in both directions.
+        dropout: dropout on the token features, between layers and before the output layer.
+        crf: score whole tag sequences with a linear-chain CRF (Viterbi decoding) instead of per token.
+        orthogonal_init: orthogonal recurrent matrices at initialisation.
+        forget_bias: LSTM forget-gate bias at initialisation.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_tags: int,
+        char_vocab_size: int = 0,
+        word_embedding_size: int = 100,
+        char_embedding_size: int = 25,
+        char_hidden_size: int = 25,
+        cell: Cell = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        crf: bool = False,
+        orthogonal_init: bool = True,
+        forget_bias: float | None = 1.0,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, word_embedding_size)
+        self.char_encoder = (
+            CharWordEncoder(char_vocab_size, char_embedding_size, char_hidden_size, cell)
+            if char_vocab_size > 0
+            else None
+        )
+        features = word_embedding_size + (self.char_encoder.output_size if self.char_encoder else 0)
+        self.drop = nn.Dropout(dropout)
+        self.rnn = RecurrentStack(
+            cell,
+            features,
+            hidden_size,
+            num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            orthogonal_init=orthogonal_init,
+            forget_bias=forget_bias,
+        )
+        self.output = nn.Linear(self.rnn.output_size, num_tags)
+        self.crf = LinearChainCRF(num_tags) if crf else None
+        self.num_tags = num_tags
+
+    def forward(
+        self,
+        words: torch.Tensor,
+        lengths: torch.Tensor,
+        chars: torch.Tensor | None = None,
+        char_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Emissions [B, T, num_tags] for right-padded words [B, T] with lengths [B] (all >= 1).
+
+        ``chars`` [B, T, C] and ``char_lengths`` [B, T] are required with a character encoder and ignored
+        without one."""
+        features = self.embedding(words)
+        if self.char_encoder is not None:
+            if chars is None or char_lengths is None:
+                raise ValueError("this tagger has a character encoder: pass chars and char_lengths")
+            features = torch.cat([features, self.char_encoder(chars, char_lengths).to(features.dtype)], -1)
+        hidden, _ = self.rnn(self.drop(features), lengths=lengths)
+        return self.output(self.drop(hidden))
+
+    def loss(self, emissions: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Mean CRF negative log-likelihood per sentence, or token cross-entropy without padding; in float32.
+
+        ``tags`` [B, T] may hold anything (conventionally -100) past each sentence's length."""
+        mask = lengths_to_mask(lengths.to(emissions.device), emissions.size(1))
+        if self.crf is not None:
+            return self.crf.nll(emissions, tags, mask).mean()
+        with torch.autocast(emissions.device.type, enabled=False):
+            targets = tags.masked_fill(~mask, IGNORE_INDEX)
+            return F.cross_entropy(
+                emissions.float().reshape(-1, emissions.size(-1)),
+                targets.reshape(-1),
+                ignore_index=IGNORE_INDEX,
+            )
+
+    def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        """Best tag ids per sentence, each list as long as its sentence: Viterbi with a CRF, else argmax."""
+        if self.crf is not None:
+            mask = lengths_to_mask(lengths.to(emissions.device), emissions.size(1))
+            return self.crf.viterbi(emissions, mask)[0]
+        best = emissions.argmax(-1).tolist()
+        return [row[:n] for row, n in zip(best, lengths.tolist(), strict=True)]
