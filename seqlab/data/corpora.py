@@ -14,9 +14,8 @@ from pathlib import Path
 
 import datasets
 
+from seqlab.data.splits import SPLITS, check_fractions
 from seqlab.data.text_files import DataError, read_text_file
-
-SPLITS = ("train", "validation", "test")
 
 
 class TextCorpus(ABC):
@@ -39,8 +38,7 @@ def _documents(texts: Sequence[str], sources: Sequence[str]) -> datasets.Dataset
 
 def split_stream(text: str, fractions: Sequence[float]) -> list[str]:
     """Cut one text stream into consecutive pieces by fractions, each cut moved to a line end."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise DataError(f"fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
+    check_fractions(fractions)
     cuts, acc = [], 0.0
     for fraction in fractions[:2]:
         acc += fraction
