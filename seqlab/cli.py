@@ -1,7 +1,8 @@
-"""The one entry point: ``seqlab fit | validate | test | generate | diagnose``.
+"""The one entry point: ``seqlab fit | validate | test | generate | predict | diagnose``.
 
 Training verbs are Lightning's (``LightningCLI``: YAML configs, ``--print_config``, overrides of
-any key); ``generate`` samples from a trained checkpoint; ``diagnose`` looks at gradient flow.
+any key); ``generate`` samples from a trained language model; ``predict`` labels or tags a file with
+a trained classifier or tagger; ``diagnose`` looks at gradient flow.
 """
 
 from __future__ import annotations
@@ -152,17 +153,7 @@ def generate(
     from seqlab.engine.checkpoints import load_task
     from seqlab.nn import generate as sample
 
-    if not ckpt_path:
-        raise SystemExit("seqlab generate: give `--ckpt_path FILE|RUN_DIR|last`")
-    if ckpt_path == "last":
-        if not run_name:
-            raise SystemExit("seqlab generate: `--ckpt_path last` needs `--run_name NAME`")
-        found = runs.find_last(root_dir, run_name)
-        if found is None:
-            raise SystemExit(f"seqlab generate: no last.ckpt under {root_dir}/{run_name}/")
-        path = found
-    else:
-        path = runs.resolve_checkpoint(ckpt_path)
+    path = runs.checkpoint_path(ckpt_path, run_name, root_dir, "generate")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     task, tokenizer = load_task(path, device)
@@ -194,7 +185,13 @@ def _diagnose_main(argv: list[str]) -> None:
     diagnose_main(argv)
 
 
-VERBS = {"generate": _generate_main, "diagnose": _diagnose_main}
+def _predict_main(argv: list[str]) -> None:
+    from seqlab.predict import predict_main
+
+    predict_main(argv)
+
+
+VERBS = {"generate": _generate_main, "predict": _predict_main, "diagnose": _diagnose_main}
 
 
 def main(argv: list[str] | None = None) -> None:

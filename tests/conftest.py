@@ -80,3 +80,96 @@ def tiny_fit_args(tiny_corpus: dict[str, Path]) -> list[str]:
         "--trainer.enable_model_summary=false",
         "--run.wandb.mode=disabled",
     ]
+
+
+# Tiny labelled data for the encoder tasks: sentences whose label is a real property of the text
+# (does it mention an animal?), so a few steps of training have something to learn.
+_ANIMALS = ["cat", "dog", "horse", "owl", "fox"]
+_THINGS = ["table", "lamp", "car", "book", "door"]
+
+
+def _sentence(i: int) -> tuple[str, str]:
+    animal = i % 2 == 0
+    noun = (_ANIMALS if animal else _THINGS)[i % 5]
+    words = ["the", noun, "is", ["big", "small", "red", "old"][i % 4]] + ["here"] * (i % 3)
+    return " ".join(words), "animal" if animal else "thing"
+
+
+@pytest.fixture
+def tiny_tsv(tmp_path: Path) -> dict[str, Path]:
+    """GLUE-style ``sentence<TAB>label`` train (40 rows) and validation (12 rows) files."""
+    out = {}
+    for split, rows in {"train": range(40), "validation": range(40, 52)}.items():
+        path = tmp_path / f"{split}.tsv"
+        lines = ["sentence\tlabel", *("\t".join(_sentence(i)) for i in rows)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        out[split] = path
+    return out
+
+
+def _conll_sentence(i: int) -> list[tuple[str, str]]:
+    names = [["Ada", "Lovelace"], ["Paris"], ["Alan", "Turing"], ["Rome"]]
+    name = names[i % 4]
+    kind = "LOC" if len(name) == 1 else "PER"
+    tagged = [(w, ("B-" if j == 0 else "I-") + kind) for j, w in enumerate(name)]
+    return [("we", "O"), ("met", "O"), *tagged, ("there" if i % 2 else "today", "O")]
+
+
+@pytest.fixture
+def tiny_conll(tmp_path: Path) -> dict[str, Path]:
+    """CoNLL-2003-style ``token POS tag`` files with BIO entity tags: train (24) and validation (8)."""
+    out = {}
+    for split, rows in {"train": range(24), "validation": range(24, 32)}.items():
+        blocks = ["-DOCSTART- -X- O\n"]
+        for i in rows:
+            blocks.append("".join(f"{w} X {t}\n" for w, t in _conll_sentence(i)))
+        path = tmp_path / f"{split}.conll"
+        path.write_text("\n".join(blocks), encoding="utf-8")
+        out[split] = path
+    return out
+
+
+@pytest.fixture
+def tiny_conllu(tmp_path: Path) -> dict[str, Path]:
+    """Universal Dependencies CoNLL-U train/validation files (comments, a multiword token)."""
+    sentence = (
+        "# sent_id = {n}\n# text = Vamos al mercado.\n"
+        "1\tVamos\tir\tVERB\tV\t_\t0\troot\t_\t_\n"
+        "2-3\tal\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "2\ta\ta\tADP\tP\t_\t4\tcase\t_\t_\n"
+        "3\tel\tel\tDET\tD\t_\t4\tdet\t_\t_\n"
+        "4\tmercado\tmercado\tNOUN\tN\t_\t1\tobl\t_\t_\n"
+        "5\t.\t.\tPUNCT\tF\t_\t1\tpunct\t_\t_\n\n"
+    )
+    out = {}
+    for split, count in {"train": 12, "validation": 4}.items():
+        path = tmp_path / f"{split}.conllu"
+        path.write_text("".join(sentence.format(n=i) for i in range(count)), encoding="utf-8")
+        out[split] = path
+    return out
+
+
+@pytest.fixture
+def tiny_trainer_args() -> list[str]:
+    """Six training steps, two validations of two batches, nothing printed or sent to W&B."""
+    return [
+        "--trainer.max_steps=6",
+        "--trainer.val_check_interval=3",
+        "--trainer.limit_val_batches=2",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        "--run.wandb.mode=disabled",
+    ]
+
+
+@pytest.fixture
+def tiny_encoder_model_args() -> list[str]:
+    """Model sizes that make any classification or labelling config a seconds-long CPU run."""
+    return [
+        "--model.hidden_size=16",
+        "--model.embedding_size=8",
+        "--model.word_embedding_size=8",
+        "--model.char_embedding_size=4",
+        "--model.char_hidden_size=4",
+    ]

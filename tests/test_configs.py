@@ -37,6 +37,38 @@ def accepted_args(config: Path, args: list[str]) -> list[str]:
     return [a for a in args if not a.startswith("--model.") or a[len("--model.") :].split("=")[0] in params]
 
 
+def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:
+    """Overrides that make ``config`` train for seconds: tiny data of the config's own kind (built-in
+    sources shrunk, file sources pointed at tiny files of their format), tiny model, 6 steps."""
+    data = yaml.safe_load(config.read_text())["data"]
+    data_class = data["class_path"].rsplit(".", 1)[-1]
+    if data_class == "LanguageModelData":
+        return request.getfixturevalue("tiny_fit_args")
+    source = data["init_args"]["source"]
+    source_class = source["class_path"].rsplit(".", 1)[-1]
+    files = {
+        "ClassificationFiles": "tiny_tsv",
+        "TaggedFiles": "tiny_conllu"
+        if source.get("init_args", {}).get("format") == "conllu"
+        else "tiny_conll",
+    }
+    if source_class in files:
+        paths = request.getfixturevalue(files[source_class])
+        source_args = [f"--data.source.{split}={path}" for split, path in paths.items()]
+    elif source_class == "WordLanguages":
+        source_args = ["--data.source.words_per_language=150"]
+    elif source_class == "CmudictStress":
+        source_args = ["--data.source.max_words=400"]
+    else:
+        raise AssertionError(f"{config}: no tiny data for source {source_class}; add it here")
+    return [
+        *source_args,
+        "--data.batch_size=4",
+        *request.getfixturevalue("tiny_trainer_args"),
+        *request.getfixturevalue("tiny_encoder_model_args"),
+    ]
+
+
 def test_configs_exist():
     """The glob finds the shipped configs (so the parametrized tests below are not silently empty)."""
     assert any(p.parent.name == "generate" and p.name == "char_lstm.yaml" for p in CONFIGS)
@@ -59,9 +91,9 @@ def test_print_config(config, capsys):
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
-def test_config_trains_on_tiny_data(config, tiny_fit_args):
+def test_config_trains_on_tiny_data(config, request):
     """`fit --config X` with tiny overrides trains 6 steps and writes a loadable last.ckpt."""
-    main(["fit", "--config", str(config), *accepted_args(config, tiny_fit_args)])
+    main(["fit", "--config", str(config), *accepted_args(config, tiny_args(config, request))])
     name = yaml.safe_load(config.read_text()).get("run", {}).get("name", "default")
     (run,) = (Path("runs") / name).glob("version_*")
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

@@ -1,21 +1,45 @@
 """Data: readers, corpora, tokenizers, batching and DataModules."""
 
+from seqlab.data.classification_data import (
+    ClassificationData,
+    ClassificationFiles,
+    ClassificationSource,
+    HubClassification,
+    WordLanguages,
+)
 from seqlab.data.corpora import HubText, PythonStdlib, TextCorpus, TextFiles
 from seqlab.data.embeddings import read_embedding_file
 from seqlab.data.lm_datamodule import LanguageModelData
+from seqlab.data.tagging_data import CmudictStress, TaggedFiles, TaggingData, TaggingSource
 from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import CharTokenizer, SentencePieceTokenizer, Tokenizer, tokenizer_from_state
+from seqlab.data.tokenizers import (
+    CharTokenizer,
+    SentencePieceTokenizer,
+    Tokenizer,
+    WordTokenizer,
+    tokenizer_from_state,
+)
 
 __all__ = [
     "CharTokenizer",
+    "ClassificationData",
+    "ClassificationFiles",
+    "ClassificationSource",
+    "CmudictStress",
     "DataError",
+    "HubClassification",
     "HubText",
     "LanguageModelData",
     "PythonStdlib",
     "SentencePieceTokenizer",
+    "TaggedFiles",
+    "TaggingData",
+    "TaggingSource",
     "TextCorpus",
     "TextFiles",
     "Tokenizer",
+    "WordLanguages",
+    "WordTokenizer",
     "read_embedding_file",
     "tokenizer_from_state",
 ]

@@ -53,7 +53,10 @@ class Built:
 def add_seqlab_arguments(parser: LightningArgumentParser) -> None:
     """The sections seqlab adds to Lightning's (shared by the training CLI and by building)."""
     parser.add_class_arguments(RunSettings, "run")
-    parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+    # Sizes the data knows once its vocabularies are fitted; a link is skipped where either side
+    # lacks the attribute or argument (a language model has no labels).
+    for key in ("vocab_size", "char_vocab_size", "labels"):
+        parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
 
 def experiment_parser() -> LightningArgumentParser:

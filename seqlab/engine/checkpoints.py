@@ -29,12 +29,17 @@ def task_class(checkpoint: dict[str, Any]) -> type[SeqTask]:
     return cls
 
 
-def checkpoint_tokenizer(checkpoint: dict[str, Any]) -> Tokenizer:
-    """The tokenizer that the run's DataModule saved into the checkpoint."""
+def checkpoint_data_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The state the run's DataModule saved into the checkpoint (tokenizers, labels)."""
     for value in checkpoint.values():
         if isinstance(value, dict) and isinstance(value.get("tokenizer"), dict):
-            return tokenizer_from_state(value["tokenizer"])
+            return value
     raise ValueError("the checkpoint holds no tokenizer state (was it written by a seqlab DataModule?)")
+
+
+def checkpoint_tokenizer(checkpoint: dict[str, Any]) -> Tokenizer:
+    """The tokenizer that the run's DataModule saved into the checkpoint."""
+    return tokenizer_from_state(checkpoint_data_state(checkpoint)["tokenizer"])
 
 
 def load_task(path: str | Path, device: str | torch.device = "cpu") -> tuple[SeqTask, Tokenizer]:

@@ -69,6 +69,20 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def checkpoint_path(ckpt_path: str | None, run_name: str | None, root_dir: str, verb: str) -> Path:
+    """The checkpoint a ``seqlab <verb> --ckpt_path FILE|RUN_DIR|last [--run_name NAME]`` command means."""
+    if not ckpt_path:
+        raise SystemExit(f"seqlab {verb}: give `--ckpt_path FILE|RUN_DIR|last`")
+    if ckpt_path != "last":
+        return resolve_checkpoint(ckpt_path)
+    if not run_name:
+        raise SystemExit(f"seqlab {verb}: `--ckpt_path last` needs `--run_name NAME`")
+    found = find_last(root_dir, run_name)
+    if found is None:
+        raise SystemExit(f"seqlab {verb}: no last.ckpt under {root_dir}/{run_name}/")
+    return found
+
+
 def run_dir_of_checkpoint(ckpt: Path) -> Path | None:
     """The run directory a checkpoint was written into, if it sits in ``<run>/checkpoints/``."""
     ckpt = Path(ckpt).resolve()

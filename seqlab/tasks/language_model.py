@@ -7,7 +7,6 @@ recurrent LM, a fixed-window neural LM (its state is the last tokens), an n-gram
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import torch
@@ -54,8 +53,6 @@ class LanguageModelTask(SeqTask):
         self._eval_state: State | None = None
         self._restored_state: tuple[bool, list[torch.Tensor]] | None = None  # from a checkpoint
         self._eval_totals = torch.zeros(2, dtype=torch.float64)
-        self._last_step_time: float | None = None
-        self._tokens_since_log = 0
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.pretrained_embeddings is not None:
@@ -111,8 +108,8 @@ class LanguageModelTask(SeqTask):
 
     # ---- training -------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
         self._train_state = None
-        self._last_step_time = None
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, targets = batch
@@ -128,37 +125,12 @@ class LanguageModelTask(SeqTask):
             self._train_state = detach_state(state)
             total = total + loss.detach() * y.size(1)
         loss = total / inputs.size(1)
-        self._log_train(loss, inputs.numel(), optimizer)
+        self.log_train_step(loss, inputs.numel(), {"train/bpc": loss / LN2} if self._char_level() else None)
         return loss
-
-    def _log_train(self, loss: torch.Tensor, tokens: int, optimizer: Any) -> None:
-        # Every `self.log` call costs a fraction of a millisecond of Python (a few percent of a small
-        # model's step), while Lightning hands step metrics to the loggers only every
-        # `log_every_n_steps` steps: compute and log them only on those steps (Lightning's own
-        # LearningRateMonitor and ThroughputMonitor gate the same way).
-        now = time.perf_counter()
-        if self._last_step_time is None:  # first step of an epoch, or first after a validation
-            self._last_step_time, self._tokens_since_log = now, 0
-        else:
-            self._tokens_since_log += tokens * self.trainer.world_size
-        if self.trainer.progress_bar_callback is not None:
-            self.log("loss", loss, prog_bar=True, logger=False)
-        if not self.trainer._logger_connector.should_update_logs:
-            return
-        metrics = {"train/loss": loss, "lr": optimizer.param_groups[0]["lr"]}
-        if self._char_level():
-            metrics["train/bpc"] = loss / LN2
-        if self._grad_norm is not None:
-            metrics["train/grad_norm"] = self._grad_norm
-        if self._tokens_since_log:
-            metrics["train/tokens_per_sec"] = self._tokens_since_log / (now - self._last_step_time)
-        self._last_step_time, self._tokens_since_log = now, 0
-        self.log_dict(metrics, prog_bar=False)
 
     # ---- evaluation -----------------------------------------------------------------------
     def _eval_start(self) -> None:
         self._eval_state = None
-        self._last_step_time = None  # time spent validating is not training throughput
         self._eval_totals = torch.zeros(2, dtype=torch.float64, device=self.device)
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:

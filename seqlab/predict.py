@@ -1,0 +1,200 @@
+"""``seqlab predict``: run a trained classifier or tagger over a file.
+
+A classifier writes one ``label<TAB>probability`` line per input text (a text file's lines, or a CSV,
+TSV or JSON Lines file's text column), in input order. A tagger reads raw text (one sentence per
+line, whitespace tokens), a CoNLL column file or a CoNLL-U file, and writes the tags back in CoNLL
+form: the input's own columns with the tag column filled in (raw text becomes ``token<TAB>tag``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import torch
+
+from seqlab.data.classification_data import collate_texts, encode_text
+from seqlab.data.tagging_data import collate_sentences, encode_sentence
+from seqlab.data.text_files import DataError
+from seqlab.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_state
+from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
+from seqlab.engine.run_dir import checkpoint_path
+from seqlab.tasks.classification import ClassificationTask
+from seqlab.tasks.labelling import LabellingTask
+
+InputFormat = Literal["auto", "text", "csv", "tsv", "jsonl", "conll", "conllu"]
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices in length order (little padding), cut into batches; callers restore the input order."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def classify(
+    task: ClassificationTask,
+    data_state: dict[str, Any],
+    path: Path,
+    fmt: InputFormat,
+    column: str | None,
+    batch_size: int,
+) -> list[tuple[str, float]]:
+    """(label, probability) of every text in ``path``, in input order."""
+    from seqlab.data.labelled_files import read_classification_file
+
+    if fmt in ("conll", "conllu"):
+        raise DataError(f"{path}: a classifier reads text, CSV, TSV or JSON Lines, not {fmt}")
+    examples = read_classification_file(path, column, None, "txt" if fmt == "text" else fmt)
+    tokenizer = tokenizer_from_state(data_state["tokenizer"])
+    max_length = data_state.get("max_length")
+    items = [(encode_text(tokenizer, e.text, e.where)[:max_length], None, e.text) for e in examples]
+    results: list[tuple[str, float]] = [("", 0.0)] * len(items)
+    for batch_ids in _batches([len(ids) for ids, _, _ in items], batch_size):
+        batch = _to(collate_texts([items[i] for i in batch_ids]), task.device)
+        probs, best = task.probabilities(batch).max(-1)
+        for i, p, b in zip(batch_ids, probs.tolist(), best.tolist(), strict=True):
+            results[i] = (task.labels[b], p)
+    return results
+
+
+def tag(
+    task: LabellingTask,
+    data_state: dict[str, Any],
+    path: Path,
+    fmt: InputFormat,
+    tag_field: str,
+    tag_column: int,
+    out: TextIO,
+    batch_size: int,
+) -> int:
+    """Tag every sentence in ``path`` and write them to ``out`` in CoNLL(-U) form; returns the count."""
+    from seqlab.data.conll import (
+        detect_format,
+        read_conll,
+        read_conllu,
+        read_token_lines,
+        write_conll,
+        write_conllu,
+    )
+
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "conllu":
+        sentences = read_conllu(path, tag_field, require_tags=False)  # type: ignore[arg-type]
+    elif fmt == "conll":
+        sentences = read_conll(path, tag_column=tag_column)
+    elif fmt == "text":
+        sentences = read_token_lines(path)
+    else:
+        raise DataError(f"{path}: a tagger reads text, CoNLL or CoNLL-U, not {fmt}")
+    words = tokenizer_from_state(data_state["tokenizer"])
+    chars = tokenizer_from_state(data_state["chars"]) if data_state.get("chars") else None
+    assert isinstance(words, WordTokenizer) and (chars is None or isinstance(chars, CharTokenizer))
+    items = [
+        (*encode_sentence(words, chars, s.tokens, data_state["max_word_length"]), None, s.tokens)
+        for s in sentences
+    ]
+    tags: list[list[str]] = [[] for _ in sentences]
+    for batch_ids in _batches([len(s.tokens) for s in sentences], batch_size):
+        batch = _to(collate_sentences([items[i] for i in batch_ids]), task.device)
+        for i, predicted in zip(batch_ids, task.tag(batch), strict=True):
+            tags[i] = predicted
+    if fmt == "conllu":
+        write_conllu(sentences, tags, out, tag_field)  # type: ignore[arg-type]
+    else:
+        write_conll(sentences, tags, out, tag_column)
+    return len(sentences)
+
+
+@contextmanager
+def _input_file(input: str) -> Iterator[Path]:
+    """The input path; ``-`` reads standard input into a temporary file first."""
+    if input != "-":
+        yield Path(input)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "stdin.txt"
+        path.write_text(sys.stdin.read(), encoding="utf-8")
+        yield path
+
+
+def predict(
+    ckpt_path: str | None = None,
+    input: str | None = None,
+    output: str | None = None,
+    format: InputFormat = "auto",
+    column: str | None = None,
+    tag_field: Literal["upos", "xpos"] = "upos",
+    tag_column: int = -1,
+    batch_size: int = 64,
+    run_name: str | None = None,
+    root_dir: str = "runs",
+    device: str = "auto",
+) -> None:
+    """Predict labels (a classifier) or tags (a tagger) for every example in a file.
+
+    Args:
+        ckpt_path: checkpoint file, run directory, or ``last`` (with ``run_name``).
+        input: the file to read (``-``: standard input, as text).
+        output: where to write (default: standard output).
+        format: ``auto`` (by suffix and content), ``text``, ``csv``, ``tsv``, ``jsonl`` (classifiers),
+            ``conll`` or ``conllu`` (taggers).
+        column: classifiers: the text column of a CSV/TSV/JSON Lines file (default ``sentence`` or
+            ``text``).
+        tag_field: taggers on CoNLL-U: write tags into ``upos`` or ``xpos``.
+        tag_column: taggers on CoNLL column files: the column the tags go into (0-based, negative
+            from the end); a file with only a token column gets a tag column appended.
+        batch_size: examples per forward pass.
+        run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
+        root_dir: where runs live.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+    path_ckpt = checkpoint_path(ckpt_path, run_name, root_dir, "predict")
+    if not input:
+        raise SystemExit("seqlab predict: give `--input FILE` (or `--input -` for standard input)")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    data_state = checkpoint_data_state(read_checkpoint(path_ckpt))
+    task, _ = load_task(path_ckpt, device)
+    if output is not None and input != "-" and Path(output).resolve() == Path(input).resolve():
+        raise DataError(f"{output}: the output would overwrite the input; choose another --output")
+    with _input_file(input) as source, torch.inference_mode():
+        if isinstance(task, ClassificationTask):
+            fmt = "text" if input == "-" and format == "auto" else format
+            results = classify(task, data_state, source, fmt, column, batch_size)
+            lines = "".join(f"{label}\t{prob:.4f}\n" for label, prob in results)
+            _write(output, lambda out: out.write(lines))
+        elif isinstance(task, LabellingTask):
+            fmt = "text" if input == "-" and format == "auto" else format
+            _write(
+                output, lambda out: tag(task, data_state, source, fmt, tag_field, tag_column, out, batch_size)
+            )
+        else:
+            raise SystemExit(f"seqlab predict: {type(task).__name__} is not a classifier or tagger")
+
+
+def _write(output: str | None, write: Any) -> None:
+    """Write through ``write(file)`` to ``output`` or stdout; a file is replaced only when complete."""
+    if output is None:
+        write(sys.stdout)
+        return
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("w", encoding="utf-8") as file:
+        write(file)
+    partial.replace(target)
+
+
+def predict_main(argv: list[str]) -> None:
+    from jsonargparse import auto_cli
+
+    auto_cli(predict, args=argv)

@@ -1,0 +1,215 @@
+"""Aligned many-to-many labelling: one tag per token from a (bi)directional recurrent encoder, with an
+optional linear-chain CRF; token accuracy, exact match and, for BIO/BIOES tags, span F1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MeanMetric, SumMetric
+
+from seqlab.engine.media import log_table
+from seqlab.metrics.spans import SpanCounts, span_types, tag_scheme
+from seqlab.nn import PretrainedEmbeddings
+from seqlab.nn.crf import scheme_constraints
+from seqlab.nn.recurrent import Cell
+from seqlab.nn.tagger import RecurrentTagger
+from seqlab.tasks.base import SeqTask, default_optimizer
+
+COUNTS = ("correct_tokens", "tokens", "exact", "sentences")
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    return num / den if den > 0 else torch.zeros_like(num)
+
+
+class LabellingTask(SeqTask):
+    """Sequence labelling (POS tags, BIO named entities, per-phoneme stress).
+
+    Metrics at the end of each validation: ``accuracy`` (tokens), ``exact_match`` (sentences whose
+    tags are all right: word accuracy for the stress task) and, when the tags follow BIO or BIOES,
+    span ``precision``/``recall``/``span_f1`` as seqeval counts them (``span_f1`` then picks the best
+    checkpoint, otherwise ``accuracy``). A table of validation sentences with gold and predicted tags
+    is saved in the run directory and logged to W&B.
+
+    Args:
+        vocab_size: number of word ids (linked from the data by the CLI).
+        labels: the tags in id order (linked from the data; saved with the model).
+        char_vocab_size: number of character ids (linked from the data; 0: no character encoder).
+        word_embedding_size: word embedding width.
+        char_embedding_size: character embedding width.
+        char_hidden_size: character BiLSTM width per direction.
+        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        hidden_size: recurrent state width per direction.
+        num_layers: stacked recurrent layers.
+        bidirectional: read sentences in both directions.
+        dropout: dropout on token features, between layers and before the output layer.
+        crf: a linear-chain CRF over the tags, decoded with Viterbi.
+        constrain_crf: forbid transitions that BIO/BIOES make invalid (``I-PER`` after ``O``).
+        word_dropout: in training, replace this share of words by the unknown word (so its embedding
+            learns what an unseen word looks like).
+        orthogonal_init: orthogonal recurrent matrices at initialisation.
+        forget_bias: LSTM forget-gate bias at initialisation.
+        pretrained_embeddings: start the word embeddings from a word2vec/GloVe text file.
+        examples_logged: validation sentences shown in the predictions table.
+        optimizer: see :class:`SeqTask`.
+        lr_scheduler: see :class:`SeqTask`.
+        gradient_clip_norm: see :class:`SeqTask`.
+    """
+
+    monitor_mode = "max"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        labels: list[str],
+        char_vocab_size: int = 0,
+        word_embedding_size: int = 100,
+        char_embedding_size: int = 25,
+        char_hidden_size: int = 25,
+        cell: Cell = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        crf: bool = False,
+        constrain_crf: bool = True,
+        word_dropout: float = 0.0,
+        orthogonal_init: bool = True,
+        forget_bias: float | None = 1.0,
+        pretrained_embeddings: PretrainedEmbeddings | None = None,
+        examples_logged: int = 20,
+        optimizer: OptimizerCallable = default_optimizer,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        gradient_clip_norm: float | None = 5.0,
+    ) -> None:
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
+        self.labels = list(labels)
+        self.scheme = tag_scheme(self.labels)
+        self.monitor = "val/span_f1" if self.scheme else "val/accuracy"
+        self.pretrained_embeddings, self.word_dropout = pretrained_embeddings, word_dropout
+        self.examples_logged = examples_logged
+        self.model = RecurrentTagger(
+            vocab_size,
+            len(self.labels),
+            char_vocab_size,
+            word_embedding_size,
+            char_embedding_size,
+            char_hidden_size,
+            cell,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            dropout,
+            crf,
+            orthogonal_init,
+            forget_bias,
+        )
+        if self.model.crf is not None and constrain_crf and self.scheme:
+            self.model.crf.constrain(*scheme_constraints(self.labels))
+        self.eval_metrics = nn.ModuleDict(
+            {
+                prefix: nn.ModuleDict({"loss": MeanMetric(), **{name: SumMetric() for name in COUNTS}})
+                for prefix in ("val", "test")
+            }
+        )
+        self._spans = {"val": SpanCounts(), "test": SpanCounts()}
+        self._shown: list[list[Any]] = []
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.apply_pretrained_embeddings(self.model.embedding, self.pretrained_embeddings)
+
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Tag emissions [B, T, tags] for a batch from :func:`collate_sentences`."""
+        return self.model(batch["words"], batch["lengths"], batch["chars"], batch["char_lengths"])
+
+    def tag(self, batch: dict[str, Any]) -> list[list[str]]:
+        """The predicted tags of every sentence in the batch."""
+        paths = self.model.decode(self(batch), batch["lengths"])
+        return [[self.labels[i] for i in path] for path in paths]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if self.word_dropout > 0:
+            words = batch["words"]
+            drop = torch.rand(words.shape, device=words.device) < self.word_dropout
+            batch = {**batch, "words": words.masked_fill(drop, 0)}  # id 0 is the unknown word
+        return self.model.loss(self(batch), batch["tags"], batch["lengths"])
+
+    def on_train_batch_end(self, outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
+        # After the optimizer step, so the gradient norm logged is this step's.
+        self.log_train_step(outputs["loss"].detach(), int(batch["lengths"].sum()))
+
+    def _eval_step(self, batch: dict[str, Any], prefix: str) -> None:
+        if batch["tags"] is None:
+            raise ValueError(f"{prefix} data has no tags to evaluate against")
+        emissions = self(batch)
+        lengths = batch["lengths"]
+        metrics = self.eval_metrics[prefix]
+        metrics["loss"].update(self.model.loss(emissions, batch["tags"], lengths), weight=len(lengths))
+        counts = dict.fromkeys(COUNTS, 0)
+        first = True  # one example per batch goes into the predictions table
+        gold_ids = batch["tags"].tolist()
+        for tokens, gold_row, path in zip(
+            batch["tokens"], gold_ids, self.model.decode(emissions, lengths), strict=True
+        ):
+            gold = [self.labels[i] for i in gold_row[: len(path)]]
+            pred = [self.labels[i] for i in path]
+            right = sum(g == p for g, p in zip(gold, pred, strict=True))
+            counts["correct_tokens"] += right
+            counts["tokens"] += len(gold)
+            counts["exact"] += right == len(gold)
+            counts["sentences"] += 1
+            if self.scheme:
+                self._spans[prefix].update(gold, pred)
+            if first and len(self._shown) < self.examples_logged:  # batches go from short to long
+                self._shown.append([" ".join(tokens), " ".join(gold), " ".join(pred), right == len(gold)])
+            first = False
+        for name, value in counts.items():
+            metrics[name].update(torch.tensor(float(value), device=self.device))
+
+    def _eval_end(self, prefix: str) -> torch.Tensor:
+        """Log the epoch's metrics (counts summed over ranks) and, on rank 0, the predictions table."""
+        metrics = self.eval_metrics[prefix]
+        c = {name: metrics[name].compute() for name in COUNTS}
+        values = {
+            f"{prefix}/loss": metrics["loss"].compute(),
+            f"{prefix}/accuracy": _ratio(c["correct_tokens"], c["tokens"]),
+            f"{prefix}/exact_match": _ratio(c["exact"], c["sentences"]),
+        }
+        if self.scheme:
+            values.update(self._span_scores(prefix))
+        self.log_dict(values, prog_bar=True)
+        for metric in metrics.values():
+            metric.reset()
+        shown, self._shown = self._shown, []
+        if not self.trainer.sanity_checking and self.trainer.is_global_zero:
+            columns = ["tokens", "gold", "predicted", "all right"]
+            log_table(self.trainer, f"{prefix}/predictions", columns, shown)
+        return values[f"{prefix}/loss"]
+
+    def _span_scores(self, prefix: str) -> dict[str, float]:
+        """Micro span precision/recall/F1 and F1 per span type, from counts summed over all ranks."""
+        types = span_types(self.labels)
+        local, self._spans[prefix] = self._spans[prefix], SpanCounts()
+        summed = self.trainer.strategy.reduce(local.counts_tensor(types, self.device), reduce_op="sum")
+        scores = SpanCounts.from_tensor(summed.cpu(), types).scores()
+        out = {f"{prefix}/precision": scores["precision"], f"{prefix}/recall": scores["recall"]}
+        out[f"{prefix}/span_f1"] = scores["f1"]
+        out.update({f"{prefix}/span_f1/{t}": s["f1"] for t, s in scores["per_type"].items()})
+        return out
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self.step_plateau_scheduler(self._eval_end("val"))
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")

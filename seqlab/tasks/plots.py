@@ -1,0 +1,32 @@
+"""Figures that tasks log at the end of validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: str) -> Figure:
+    """Rows are true labels, columns predictions; cells show counts, colour shows the row share (recall),
+    so rare classes are as readable as common ones."""
+    counts = np.asarray(matrix)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.45 * len(labels) + 2)
+    fig = Figure(figsize=(size + 1, size))
+    ax = fig.add_subplot()
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true label")
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if len(labels) <= 30:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                if counts[i, j]:
+                    colour = "white" if shares[i, j] > 0.5 else "black"
+                    ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7, color=colour)
+    return fig

@@ -1,0 +1,82 @@
+"""LabellingTask: token accuracy, exact match and span F1 equal hand counts and seqeval on the same
+predictions; CRF constraints are wired for BIO tags only; the checkpoint picks the right metric."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from seqeval.metrics import f1_score, precision_score, recall_score
+
+from seqlab.data import TaggedFiles, TaggingData
+from seqlab.tasks import LabellingTask
+
+
+def _fit(data: TaggingData, steps: int, **model) -> tuple[LabellingTask, dict[str, float]]:
+    task = LabellingTask(data.vocab_size, data.labels, data.char_vocab_size, hidden_size=8, **model)
+    trainer = L.Trainer(
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, data)
+    (metrics,) = trainer.validate(task, data, verbose=False)
+    return task, metrics
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_metrics_equal_seqeval_on_the_same_predictions(tiny_conll, crf):
+    data = TaggingData(
+        TaggedFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])), batch_size=4, eval_batch_size=3
+    )
+    task, metrics = _fit(data, 8, crf=crf, word_embedding_size=8, char_embedding_size=4, char_hidden_size=4)
+    task.eval()
+    items = data.splits["validation"].items
+    with torch.no_grad():
+        predicted = task.tag(data.collate(items))
+    gold = [[data.labels[t] for t in tags] for _, _, tags, _ in items]
+    tokens = sum(len(g) for g in gold)
+    right = sum(p == g for ps, gs in zip(predicted, gold, strict=True) for p, g in zip(ps, gs, strict=True))
+    assert metrics["val/accuracy"] == pytest.approx(right / tokens, abs=1e-6)
+    exact = sum(p == g for p, g in zip(predicted, gold, strict=True)) / len(gold)
+    assert metrics["val/exact_match"] == pytest.approx(exact, abs=1e-6)
+    assert metrics["val/span_f1"] == pytest.approx(f1_score(gold, predicted), abs=1e-6)
+    assert metrics["val/precision"] == pytest.approx(precision_score(gold, predicted), abs=1e-6)
+    assert metrics["val/recall"] == pytest.approx(recall_score(gold, predicted), abs=1e-6)
+
+
+def test_bio_tags_constrain_the_crf_and_pick_span_f1(tiny_conll):
+    data = TaggingData(TaggedFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])))
+    task = LabellingTask(data.vocab_size, data.labels, crf=True)
+    assert task.monitor == "val/span_f1"
+    allowed = task.model.crf.allowed
+    o, i_per = data.labels.index("O"), data.labels.index("I-PER")
+    assert not allowed[o, i_per] and allowed[data.labels.index("B-PER"), i_per]
+    unconstrained = LabellingTask(data.vocab_size, data.labels, crf=True, constrain_crf=False)
+    assert unconstrained.model.crf.allowed.all()
+
+
+def test_tags_without_a_span_scheme_monitor_accuracy_and_leave_the_crf_free(tiny_conllu):
+    data = TaggingData(TaggedFiles(str(tiny_conllu["train"]), str(tiny_conllu["validation"])))
+    assert "NOUN" in data.labels
+    task = LabellingTask(data.vocab_size, data.labels, data.char_vocab_size, crf=True)
+    assert task.monitor == "val/accuracy"
+    assert task.model.crf.allowed.all()
+    _, metrics = _fit(data, 2, crf=True)
+    assert "val/span_f1" not in metrics and 0 <= metrics["val/accuracy"] <= 1
+
+
+def test_iob1_files_become_iob2_with_the_same_spans(tmp_path):
+    """The original CoNLL-2003 is IOB1: a span starts with I- unless it follows one of its type."""
+    rows = ["Ada I-PER\nLovelace I-PER\nmet O\nTuring I-PER\n", "in O\nRome I-LOC\nParis B-LOC\n"] * 3
+    path = tmp_path / "iob1.conll"
+    path.write_text("\n".join(rows))
+    data = TaggingData(TaggedFiles(str(path), str(path)))
+    assert "B-PER" in data.labels and "B-LOC" in data.labels
+    first, second = data.raw["validation"][:2]
+    assert first.tags == ["B-PER", "I-PER", "O", "B-PER"]
+    assert second.tags == ["O", "B-LOC", "B-LOC"]
