@@ -8,6 +8,7 @@ names the line it came from.
 
 from __future__ import annotations
 
+import copy
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -226,7 +227,11 @@ class ClassificationData(ExampleData):
         unlabelled = next((e for e in train if e.label is None), None)
         if unlabelled is not None:
             raise DataError(f"{unlabelled.where}: training examples need a label")
-        self.tokenizer = tokenizer.fit([e.text for e in train], cache_dir or default_cache_dir())
+        # A copy: the default is one lazy_instance shared by every ClassificationData, and fit()
+        # keeps a vocabulary it already has.
+        self.tokenizer = copy.deepcopy(tokenizer).fit(
+            [e.text for e in train], cache_dir or default_cache_dir()
+        )
         self.label_set = LabelSet.fit(e.label for e in train if e.label is not None)
         for split, examples in self.raw.items():
             self.splits[split] = self._encode(split, examples)

@@ -3,6 +3,7 @@ the model, and strict at evaluation time (a label the model never saw is an erro
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -11,8 +12,7 @@ from seqlab.data.text_files import DataError
 
 def _order(label: str) -> tuple[int, int, str]:
     """Integer labels sort numerically ("2" before "10"), everything else alphabetically after them."""
-    stripped = label.lstrip("-")
-    if stripped.isdigit():
+    if re.fullmatch(r"-?[0-9]+", label):
         return (0, int(label), label)
     return (1, 0, label)
 

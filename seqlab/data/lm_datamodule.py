@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from pathlib import Path
@@ -66,7 +67,9 @@ class LanguageModelData(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.cache_dir = Path(cache_dir or default_cache_dir())
         self.raw = corpus.load()
-        self.tokenizer = tokenizer.fit(self.raw["train"]["text"], self.cache_dir)
+        # A copy: the default is one lazy_instance shared by every LanguageModelData built in this
+        # process, and fit() keeps a vocabulary it already has.
+        self.tokenizer = copy.deepcopy(tokenizer).fit(self.raw["train"]["text"], self.cache_dir)
         self.windows: dict[str, StreamWindows] = {}
         self.chars_per_token: dict[str, float] = {}
 

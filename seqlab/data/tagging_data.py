@@ -7,6 +7,7 @@ and, optionally, its character ids (so a character encoder can represent unknown
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -111,6 +112,14 @@ class CmudictStress(TaggingSource):
         return stress_sentences(self.seed, self.fractions, self.max_words)
 
 
+def _token_where(sentence: TaggedSentence, index: int) -> str:
+    """``path:LINE`` of token ``index`` (the sentence's ``where`` when its lines are not known)."""
+    path, _, line = sentence.where.rpartition(":")
+    if sentence.token_rows is None or not path or not line.isdigit():
+        return sentence.where
+    return f"{path}:{int(line) + sentence.token_rows[index]}"
+
+
 Item = tuple[np.ndarray, list[np.ndarray] | None, np.ndarray | None, list[str]]
 
 
@@ -188,7 +197,9 @@ class TaggingData(ExampleData):
         if untagged is not None:
             raise DataError(f"{untagged.where}: training sentences need tags")
         self._repair_iob1()
-        self.words = words.fit_tokens(s.tokens for s in train)
+        # A copy: the default is one lazy_instance shared by every TaggingData, and fit_tokens()
+        # keeps a vocabulary it already has.
+        self.words = copy.deepcopy(words).fit_tokens(s.tokens for s in train)
         self.chars = (
             CharTokenizer(char_min_freq).fit([t for s in train for t in s.tokens]) if characters else None
         )
@@ -228,7 +239,11 @@ class TaggingData(ExampleData):
             if s.tags is not None and len(s.tags) != len(s.tokens):
                 raise DataError(f"{s.where}: {len(s.tokens)} tokens but {len(s.tags)} tags")
             word_ids, char_ids = encode_sentence(self.words, self.chars, s.tokens, self.max_word_length)
-            tags = None if s.tags is None else np.array([self.tag_set.encode(t, s.where) for t in s.tags])
+            tags = (
+                None
+                if s.tags is None
+                else np.array([self.tag_set.encode(t, _token_where(s, i)) for i, t in enumerate(s.tags)])
+            )
             items.append((word_ids, char_ids, tags, s.tokens))
         return EncodedSplit(items, [len(s.tokens) for s in sentences])
 

@@ -14,8 +14,10 @@ from matplotlib.figure import Figure
 
 
 def media_dir(trainer: L.Trainer) -> Path:
-    """``<run dir>/media``, created on first use."""
-    path = Path(trainer.log_dir or trainer.default_root_dir) / "media"
+    """``<run dir>/media``, created on first use. (Not ``trainer.log_dir``: that broadcasts from rank 0,
+    a collective call that hangs when only rank 0 makes it.)"""
+    base = getattr(trainer.logger, "log_dir", None) or trainer.default_root_dir
+    path = Path(base) / "media"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
