@@ -189,9 +189,12 @@ def _write(output: str | None, write: Any) -> None:
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8") as file:
-        write(file)
-    partial.replace(target)
+    try:
+        with partial.open("w", encoding="utf-8") as file:
+            write(file)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed run leaves neither a partial file nor a changed output
 
 
 def predict_main(argv: list[str]) -> None:

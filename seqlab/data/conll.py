@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from seqlab.data.examples import TaggedSentence
-from seqlab.data.text_files import DataError, read_text_file
+from seqlab.data.text_files import DataError, read_text_lines
 
 TagField = Literal["upos", "xpos"]
 
@@ -23,20 +23,6 @@ CONLLU_COLUMNS = 10
 CONLLU_TAG_INDEX = {"upos": 3, "xpos": 4}
 DOCSTART = "-DOCSTART-"
 _CONLLU_ID = re.compile(r"\d+(?:-\d+|\.\d+)?")  # a word, a multiword-token range, or an empty node
-
-
-def _read_lines(path: Path, expected: str) -> list[str]:
-    """The file's lines without line ends (CR of CRLF dropped); an empty file is "no sentences"."""
-    try:
-        text = read_text_file(path)
-    except DataError:
-        if path.is_file() and not path.read_bytes().removeprefix(b"\xef\xbb\xbf").strip():
-            raise DataError(f"{path}: no sentences (the file is empty; expected {expected})") from None
-        raise
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # a final line end does not start another line
-    return [line.removesuffix("\r") for line in lines]
 
 
 def _blocks(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
@@ -70,7 +56,7 @@ def read_conllu(
     tag_index = CONLLU_TAG_INDEX[tag_field]
     other = "xpos" if tag_field == "upos" else "upos"
     sentences = []
-    for start, block in _blocks(_read_lines(path, "CoNLL-U sentences")):
+    for start, block in _blocks(read_text_lines(path, "no sentences", "CoNLL-U sentences")):
         tokens: list[str] = []
         tags: list[str] = []
         rows: list[int] = []
@@ -135,7 +121,7 @@ def read_conll(
     """
     path = Path(path)
     sentences = []
-    for start, block in _blocks(_read_lines(path, "sentences of token and tag columns")):
+    for start, block in _blocks(read_text_lines(path, "no sentences", "sentences of token and tag columns")):
         tokens: list[str] = []
         tags: list[str] = []
         rows: list[int] = []
@@ -186,7 +172,7 @@ def read_token_lines(path: str | os.PathLike[str]) -> list[TaggedSentence]:
     path = Path(path)
     sentences = [
         TaggedSentence(line.split(), None, f"{path}:{number}")
-        for number, line in enumerate(_read_lines(path, "one sentence per line"), 1)
+        for number, line in enumerate(read_text_lines(path, "no sentences", "one sentence per line"), 1)
         if line.strip()
     ]
     if not sentences:

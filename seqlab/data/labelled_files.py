@@ -17,26 +17,12 @@ from typing import Any, Literal
 import datasets
 
 from seqlab.data.examples import TextExample
-from seqlab.data.text_files import DataError, read_text_file
+from seqlab.data.text_files import DataError, read_text_lines
 
 ClassificationFormat = Literal["auto", "csv", "tsv", "jsonl", "txt"]
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt"}
 TEXT_COLUMNS = ("sentence", "text")  # tried in this order when no text column is named (GLUE, then generic)
-
-
-def _read_lines(path: Path, expected: str) -> list[str]:
-    """The file's lines without line ends (CR of CRLF dropped); an empty file is "no examples"."""
-    try:
-        text = read_text_file(path)
-    except DataError:
-        if path.is_file() and not path.read_bytes().removeprefix(b"\xef\xbb\xbf").strip():
-            raise DataError(f"{path}: no examples (the file is empty; expected {expected})") from None
-        raise
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # a final line end does not start another line
-    return [line.removesuffix("\r") for line in lines]
 
 
 def _format_of(path: Path, format: ClassificationFormat) -> str:
@@ -221,7 +207,7 @@ def read_classification_file(
         "jsonl": "one JSON object per line",
         "txt": "one text per line",
     }[kind]
-    lines = _read_lines(path, expected)
+    lines = read_text_lines(path, "no examples", expected)
     if kind == "csv":
         return _read_table(path, lines, ",", text_column, label_column)
     if kind == "tsv":

@@ -32,3 +32,19 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
             f"bytes {bad} ({err.reason}); re-encode the file as UTF-8, e.g. with iconv"
         ) from None
     return text.removeprefix("\ufeff")
+
+
+def read_text_lines(path: str | os.PathLike[str], nothing: str, expected: str) -> list[str]:
+    """The lines of a UTF-8 file without line ends (the CR of CRLF dropped). An empty file is refused
+    as "``path``: ``nothing`` (the file is empty; expected ``expected``)"."""
+    path = Path(path)
+    try:
+        text = read_text_file(path)
+    except DataError:
+        if path.is_file() and not path.read_bytes().removeprefix(b"\xef\xbb\xbf").strip():
+            raise DataError(f"{path}: {nothing} (the file is empty; expected {expected})") from None
+        raise
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # a final line end does not start another line
+    return [line.removesuffix("\r") for line in lines]

@@ -68,7 +68,24 @@ class Tokenizer(ABC):
         return digest.hexdigest()[:16]
 
 
-class CharTokenizer(Tokenizer):
+class _ListVocabulary(Tokenizer):
+    """A tokenizer whose vocabulary is a list of strings, id = position, unknown first (id 0)."""
+
+    vocab: list[str]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def token_strings(self) -> list[str]:
+        return list(self.vocab)
+
+    @property
+    def unk_id(self) -> int:
+        return 0
+
+
+class CharTokenizer(_ListVocabulary):
     """One id per Unicode character seen in training (at least ``min_freq`` times); id 0 is unknown.
 
     Args:
@@ -118,17 +135,6 @@ class CharTokenizer(Tokenizer):
     def decode(self, ids: Iterable[int]) -> str:
         vocab = self.vocab
         return "".join("\ufffd" if i == 0 else vocab[i] for i in (int(i) for i in ids))
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def token_strings(self) -> list[str]:
-        return list(self.vocab)
-
-    @property
-    def unk_id(self) -> int:
-        return 0
 
     def state_dict(self) -> dict[str, Any]:
         return {"type": "char", "vocab": list(self.vocab)}
@@ -255,7 +261,7 @@ class SentencePieceTokenizer(Tokenizer):
         return {"type": "sentencepiece", "model_type": self.model_type, "model": self._proto}
 
 
-class WordTokenizer(Tokenizer):
+class WordTokenizer(_ListVocabulary):
     """Whitespace-separated words; the ``max_vocab`` most frequent training words that occur at least
     ``min_freq`` times get ids, every other word maps to id 0 (unknown).
 
@@ -310,17 +316,6 @@ class WordTokenizer(Tokenizer):
 
     def decode(self, ids: Iterable[int]) -> str:
         return " ".join(self.vocab[int(i)] for i in ids)
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def token_strings(self) -> list[str]:
-        return list(self.vocab)
-
-    @property
-    def unk_id(self) -> int:
-        return 0
 
     def state_dict(self) -> dict[str, Any]:
         return {"type": "word", "vocab": list(self.vocab), "lowercase": self.lowercase}

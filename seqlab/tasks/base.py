@@ -29,8 +29,9 @@ class SeqTask(L.LightningModule):
 
     Args:
         optimizer: optimizer factory, e.g. ``{class_path: torch.optim.AdamW, init_args: {lr: 0.002}}``.
-        lr_scheduler: optional scheduler factory; ``ReduceLROnPlateau`` steps on ``val/loss``,
-            any other scheduler steps once per optimizer step.
+        lr_scheduler: optional scheduler factory; ``ReduceLROnPlateau`` steps on ``val/loss`` (after
+            every validation for language models, every epoch for the other tasks), any other
+            scheduler once per optimizer step.
         gradient_clip_norm: clip the global gradient norm to this value (``None``: no clipping).
     """
 
@@ -60,7 +61,15 @@ class SeqTask(L.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer)}}
+        scheduler = self.scheduler_factory(optimizer)
+        # Under automatic optimization Lightning steps the scheduler: plateau schedulers on val/loss
+        # once per epoch, all others after every optimizer step. (Manual optimization, as in the
+        # language models, steps them itself: see the two methods below.)
+        if isinstance(scheduler, ReduceLROnPlateau):
+            config = {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"}
+        else:
+            config = {"scheduler": scheduler, "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         params = [p for p in self.parameters() if p.grad is not None]

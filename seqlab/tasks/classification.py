@@ -15,7 +15,8 @@ from seqlab.engine.media import log_figure, log_table
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.classifier import RecurrentClassifier
 from seqlab.nn.recurrent import Cell
-from seqlab.tasks.base import SeqTask, default_optimizer
+from seqlab.tasks.base import default_optimizer
+from seqlab.tasks.example_task import ExampleTask
 from seqlab.tasks.plots import confusion_matrix_figure
 
 Pooling = Literal["last", "mean", "max", "attention"]
@@ -35,7 +36,7 @@ def _eval_metrics(n: int, prefix: str) -> nn.ModuleDict:
     )
 
 
-class ClassificationTask(SeqTask):
+class ClassificationTask(ExampleTask):
     """Text classification with accuracy, macro-F1 and a confusion matrix (a PNG in the run directory,
     a W&B image and table) at the end of every validation.
 
@@ -140,11 +141,7 @@ class ClassificationTask(SeqTask):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self._loss(self(batch["ids"], batch["lengths"]), batch["labels"])
 
-    def on_train_batch_end(self, outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
-        # After the optimizer step, so the gradient norm logged is this step's.
-        self.log_train_step(outputs["loss"].detach(), int(batch["lengths"].sum()))
-
-    def _eval_step(self, batch: dict[str, Any], prefix: str) -> None:
+    def eval_step(self, batch: dict[str, Any], prefix: str) -> None:
         logits = self(batch["ids"], batch["lengths"])
         labels = batch["labels"]
         if labels is None:
@@ -159,7 +156,7 @@ class ClassificationTask(SeqTask):
             gold, pred = self.labels[int(labels[0])], self.labels[int(predicted[0])]
             self._shown.append([batch["texts"][0], gold, pred, round(prob, 4)])
 
-    def _eval_end(self, prefix: str) -> torch.Tensor:
+    def eval_end(self, prefix: str) -> torch.Tensor:
         """Log the epoch's metrics (synchronised over ranks by torchmetrics) and, on rank 0, the
         confusion matrix and a predictions table. Returns the loss."""
         metrics = self.eval_metrics[prefix]
@@ -179,15 +176,3 @@ class ClassificationTask(SeqTask):
         log_table(self.trainer, f"{prefix}/confusion_table", ["true \\ predicted", *self.labels], rows)
         log_table(self.trainer, f"{prefix}/predictions", ["text", "label", "predicted", "probability"], shown)
         return loss
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self.step_plateau_scheduler(self._eval_end("val"))
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_end("test")

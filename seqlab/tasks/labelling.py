@@ -16,7 +16,8 @@ from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.crf import scheme_constraints
 from seqlab.nn.recurrent import Cell
 from seqlab.nn.tagger import RecurrentTagger
-from seqlab.tasks.base import SeqTask, default_optimizer
+from seqlab.tasks.base import default_optimizer
+from seqlab.tasks.example_task import ExampleTask
 
 COUNTS = ("correct_tokens", "tokens", "exact", "sentences")
 
@@ -25,7 +26,7 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return num / den if den > 0 else torch.zeros_like(num)
 
 
-class LabellingTask(SeqTask):
+class LabellingTask(ExampleTask):
     """Sequence labelling (POS tags, BIO named entities, per-phoneme stress).
 
     Metrics at the end of each validation: ``accuracy`` (tokens), ``exact_match`` (sentences whose
@@ -139,11 +140,7 @@ class LabellingTask(SeqTask):
             batch = {**batch, "words": words.masked_fill(drop, 0)}  # id 0 is the unknown word
         return self.model.loss(self(batch), batch["tags"], batch["lengths"])
 
-    def on_train_batch_end(self, outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
-        # After the optimizer step, so the gradient norm logged is this step's.
-        self.log_train_step(outputs["loss"].detach(), int(batch["lengths"].sum()))
-
-    def _eval_step(self, batch: dict[str, Any], prefix: str) -> None:
+    def eval_step(self, batch: dict[str, Any], prefix: str) -> None:
         if batch["tags"] is None:
             raise ValueError(f"{prefix} data has no tags to evaluate against")
         emissions = self(batch)
@@ -171,7 +168,7 @@ class LabellingTask(SeqTask):
         for name, value in counts.items():
             metrics[name].update(torch.tensor(float(value), device=self.device))
 
-    def _eval_end(self, prefix: str) -> torch.Tensor:
+    def eval_end(self, prefix: str) -> torch.Tensor:
         """Log the epoch's metrics (counts summed over ranks) and, on rank 0, the predictions table."""
         metrics = self.eval_metrics[prefix]
         c = {name: metrics[name].compute() for name in COUNTS}
@@ -201,15 +198,3 @@ class LabellingTask(SeqTask):
         out[f"{prefix}/span_f1"] = scores["f1"]
         out.update({f"{prefix}/span_f1/{t}": s["f1"] for t, s in scores["per_type"].items()})
         return out
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self.step_plateau_scheduler(self._eval_end("val"))
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_end("test")

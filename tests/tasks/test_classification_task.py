@@ -4,6 +4,7 @@ confusion matrix files, and a stop-and-go run that equals an uninterrupted one."
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import lightning as L
@@ -158,3 +159,42 @@ def test_stop_and_go_equals_uninterrupted(tiny_tsv, tmp_path):
         torch.load(Path("runs/stopped/version_0/checkpoints/last.ckpt"), weights_only=True)["global_step"]
         == 13
     )
+
+
+@pytest.mark.parametrize(
+    "scheduler, expected_lr",
+    [
+        (
+            {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 1, "gamma": 0.5}},
+            0.01 / 2**15,
+        ),
+        ({"class_path": "torch.optim.lr_scheduler.ReduceLROnPlateau", "init_args": {"patience": 0}}, None),
+    ],
+    ids=["per-step", "plateau"],
+)
+def test_lr_schedulers_step_per_optimizer_step_or_on_val_loss(tiny_tsv, scheduler, expected_lr):
+    """A step scheduler moves after every optimizer step (not once per epoch); ReduceLROnPlateau runs
+    on val/loss without any extra configuration."""
+    common = [
+        "fit",
+        "--config",
+        str(CONFIG),
+        f"--data.source.train={tiny_tsv['train']}",
+        f"--data.source.validation={tiny_tsv['validation']}",
+        "--data.batch_size=4",
+        "--model.hidden_size=8",
+        "--model.embedding_size=4",
+        "--model.optimizer=torch.optim.SGD",
+        "--model.optimizer.lr=0.01",
+        f"--model.lr_scheduler={json.dumps(scheduler)}",
+        "--trainer.max_steps=15",  # epochs of 10 batches, each ending with a validation
+        "--trainer.enable_progress_bar=false",
+        "--run.wandb.mode=disabled",
+    ]
+    main(common)
+    ckpt = torch.load(next(Path("runs").glob("*/version_0/checkpoints/last.ckpt")), weights_only=True)
+    lr = ckpt["optimizer_states"][0]["param_groups"][0]["lr"]
+    if expected_lr is not None:
+        assert lr == pytest.approx(expected_lr)
+    else:
+        assert ckpt["lr_schedulers"][0]["best"] < float("inf")  # it saw a val/loss

@@ -9,6 +9,7 @@ import torch
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from seqlab.data import TaggedFiles, TaggingData
+from seqlab.nn import PretrainedEmbeddings
 from seqlab.tasks import LabellingTask
 
 
@@ -80,3 +81,18 @@ def test_iob1_files_become_iob2_with_the_same_spans(tmp_path):
     first, second = data.raw["validation"][:2]
     assert first.tags == ["B-PER", "I-PER", "O", "B-PER"]
     assert second.tags == ["O", "B-LOC", "B-LOC"]
+
+
+def test_pretrained_word_vectors_start_the_tagger_and_stay_frozen(tiny_conll, tmp_path):
+    """The word table starts from the file's vectors (matched through the data's word vocabulary) and,
+    frozen, keeps them while the rest of the tagger trains."""
+    data = TaggingData(TaggedFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])), batch_size=4)
+    vectors = {"Paris": [0.5, -1.0, 2.0, 0.25], "met": [1.0, 1.0, -1.0, 0.0]}
+    path = tmp_path / "vectors.txt"
+    path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vectors.items()))
+    spec = PretrainedEmbeddings(str(path), freeze=True)
+    task, _ = _fit(data, 3, word_embedding_size=4, pretrained_embeddings=spec)
+    table = task.model.embedding.weight.detach()
+    assert not task.model.embedding.weight.requires_grad
+    for word, vector in vectors.items():
+        torch.testing.assert_close(table[data.words.token_strings().index(word)], torch.tensor(vector))
