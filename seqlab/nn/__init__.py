@@ -1,5 +1,6 @@
 """Plain PyTorch building blocks (no Lightning): recurrent stacks, models, decoding."""
 
+from seqlab.nn.attention import Attention
 from seqlab.nn.char_encoder import CharWordEncoder
 from seqlab.nn.classifier import RecurrentClassifier
 from seqlab.nn.crf import LinearChainCRF, scheme_constraints
@@ -9,13 +10,24 @@ from seqlab.nn.ngram import NgramLM
 from seqlab.nn.pooling import SequencePooling, lengths_to_mask
 from seqlab.nn.recurrent import RecurrentStack, State, detach_state
 from seqlab.nn.sampling import filter_logits, generate, sample_next
+from seqlab.nn.search import (
+    Hypothesis,
+    StepDecoder,
+    beam_search,
+    gnmt_length_penalty,
+    greedy_search,
+    sample_search,
+)
+from seqlab.nn.seq2seq import Seq2Seq
 from seqlab.nn.tagger import RecurrentTagger
 from seqlab.nn.window_lm import FixedWindowLM
 
 __all__ = [
+    "Attention",
     "CharWordEncoder",
     "EmbeddingCoverage",
     "FixedWindowLM",
+    "Hypothesis",
     "LinearChainCRF",
     "NgramLM",
     "PretrainedEmbeddings",
@@ -23,13 +35,19 @@ __all__ = [
     "RecurrentLM",
     "RecurrentStack",
     "RecurrentTagger",
+    "Seq2Seq",
     "SequencePooling",
     "State",
+    "StepDecoder",
+    "beam_search",
     "detach_state",
     "filter_logits",
     "generate",
+    "gnmt_length_penalty",
+    "greedy_search",
     "init_embedding_from",
     "lengths_to_mask",
     "sample_next",
+    "sample_search",
     "scheme_constraints",
 ]
