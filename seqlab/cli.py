@@ -1,8 +1,9 @@
-"""The one entry point: ``seqlab fit | validate | test | generate | predict | diagnose``.
+"""The one entry point: ``seqlab fit | validate | test | generate | predict | decode | diagnose``.
 
 Training verbs are Lightning's (``LightningCLI``: YAML configs, ``--print_config``, overrides of
 any key); ``generate`` samples from a trained language model; ``predict`` labels or tags a file with
-a trained classifier or tagger; ``diagnose`` looks at gradient flow.
+a trained classifier or tagger; ``decode`` runs a trained encoder-decoder; ``diagnose`` looks at
+gradient flow.
 """
 
 from __future__ import annotations
@@ -191,7 +192,18 @@ def _predict_main(argv: list[str]) -> None:
     predict_main(argv)
 
 
-VERBS = {"generate": _generate_main, "predict": _predict_main, "diagnose": _diagnose_main}
+def _decode_main(argv: list[str]) -> None:
+    from seqlab.decode import decode_main
+
+    decode_main(argv)
+
+
+VERBS = {
+    "generate": _generate_main,
+    "predict": _predict_main,
+    "decode": _decode_main,
+    "diagnose": _diagnose_main,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -173,3 +173,17 @@ def tiny_encoder_model_args() -> list[str]:
         "--model.char_embedding_size=4",
         "--model.char_hidden_size=4",
     ]
+
+
+@pytest.fixture
+def tiny_parallel(tmp_path: Path) -> dict[str, list[Path]]:
+    """Line-aligned source/target files (the target is the source reversed): train 40, validation 10."""
+    words = ["red", "cat", "sat", "on", "a", "big", "mat", "today", "then", "ran"]
+    out = {}
+    for split, rows in {"train": range(40), "validation": range(40, 50)}.items():
+        sources = [" ".join(words[(i + k) % 10] for k in range(2 + i % 4)) for i in rows]
+        src, tgt = tmp_path / f"{split}.src", tmp_path / f"{split}.tgt"
+        src.write_text("".join(s + "\n" for s in sources), encoding="utf-8")
+        tgt.write_text("".join(" ".join(reversed(s.split())) + "\n" for s in sources), encoding="utf-8")
+        out[split] = [src, tgt]
+    return out

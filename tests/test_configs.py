@@ -55,9 +55,12 @@ def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:
     if source_class in files:
         paths = request.getfixturevalue(files[source_class])
         source_args = [f"--data.source.{split}={path}" for split, path in paths.items()]
+    elif source_class == "ParallelFiles":
+        pairs = request.getfixturevalue("tiny_parallel")
+        source_args = [f"--data.source.{split}=[{src},{tgt}]" for split, (src, tgt) in pairs.items()]
     elif source_class == "WordLanguages":
         source_args = ["--data.source.words_per_language=150"]
-    elif source_class == "CmudictStress":
+    elif source_class in ("CmudictStress", "CmudictG2P"):
         source_args = ["--data.source.max_words=400"]
     else:
         raise AssertionError(f"{config}: no tiny data for source {source_class}; add it here")

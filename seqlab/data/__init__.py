@@ -19,17 +19,21 @@ from seqlab.data.tokenizers import (
     WordTokenizer,
     tokenizer_from_state,
 )
+from seqlab.data.transduction_data import CmudictG2P, ParallelFiles, ParallelSource, TransductionData
 
 __all__ = [
     "CharTokenizer",
     "ClassificationData",
     "ClassificationFiles",
     "ClassificationSource",
+    "CmudictG2P",
     "CmudictStress",
     "DataError",
     "HubClassification",
     "HubText",
     "LanguageModelData",
+    "ParallelFiles",
+    "ParallelSource",
     "PythonStdlib",
     "SentencePieceTokenizer",
     "TaggedFiles",
@@ -38,6 +42,7 @@ __all__ = [
     "TextCorpus",
     "TextFiles",
     "Tokenizer",
+    "TransductionData",
     "WordLanguages",
     "WordTokenizer",
     "read_embedding_file",

@@ -32,3 +32,16 @@ class TaggedSentence:
     where: str = ""
     source: list[str] | None = None
     token_rows: list[int] | None = None
+
+
+@dataclass
+class ParallelExample:
+    """One source text and its reference targets (one or more) for sequence-to-sequence tasks.
+
+    Several targets are alternatives (the pronunciations of a word, the translations of a sentence):
+    training uses each as its own (source, target) pair, evaluation scores against the closest one.
+    """
+
+    source: str
+    targets: list[str]
+    where: str = ""

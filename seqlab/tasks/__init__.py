@@ -6,6 +6,7 @@ from seqlab.tasks.generation import GenerationTask
 from seqlab.tasks.labelling import LabellingTask
 from seqlab.tasks.language_model import LanguageModelTask
 from seqlab.tasks.ngram import NgramTask
+from seqlab.tasks.transduction import TransductionTask
 from seqlab.tasks.window_lm import FixedWindowLMTask
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "LanguageModelTask",
     "NgramTask",
     "SeqTask",
+    "TransductionTask",
 ]

@@ -21,9 +21,13 @@ class ExampleTask(SeqTask):
     def eval_end(self, prefix: str) -> torch.Tensor:
         raise NotImplementedError
 
+    def batch_tokens(self, batch: dict[str, Any]) -> int:
+        """Tokens in a training batch (for ``train/tokens_per_sec``)."""
+        return int(batch["lengths"].sum())
+
     def on_train_batch_end(self, outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
         # After the optimizer step, so the gradient norm logged is this step's.
-        self.log_train_step(outputs["loss"].detach(), int(batch["lengths"].sum()))
+        self.log_train_step(outputs["loss"].detach(), self.batch_tokens(batch))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.eval_step(batch, "val")

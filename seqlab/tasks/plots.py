@@ -30,3 +30,18 @@ def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: st
                     colour = "white" if shares[i, j] > 0.5 else "black"
                     ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7, color=colour)
     return fig
+
+
+def attention_figure(
+    weights: np.ndarray, source: Sequence[str], target: Sequence[str], title: str
+) -> Figure:
+    """An alignment heatmap: one row per target token, one column per source token."""
+    fig = Figure(figsize=(max(3.0, 0.35 * len(source) + 1.5), max(2.5, 0.3 * len(target) + 1.2)))
+    ax = fig.add_subplot()
+    ax.imshow(np.asarray(weights), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(source)), list(source), rotation=90, fontsize=8)
+    ax.set_yticks(range(len(target)), list(target), fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("target")
+    ax.set_title(title, fontsize=9)
+    return fig

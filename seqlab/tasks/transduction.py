@@ -1,0 +1,203 @@
+"""Unaligned many-to-many transduction: an encoder-decoder with attention, trained with teacher forcing
+and evaluated on decoded output (greedy or beam search)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MeanMetric
+
+from seqlab.data.transduction_data import PAD
+from seqlab.engine.media import log_figure, log_table
+from seqlab.nn.recurrent import Cell
+from seqlab.nn.search import beam_search, greedy_search
+from seqlab.nn.seq2seq import Seq2Seq
+from seqlab.tasks.base import default_optimizer
+from seqlab.tasks.example_task import ExampleTask
+from seqlab.tasks.plots import attention_figure
+
+AttentionKind = Literal["none", "additive", "dot", "general"]
+
+
+class TransductionTask(ExampleTask):
+    """Sequence-to-sequence transduction (grapheme-to-phoneme, translation).
+
+    Validation decodes every example (``eval_beam_size`` 1: greedy) and scores it against all its
+    references: ``metrics: g2p`` logs phoneme error rate ``val/per`` and word error rate ``val/wer``
+    (a word is right if it equals any reference; ``val/wer`` picks the best checkpoint);
+    ``metrics: translation`` logs sacrebleu's ``val/bleu`` (picks the checkpoint) and ``val/chrf``.
+    Attention heatmaps of a few validation examples and a table of sources, references and outputs
+    go to the run directory and W&B.
+
+    Args:
+        source_vocab_size: source token ids (linked from the data).
+        target_vocab_size: target token ids including padding/BOS/EOS (linked from the data).
+        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        embedding_size: source and target embedding width.
+        hidden_size: recurrent state width (per direction in the encoder).
+        encoder_layers: stacked encoder layers.
+        decoder_layers: stacked decoder layers.
+        bidirectional_encoder: read the source in both directions.
+        attention: ``none`` (the fixed-vector bottleneck), ``additive`` (Bahdanau), ``dot`` or
+            ``general`` (Luong).
+        input_feeding: feed the previous attentional state into the next decoder step (Luong).
+        dropout: dropout on embeddings, between layers and before the output layer.
+        tie_target_embeddings: share target embeddings and output weights.
+        label_smoothing: cross-entropy label smoothing.
+        metrics: ``g2p`` (PER/WER against the closest reference) or ``translation`` (BLEU/chrF).
+        eval_beam_size: beam size of validation/test decoding (1: greedy).
+        length_penalty: GNMT length penalty alpha of validation/test beam search.
+        max_decode_length: longest output in validation/test decoding.
+        max_decode_ratio: also stop at this many target tokens per source token.
+        heatmaps: validation examples drawn as attention heatmaps.
+        examples_logged: validation examples shown in the outputs table.
+        optimizer: see :class:`SeqTask`.
+        lr_scheduler: see :class:`SeqTask`.
+        gradient_clip_norm: see :class:`SeqTask`.
+    """
+
+    def __init__(
+        self,
+        source_vocab_size: int,
+        target_vocab_size: int,
+        cell: Cell = "lstm",
+        embedding_size: int = 128,
+        hidden_size: int = 256,
+        encoder_layers: int = 1,
+        decoder_layers: int = 1,
+        bidirectional_encoder: bool = True,
+        attention: AttentionKind = "additive",
+        input_feeding: bool = True,
+        dropout: float = 0.2,
+        tie_target_embeddings: bool = False,
+        label_smoothing: float = 0.0,
+        metrics: Literal["g2p", "translation"] = "g2p",
+        eval_beam_size: int = 1,
+        length_penalty: float = 0.0,
+        max_decode_length: int = 100,
+        max_decode_ratio: float | None = None,
+        heatmaps: int = 3,
+        examples_logged: int = 20,
+        optimizer: OptimizerCallable = default_optimizer,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        gradient_clip_norm: float | None = 1.0,
+    ) -> None:
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.model = Seq2Seq(
+            source_vocab_size,
+            target_vocab_size,
+            cell=cell,
+            embedding_size=embedding_size,
+            hidden_size=hidden_size,
+            encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers,
+            bidirectional_encoder=bidirectional_encoder,
+            attention=attention,
+            input_feeding=input_feeding,
+            dropout=dropout,
+            tie_target_embeddings=tie_target_embeddings,
+        )
+        self.label_smoothing, self.metrics = label_smoothing, metrics
+        self.eval_beam_size, self.length_penalty = eval_beam_size, length_penalty
+        self.max_decode_length, self.max_decode_ratio = max_decode_length, max_decode_ratio
+        self.heatmaps, self.examples_logged = heatmaps, examples_logged
+        self.monitor, self.monitor_mode = ("val/wer", "min") if metrics == "g2p" else ("val/bleu", "max")
+        self.eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
+        self._outputs: list[tuple[str, list[str], str]] = []  # (source, references, hypothesis)
+        self._first_batch: dict[str, Any] | None = None
+
+    def forward(self, batch: dict[str, Any], return_attention: bool = False) -> Any:
+        return self.model(batch["source"], batch["source_lengths"], batch["target_in"], return_attention)
+
+    def loss(self, logits: torch.Tensor, target_out: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits.float().flatten(0, 1),
+            target_out.flatten(),
+            ignore_index=PAD,
+            label_smoothing=self.label_smoothing,
+        )
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self.loss(self(batch), batch["target_out"])
+
+    def batch_tokens(self, batch: dict[str, Any]) -> int:
+        return int((batch["target_out"] != PAD).sum())
+
+    def decode_ids(self, source: torch.Tensor, lengths: torch.Tensor, beam_size: int) -> list[list[int]]:
+        """The best output token ids (without BOS/EOS) of every source, by greedy or beam search."""
+        limits = {"max_len": self.max_decode_length, "max_len_ratio": self.max_decode_ratio}
+        if beam_size <= 1:
+            return [h.tokens for h in greedy_search(self.model, source, lengths, **limits)]
+        beams = beam_search(
+            self.model, source, lengths, beam_size=beam_size, length_penalty=self.length_penalty, **limits
+        )
+        return [hyps[0].tokens for hyps in beams]
+
+    def eval_step(self, batch: dict[str, Any], prefix: str) -> None:
+        self.eval_loss[prefix].update(
+            self.loss(self(batch), batch["target_out"]), weight=len(batch["sources"])
+        )
+        decode = self.trainer.datamodule.decode
+        outputs = self.decode_ids(batch["source"], batch["source_lengths"], self.eval_beam_size)
+        for text, refs, ids in zip(batch["sources"], batch["references"], outputs, strict=True):
+            self._outputs.append((text, refs, decode(ids)))
+        # Heatmaps come from the first batch of sources at least 6 tokens long (batches run from short
+        # to long), where an alignment has something to show.
+        if self._first_batch is None or int(self._first_batch["source_lengths"].max()) < 6:
+            self._first_batch = batch
+
+    def eval_end(self, prefix: str) -> torch.Tensor:
+        from seqlab.metrics.edit_distance import EditCounts
+        from seqlab.metrics.translation import bleu, chrf
+
+        loss = self.eval_loss[prefix].compute()
+        self.eval_loss[prefix].reset()
+        outputs = self._all_outputs()
+        values: dict[str, Any] = {f"{prefix}/loss": loss}
+        if self.metrics == "g2p":
+            counts = EditCounts()
+            for _, refs, hyp in outputs:
+                counts.update(hyp.split(), [r.split() for r in refs])
+            values[f"{prefix}/per"] = counts.error_rate()
+            values[f"{prefix}/wer"] = counts.item_error_rate()
+        else:
+            hyps, refs = [h for _, _, h in outputs], [r for _, r, _ in outputs]
+            values[f"{prefix}/bleu"] = bleu(hyps, refs)[0]
+            values[f"{prefix}/chrf"] = chrf(hyps, refs)[0]
+        self.log_dict(values, prog_bar=True)  # every rank has all outputs, so the same values
+        first, self._first_batch = self._first_batch, None
+        if not self.trainer.sanity_checking and self.trainer.is_global_zero:
+            rows = [[src, " | ".join(refs), hyp] for src, refs, hyp in outputs[: self.examples_logged]]
+            log_table(self.trainer, f"{prefix}/outputs", ["source", "references", "output"], rows)
+            if first is not None:
+                self._log_heatmaps(first, prefix)
+        return loss
+
+    def _all_outputs(self) -> list[tuple[str, list[str], str]]:
+        """Every rank's decoded outputs (corpus metrics need all of them), in rank order."""
+        mine, self._outputs = self._outputs, []
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return mine
+        gathered: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(gathered, mine)
+        return [item for part in gathered for item in part]
+
+    def _log_heatmaps(self, batch: dict[str, Any], prefix: str) -> None:
+        """Teacher-forced attention over the first reference of a few examples of ``batch``."""
+        if self.model.attention is None:
+            return
+        _, weights = self(batch, return_attention=True)
+        data = self.trainer.datamodule
+        for i in range(min(self.heatmaps, len(batch["sources"]))):
+            src_len = int(batch["source_lengths"][i])
+            tgt_ids = [int(t) for t in batch["target_out"][i] if t != PAD]
+            source = [data.source_tokenizer.decode([int(t)]) for t in batch["source"][i, :src_len]]
+            target = [data.decode([t]) or "</s>" for t in tgt_ids]
+            grid = weights[i, : len(tgt_ids), :src_len].float().cpu().numpy()
+            title = f"{prefix} attention: {batch['sources'][i]!r}, step {self.global_step}"
+            log_figure(self.trainer, f"{prefix}/attention_{i}", attention_figure(grid, source, target, title))
