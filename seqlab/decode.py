@@ -85,7 +85,7 @@ def decode(
     beam_size: int = 1,
     n_best: int = 1,
     length_penalty: float = 0.0,
-    max_len: int = 200,
+    max_len: int | None = None,
     max_len_ratio: float | None = None,
     min_len: int = 0,
     no_repeat_ngram_size: int = 0,
@@ -110,8 +110,9 @@ def decode(
         beam_size: beam width (1: greedy).
         n_best: hypotheses written per input (beam search; implies ``scores``).
         length_penalty: GNMT length penalty alpha (0: none).
-        max_len: longest output, in target tokens.
-        max_len_ratio: also stop at this many target tokens per source token.
+        max_len: longest output, in target tokens (default: the model's ``max_decode_length``).
+        max_len_ratio: also stop at this many target tokens per source token (default: the model's
+            ``max_decode_ratio``).
         min_len: no end of sequence before this many tokens.
         no_repeat_ngram_size: forbid repeating any n-gram of this size (0: off).
         sample: sample instead of searching (``temperature``, ``top_k``, ``top_p``, ``seed``).
@@ -135,6 +136,8 @@ def decode(
     task, _ = load_task(path, device)
     if not isinstance(task, TransductionTask):
         raise SystemExit(f"seqlab decode: {type(task).__name__} is not an encoder-decoder")
+    max_len = task.max_decode_length if max_len is None else max_len
+    max_len_ratio = task.max_decode_ratio if max_len_ratio is None else max_len_ratio
     generator = torch.Generator(device=device)
     if seed is not None:
         generator.manual_seed(seed)

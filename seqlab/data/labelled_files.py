@@ -7,16 +7,16 @@ expected``, so a user can go straight to the line to fix.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import datasets
 
 from seqlab.data.examples import TextExample
+from seqlab.data.tables import count_noun, load_hub_split, table_rows, text_field
 from seqlab.data.text_files import DataError, read_text_lines
 
 ClassificationFormat = Literal["auto", "csv", "tsv", "jsonl", "txt"]
@@ -38,10 +38,6 @@ def _format_of(path: Path, format: ClassificationFormat) -> str:
             f"(or give the format explicitly)"
         )
     return found
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _pick_text_column(columns: Sequence[str], text_column: str | None) -> str | None:
@@ -73,46 +69,10 @@ def _label(value: Any, where: str) -> str:
     return label
 
 
-def _text(value: Any, where: str, column: str) -> str:
-    if not isinstance(value, str):
-        raise DataError(
-            f"{where}: the text ({column!r}) is a {type(value).__name__}: {value!r}; expected a string"
-        )
-    if not value.strip():
-        raise DataError(f"{where}: empty text in column {column!r}; expected a non-empty text")
-    return value
-
-
-def _table_rows(path: Path, lines: list[str], delimiter: str) -> Iterable[tuple[int, list[str]]]:
-    """(first line number, fields) of each non-blank row; TSV unquoted, CSV with quoting across lines."""
-    if delimiter == "\t":
-        for number, line in enumerate(lines, 1):
-            if line.strip() or "\t" in line:  # whitespace-only lines are skipped, "\t" is a row
-                yield number, line.split("\t")
-        return
-    reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter, strict=True)
-    start = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            reason = str(err)
-            if "new-line character" in reason:
-                reason = "a carriage return inside an unquoted field"
-            elif reader.line_num > start:
-                reason += f"; the row runs from line {start} to {reader.line_num}, is a quote left open?"
-            raise DataError(f"{path}:{start}: malformed CSV ({reason}); expected RFC 4180 quoting") from None
-        if len(row) > 1 or (row and row[0].strip()):  # blank and whitespace-only lines are skipped
-            yield start, row
-        start = reader.line_num + 1
-
-
 def _read_table(
     path: Path, lines: list[str], delimiter: str, text_column: str | None, label_column: str | None
 ) -> list[TextExample]:
-    rows = iter(_table_rows(path, lines, delimiter))
+    rows = iter(table_rows(path, lines, delimiter))
     kind = "TSV" if delimiter == "\t" else "CSV"
     header_line, header = next(rows, (1, []))
     header = [name.strip() for name in header]
@@ -132,10 +92,10 @@ def _read_table(
     for number, fields in rows:
         where = f"{path}:{number}"
         if len(fields) != len(header):
-            found = _count(len(fields), "field")
+            found = count_noun(len(fields), "field")
             quoting = " (TSV has no quoting: a tab inside a text splits it)" if delimiter == "\t" else ""
             raise DataError(f"{where}: {found}; expected {len(header)} as in the header {header}{quoting}")
-        text = _text(fields[text_index], where, text_name)
+        text = text_field(fields[text_index], where, text_name)
         label = _label(fields[label_index], where) if label_index is not None else None
         examples.append(TextExample(text, label, where))
     if not examples:
@@ -164,7 +124,7 @@ def _read_jsonl(
             raise _missing_text_column(where, list(record), text_column, "object")
         if label_column is not None and label_column not in record:
             raise DataError(f"{where}: no key {label_column!r}; the object has {list(record)}")
-        text = _text(record[text_name], where, text_name)
+        text = text_field(record[text_name], where, text_name)
         label = _label(record[label_column], where) if label_column is not None else None
         examples.append(TextExample(text, label, where))
     if not examples:
@@ -217,11 +177,6 @@ def read_classification_file(
     return _read_txt(path, lines)
 
 
-def _is_saved_dataset(name: str) -> bool:
-    folder = Path(name)
-    return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
-
-
 def load_hub_classification(
     name: str,
     split: str,
@@ -236,23 +191,7 @@ def load_hub_classification(
     ``name[split]:ROW`` with ROW the 0-based row index.
     """
     origin = f"dataset {name!r}"
-    try:
-        if _is_saved_dataset(name):
-            loaded = datasets.load_from_disk(name)
-        else:
-            loaded = datasets.load_dataset(name, config_name)
-    except (FileNotFoundError, ConnectionError) as err:
-        raise DataError(
-            f"{origin}: cannot load it ({err}); expected a Hub dataset name (online) or a local directory"
-        ) from None
-    if isinstance(loaded, datasets.Dataset):
-        if loaded.split is not None and str(loaded.split) != split:
-            raise DataError(f"{origin}: a saved single split {str(loaded.split)!r}; expected split {split!r}")
-        dataset = loaded
-    else:
-        if split not in loaded:
-            raise DataError(f"{origin}: no split {split!r}; it has {sorted(loaded)}")
-        dataset = loaded[split]
+    dataset = load_hub_split(name, split, config_name)
     columns = dataset.column_names
     text_name = _pick_text_column(columns, text_column)
     if text_name is None:
@@ -272,7 +211,7 @@ def load_hub_classification(
                     f"(-1 marks an unlabelled row, as in GLUE test splits); expected a labelled split"
                 )
             label = names[label]
-        examples.append(TextExample(_text(text, where, text_name), _label(label, where), where))
+        examples.append(TextExample(text_field(text, where, text_name), _label(label, where), where))
     if not examples:
         raise DataError(f"{origin}[{split}]: no examples (the split is empty)")
     return examples

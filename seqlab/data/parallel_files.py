@@ -17,7 +17,7 @@ from typing import Any, Literal
 import datasets
 
 from seqlab.data.examples import ParallelExample
-from seqlab.data.labelled_files import _count, _is_saved_dataset, _table_rows, _text
+from seqlab.data.tables import count_noun, load_hub_split, table_rows, text_field
 from seqlab.data.text_files import DataError, read_text_lines
 
 ParallelFormat = Literal["auto", "tsv", "jsonl"]
@@ -42,8 +42,8 @@ def read_parallel_files(
     targets = read_text_lines(target_path, "no sentences", expected.format(source_path))
     if len(sources) != len(targets):
         raise DataError(
-            f"{source_path} has {_count(len(sources), 'line')} but {target_path} has "
-            f"{_count(len(targets), 'line')}; expected line-aligned files (line N of one is the "
+            f"{source_path} has {count_noun(len(sources), 'line')} but {target_path} has "
+            f"{count_noun(len(targets), 'line')}; expected line-aligned files (line N of one is the "
             f"counterpart of line N of the other)"
         )
     examples = []
@@ -76,12 +76,12 @@ def _targets(value: Any, where: str, column: str) -> list[str]:
     if isinstance(value, (list, tuple)):
         if not value:
             raise DataError(f"{where}: no targets in {column!r} (an empty list); expected one or more texts")
-        return [_text(item, where, column) for item in value]
-    return [_text(value, where, column)]
+        return [text_field(item, where, column) for item in value]
+    return [text_field(value, where, column)]
 
 
 def _read_tsv(path: Path, lines: list[str], source_column: str, target_column: str) -> list[ParallelExample]:
-    rows = iter(_table_rows(path, lines, "\t"))
+    rows = iter(table_rows(path, lines, "\t"))
     header_line, header = next(rows, (1, []))
     header = [name.strip() for name in header]
     for role, column in (("source", source_column), ("target", target_column)):
@@ -96,11 +96,13 @@ def _read_tsv(path: Path, lines: list[str], source_column: str, target_column: s
         where = f"{path}:{number}"
         if len(fields) != len(header):
             raise DataError(
-                f"{where}: {_count(len(fields), 'field')}; expected {len(header)} as in the header "
+                f"{where}: {count_noun(len(fields), 'field')}; expected {len(header)} as in the header "
                 f"{header} (TSV has no quoting: a tab inside a text splits it)"
             )
-        source = _text(fields[source_index], where, source_column)
-        examples.append(ParallelExample(source, [_text(fields[target_index], where, target_column)], where))
+        source = text_field(fields[source_index], where, source_column)
+        examples.append(
+            ParallelExample(source, [text_field(fields[target_index], where, target_column)], where)
+        )
     return examples
 
 
@@ -123,7 +125,7 @@ def _read_jsonl(
         for column in (source_column, target_column):
             if column not in record:
                 raise DataError(f"{where}: no key {column!r}; the object has {list(record)}")
-        source = _text(record[source_column], where, source_column)
+        source = text_field(record[source_column], where, source_column)
         examples.append(ParallelExample(source, _targets(record[target_column], where, target_column), where))
     return examples
 
@@ -155,27 +157,6 @@ def read_parallel_table(
     return examples
 
 
-def _load_split(name: str, split: str, config_name: str | None) -> datasets.Dataset:
-    # The same loading rules as load_hub_classification: a save_to_disk directory, else load_dataset.
-    origin = f"dataset {name!r}"
-    try:
-        if _is_saved_dataset(name):
-            loaded = datasets.load_from_disk(name)
-        else:
-            loaded = datasets.load_dataset(name, config_name)
-    except (FileNotFoundError, ConnectionError) as err:
-        raise DataError(
-            f"{origin}: cannot load it ({err}); expected a Hub dataset name (online) or a local directory"
-        ) from None
-    if isinstance(loaded, datasets.Dataset):
-        if loaded.split is not None and str(loaded.split) != split:
-            raise DataError(f"{origin}: a saved single split {str(loaded.split)!r}; expected split {split!r}")
-        return loaded
-    if split not in loaded:
-        raise DataError(f"{origin}: no split {split!r}; it has {sorted(loaded)}")
-    return loaded[split]
-
-
 def _translation_languages(feature: Any) -> list[str] | None:
     if isinstance(feature, datasets.Translation):
         return list(feature.languages)
@@ -205,7 +186,7 @@ def load_hub_parallel(
             f"dataset {name!r}: source_lang={source_lang!r} but target_lang={target_lang!r}; give both "
             f"(to read the {TRANSLATION_COLUMN!r} column) or neither (to read source_column/target_column)"
         )
-    dataset = _load_split(name, split, config_name)
+    dataset = load_hub_split(name, split, config_name)
     origin = f"dataset {name!r}[{split}]"
     columns = dataset.column_names
     if source_lang is not None and target_lang is not None:
@@ -238,7 +219,9 @@ def load_hub_parallel(
     for row, (source, target) in enumerate(rows):
         where = f"{name}[{split}]:{row}"
         examples.append(
-            ParallelExample(_text(source, where, source_name), _targets(target, where, target_name), where)
+            ParallelExample(
+                text_field(source, where, source_name), _targets(target, where, target_name), where
+            )
         )
     if not examples:
         raise DataError(f"{origin}: no examples (the split is empty)")

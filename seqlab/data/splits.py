@@ -32,6 +32,12 @@ def hash_unit(key: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def subset_key(key: str, seed: int) -> bytes:
+    """A sort key for a seeded subset (``max_words``), independent of the split hash: taking the
+    smallest split hashes would fill only ``train``."""
+    return hashlib.sha256(f"{seed}:subset:{key}".encode()).digest()
+
+
 def hashed_split(key: str, seed: int, fractions: Sequence[float]) -> str:
     """The split (``train``, ``validation`` or ``test``) of ``key`` under ``fractions``."""
     u = hash_unit(key, seed)

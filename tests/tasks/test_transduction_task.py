@@ -1,0 +1,154 @@
+"""TransductionData and TransductionTask: target specials, one training pair per reference, decoded
+metrics equal the edit-distance metrics on the same outputs, and `seqlab decode` round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from seqlab.cli import main
+from seqlab.data import CharTokenizer, ParallelFiles, TransductionData, WordTokenizer
+from seqlab.data.batching import pad
+from seqlab.data.examples import ParallelExample
+from seqlab.data.text_files import DataError
+from seqlab.data.tokenizers import tokenizer_from_state
+from seqlab.data.transduction_data import BOS, EOS, PAD, SPECIALS, ParallelSource, decode_target
+from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
+from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
+from seqlab.tasks import TransductionTask
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduce" / "g2p_bilstm_attention.yaml"
+
+
+class Lexicon(ParallelSource):
+    """A tiny in-memory pronunciation lexicon (two references for one word)."""
+
+    def load(self) -> dict[str, list[ParallelExample]]:
+        train = [
+            ParallelExample("cat", ["K AE T"], "lex:1"),
+            ParallelExample("read", ["R IY D", "R EH D"], "lex:2"),
+            ParallelExample("tea", ["T IY"], "lex:3"),
+        ]
+        return {"train": train, "validation": [ParallelExample("read", ["R IY D", "R EH D"], "lex:9")]}
+
+
+def test_targets_carry_specials_and_every_reference_trains():
+    data = TransductionData(Lexicon(), CharTokenizer(), WordTokenizer())
+    train = data.splits["train"].items
+    assert len(train) == 4  # "read" trains on both pronunciations
+    _, target, refs, _ = train[1]
+    assert target[0] == BOS and target[-1] == EOS and refs is None
+    assert decode_target(data.target_tokenizer, target[1:]) == "R IY D"
+    (valid,) = data.splits["validation"].items
+    assert valid[2] == ["R IY D", "R EH D"]  # evaluation keeps every reference
+    assert data.target_vocab_size == data.target_tokenizer.vocab_size + SPECIALS
+    batch = data.collate(train)
+    assert batch["target_in"][:, 0].eq(BOS).all()
+    lengths = (batch["target_out"] != PAD).sum(1)
+    assert batch["target_out"][torch.arange(4), lengths - 1].eq(EOS).all()
+
+
+def test_line_count_mismatch_names_both_files(tmp_path):
+    (tmp_path / "a.src").write_text("x\ny\n")
+    (tmp_path / "a.tgt").write_text("x\n")
+    with pytest.raises(DataError, match=r"a\.src.*2.*a\.tgt.*1"):
+        TransductionData(ParallelFiles([str(tmp_path / "a.src"), str(tmp_path / "a.tgt")]))
+
+
+def test_length_filter_drops_long_training_pairs(tiny_parallel):
+    files = {k: [str(p) for p in v] for k, v in tiny_parallel.items()}
+    full = TransductionData(
+        ParallelFiles(files["train"], files["validation"]), WordTokenizer(), WordTokenizer()
+    )
+    short = TransductionData(
+        ParallelFiles(files["train"], files["validation"]),
+        WordTokenizer(),
+        WordTokenizer(),
+        max_source_length=3,
+    )
+    kept = [len(src) for src, _, _, _ in short.splits["train"].items]
+    assert max(kept) == 3 and len(kept) < len(full.splits["train"].items)
+    assert len(short.splits["validation"].items) == 10  # evaluation data is never filtered
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_validation_metrics_equal_edit_distance_on_decoded_outputs(tiny_parallel, beam):
+    files = {k: [str(p) for p in v] for k, v in tiny_parallel.items()}
+    data = TransductionData(
+        ParallelFiles(files["train"], files["validation"]), WordTokenizer(), WordTokenizer(), batch_size=8
+    )
+    task = TransductionTask(
+        data.source_vocab_size, data.target_vocab_size, embedding_size=8, hidden_size=16, eval_beam_size=beam
+    )
+    trainer = L.Trainer(
+        max_steps=10,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, data)
+    (metrics,) = trainer.validate(task, data, verbose=False)
+    task.eval()
+    items = data.splits["validation"].items
+    batch = data.collate(items)
+    with torch.no_grad():
+        outputs = [
+            data.decode(ids) for ids in task.decode_ids(batch["source"], batch["source_lengths"], beam)
+        ]
+    refs = [r for _, _, r, _ in items]
+    assert metrics["val/per"] == pytest.approx(phoneme_error_rate(outputs, refs), abs=1e-6)
+    assert metrics["val/wer"] == pytest.approx(word_error_rate(outputs, refs), abs=1e-6)
+
+
+def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, capsys, monkeypatch):
+    words = tmp_path / "words.txt"
+    words.write_text("cat\nreading\n")
+    main(
+        [
+            "fit",
+            "--config",
+            str(CONFIG),
+            "--data.source.max_words=300",
+            "--data.batch_size=8",
+            "--model.hidden_size=16",
+            "--model.embedding_size=8",
+            *tiny_trainer_args,
+        ]
+    )
+    run = next(Path("runs").glob("*/version_0"))
+    media = run / "media"
+    assert any(media.glob("val_attention_0-step*.png")) and any(media.glob("val_outputs-step*.csv"))
+    capsys.readouterr()
+
+    main(["decode", "--ckpt_path", str(run), "--input", str(words)])
+    greedy = capsys.readouterr().out.splitlines()
+    assert len(greedy) == 2
+    # the CLI's output is the task's own greedy decoding of the checkpoint (run dir -> best.ckpt)
+    ckpt = run / "checkpoints" / "best.ckpt"
+    task, source_tokenizer = load_task(ckpt)
+    target_tokenizer = tokenizer_from_state(checkpoint_data_state(read_checkpoint(ckpt))["target_tokenizer"])
+    ids = [torch.as_tensor(source_tokenizer.encode(w), dtype=torch.long) for w in ("cat", "reading")]
+    with torch.no_grad():
+        found = task.decode_ids(pad(ids), torch.tensor([3, 7]), beam_size=1)
+    assert greedy == [decode_target(target_tokenizer, t) for t in found]
+
+    main(["decode", "--ckpt_path", str(run), "--input", str(words), "--beam_size", "3", "--n_best", "2"])
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [int(n) for n, _, _ in lines] == [1, 1, 2, 2]
+    scores = [float(s) for _, s, _ in lines]
+    assert scores[0] >= scores[1] and scores[2] >= scores[3]
+
+    main(
+        ["decode", "--ckpt_path", str(run), "--input", str(words), "--beam_size", "1", "--output", "out.txt"]
+    )
+    assert Path("out.txt").read_text().splitlines() == greedy  # beam 1 is greedy
+
+    monkeypatch.setattr("sys.stdin", open(words))  # noqa: SIM115
+    main(["decode", "--ckpt_path", str(run), "--interactive", "true"])
+    assert capsys.readouterr().out.splitlines() == greedy
