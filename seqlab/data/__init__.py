@@ -19,7 +19,13 @@ from seqlab.data.tokenizers import (
     WordTokenizer,
     tokenizer_from_state,
 )
-from seqlab.data.transduction_data import CmudictG2P, ParallelFiles, ParallelSource, TransductionData
+from seqlab.data.transduction_data import (
+    CmudictG2P,
+    HubParallel,
+    ParallelFiles,
+    ParallelSource,
+    TransductionData,
+)
 
 __all__ = [
     "CharTokenizer",
@@ -30,6 +36,7 @@ __all__ = [
     "CmudictStress",
     "DataError",
     "HubClassification",
+    "HubParallel",
     "HubText",
     "LanguageModelData",
     "ParallelFiles",

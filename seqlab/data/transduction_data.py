@@ -85,6 +85,61 @@ class ParallelFiles(ParallelSource):
         return splits
 
 
+class HubParallel(ParallelSource):
+    """A Hugging Face parallel dataset by name (online) or a local dataset directory (offline): source
+    and target columns, or a WMT-style ``translation`` column with ``source_lang``/``target_lang``.
+
+    Args:
+        name: hub name (``wmt16``, ``iwslt2017``, ...) or a local path.
+        config_name: dataset configuration (``de-en``).
+        source_column: column of the source text.
+        target_column: column of the target text (a list of strings gives several references).
+        source_lang: with a ``translation`` column: the source language code.
+        target_lang: with a ``translation`` column: the target language code.
+        train_split: split to train on.
+        validation_split: split to validate on (``None``: hold out ``validation_fraction`` of train).
+        test_split: split to test on (``None``: none).
+        validation_fraction: see ``validation_split``.
+        seed: seed of the hold-out.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config_name: str | None = None,
+        source_column: str = "source",
+        target_column: str = "target",
+        source_lang: str | None = None,
+        target_lang: str | None = None,
+        train_split: str = "train",
+        validation_split: str | None = "validation",
+        test_split: str | None = None,
+        validation_fraction: float = 0.05,
+        seed: int = 0,
+    ) -> None:
+        self.name, self.config_name = name, config_name
+        self.columns = (source_column, target_column, source_lang, target_lang)
+        self.split_names = {"train": train_split, "validation": validation_split, "test": test_split}
+        self.validation_fraction, self.seed = validation_fraction, seed
+
+    def load(self) -> dict[str, list[ParallelExample]]:
+        from seqlab.data.parallel_files import load_hub_parallel
+
+        source_column, target_column, source_lang, target_lang = self.columns
+        splits = {
+            split: load_hub_parallel(
+                self.name, hub_split, self.config_name, source_column, target_column, source_lang, target_lang
+            )
+            for split, hub_split in self.split_names.items()
+            if hub_split
+        }
+        if "validation" not in splits:
+            splits["train"], splits["validation"] = holdout(
+                splits["train"], self.validation_fraction, self.seed, key=lambda e: e.source
+            )
+        return splits
+
+
 class CmudictG2P(ParallelSource):
     """Built-in, offline: grapheme-to-phoneme conversion on the CMU Pronouncing Dictionary. The source
     is a word's letters, the references are all its pronunciations (phonemes separated by spaces).

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.data import CharTokenizer, ParallelFiles, TransductionData, WordTokenizer
+from seqlab.data import CharTokenizer, HubParallel, ParallelFiles, TransductionData, WordTokenizer
 from seqlab.data.batching import pad
 from seqlab.data.examples import ParallelExample
 from seqlab.data.text_files import DataError
@@ -152,3 +152,24 @@ def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, 
     monkeypatch.setattr("sys.stdin", open(words))  # noqa: SIM115
     main(["decode", "--ckpt_path", str(run), "--interactive", "true"])
     assert capsys.readouterr().out.splitlines() == greedy
+
+
+def test_hub_parallel_translation_column_offline(tmp_path):
+    """A WMT-style dataset (a `translation` column of language -> text) saved locally."""
+    import datasets
+
+    rows = [{"de": f"hallo {i}", "en": f"hello {i}"} for i in range(12)]
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"translation": rows}),
+            "validation": datasets.Dataset.from_dict({"translation": rows[:3]}),
+        }
+    ).save_to_disk(str(tmp_path / "wmt"))
+    data = TransductionData(
+        HubParallel(str(tmp_path / "wmt"), source_lang="de", target_lang="en"),
+        CharTokenizer(),
+        CharTokenizer(),
+    )
+    _, target, refs, source = data.splits["validation"].items[1]
+    assert source == "hallo 1" and refs == ["hello 1"]
+    assert decode_target(data.target_tokenizer, target[1:]) == "hello 1"
