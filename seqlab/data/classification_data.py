@@ -24,7 +24,7 @@ from seqlab.data.example_datamodule import EncodedSplit, ExampleData
 from seqlab.data.examples import TextExample
 from seqlab.data.labels import LabelSet
 from seqlab.data.lm_datamodule import default_cache_dir
-from seqlab.data.splits import holdout
+from seqlab.data.splits import with_validation
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, Tokenizer
 
@@ -36,14 +36,6 @@ class ClassificationSource(ABC):
 
     @abstractmethod
     def load(self) -> dict[str, list[TextExample]]: ...
-
-
-def _with_validation(
-    splits: dict[str, list[TextExample]], fraction: float, seed: int
-) -> dict[str, list[TextExample]]:
-    if "validation" not in splits:
-        splits["train"], splits["validation"] = holdout(splits["train"], fraction, seed, key=lambda e: e.text)
-    return splits
 
 
 class ClassificationFiles(ClassificationSource):
@@ -84,7 +76,7 @@ class ClassificationFiles(ClassificationSource):
             for split, path in self.files.items()
             if path
         }
-        return _with_validation(splits, self.validation_fraction, self.seed)
+        return with_validation(splits, self.validation_fraction, self.seed, key=lambda e: e.text)
 
 
 class HubClassification(ClassificationSource):
@@ -129,7 +121,7 @@ class HubClassification(ClassificationSource):
             for split, hub_split in self.split_names.items()
             if hub_split
         }
-        return _with_validation(splits, self.validation_fraction, self.seed)
+        return with_validation(splits, self.validation_fraction, self.seed, key=lambda e: e.text)
 
 
 class WordLanguages(ClassificationSource):

@@ -7,7 +7,6 @@ expected``, so a user can go straight to the line to fix.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Literal
 import datasets
 
 from seqlab.data.examples import TextExample
-from seqlab.data.tables import count_noun, load_hub_split, table_rows, text_field
+from seqlab.data.tables import count_noun, jsonl_records, load_hub_split, table_rows, text_field
 from seqlab.data.text_files import DataError, read_text_lines
 
 ClassificationFormat = Literal["auto", "csv", "tsv", "jsonl", "txt"]
@@ -107,18 +106,7 @@ def _read_jsonl(
     path: Path, lines: list[str], text_column: str | None, label_column: str | None
 ) -> list[TextExample]:
     examples = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{where}: invalid JSON ({err.msg} at column {err.colno}); expected one JSON object"
-            ) from None
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: a JSON {type(record).__name__}; expected one JSON object per line")
+    for where, record in jsonl_records(path, lines):
         text_name = _pick_text_column(list(record), text_column)
         if text_name is None:
             raise _missing_text_column(where, list(record), text_column, "object")

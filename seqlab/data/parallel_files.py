@@ -8,7 +8,6 @@ origin ("train.de:12"), and every malformed record is refused with a ``DataError
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Sized
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Literal
 import datasets
 
 from seqlab.data.examples import ParallelExample
-from seqlab.data.tables import count_noun, load_hub_split, table_rows, text_field
+from seqlab.data.tables import count_noun, jsonl_records, load_hub_split, table_rows, text_field
 from seqlab.data.text_files import DataError, read_text_lines
 
 ParallelFormat = Literal["auto", "tsv", "jsonl"]
@@ -110,18 +109,7 @@ def _read_jsonl(
     path: Path, lines: list[str], source_column: str, target_column: str
 ) -> list[ParallelExample]:
     examples = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{where}: invalid JSON ({err.msg} at column {err.colno}); expected one JSON object"
-            ) from None
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: a JSON {type(record).__name__}; expected one JSON object per line")
+    for where, record in jsonl_records(path, lines):
         for column in (source_column, target_column):
             if column not in record:
                 raise DataError(f"{where}: no key {column!r}; the object has {list(record)}")

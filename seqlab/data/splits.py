@@ -63,3 +63,12 @@ def holdout(
             "one side empty; give a validation file or more data"
         )
     return kept, held
+
+
+def with_validation(
+    splits: dict[str, list[T]], fraction: float, seed: int, key: Callable[[T], str]
+) -> dict[str, list[T]]:
+    """``splits`` with a validation split: the given one, else ``fraction`` of train held out by ``key``."""
+    if "validation" not in splits:
+        splits["train"], splits["validation"] = holdout(splits["train"], fraction, seed, key)
+    return splits

@@ -5,7 +5,8 @@ split of a dataset loaded by Hub name or from a local directory."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,21 @@ def load_hub_split(name: str, split: str, config_name: str | None = None) -> dat
     if split not in loaded:
         raise DataError(f"{origin}: no split {split!r}; it has {sorted(loaded)}")
     return loaded[split]
+
+
+def jsonl_records(path: Path, lines: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(``path:LINE``, object) for every non-blank line of a JSON Lines file; anything but one JSON
+    object per line is an error naming the line."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"{where}: invalid JSON ({err.msg} at column {err.colno}); expected one JSON object"
+            ) from None
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: a JSON {type(record).__name__}; expected one JSON object per line")
+        yield where, record

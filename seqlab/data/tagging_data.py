@@ -21,7 +21,7 @@ from seqlab.data.batching import pad
 from seqlab.data.example_datamodule import EncodedSplit, ExampleData
 from seqlab.data.examples import TaggedSentence
 from seqlab.data.labels import LabelSet
-from seqlab.data.splits import holdout
+from seqlab.data.splits import with_validation
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, WordTokenizer
 from seqlab.metrics.spans import tag_scheme, to_iob2
@@ -79,11 +79,7 @@ class TaggedFiles(TaggingSource):
 
     def load(self) -> dict[str, list[TaggedSentence]]:
         splits = {split: self.read(path) for split, path in self.files.items() if path}
-        if "validation" not in splits:
-            splits["train"], splits["validation"] = holdout(
-                splits["train"], self.validation_fraction, self.seed, key=lambda s: " ".join(s.tokens)
-            )
-        return splits
+        return with_validation(splits, self.validation_fraction, self.seed, key=lambda s: " ".join(s.tokens))
 
 
 class CmudictStress(TaggingSource):

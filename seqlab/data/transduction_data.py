@@ -24,7 +24,7 @@ from seqlab.data.batching import pad
 from seqlab.data.example_datamodule import EncodedSplit, ExampleData
 from seqlab.data.examples import ParallelExample
 from seqlab.data.lm_datamodule import default_cache_dir
-from seqlab.data.splits import holdout
+from seqlab.data.splits import with_validation
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 
@@ -78,11 +78,7 @@ class ParallelFiles(ParallelSource):
 
     def load(self) -> dict[str, list[ParallelExample]]:
         splits = {split: self._read(split, spec) for split, spec in self.files.items() if spec}
-        if "validation" not in splits:
-            splits["train"], splits["validation"] = holdout(
-                splits["train"], self.validation_fraction, self.seed, key=lambda e: e.source
-            )
-        return splits
+        return with_validation(splits, self.validation_fraction, self.seed, key=lambda e: e.source)
 
 
 class HubParallel(ParallelSource):
@@ -133,11 +129,7 @@ class HubParallel(ParallelSource):
             for split, hub_split in self.split_names.items()
             if hub_split
         }
-        if "validation" not in splits:
-            splits["train"], splits["validation"] = holdout(
-                splits["train"], self.validation_fraction, self.seed, key=lambda e: e.source
-            )
-        return splits
+        return with_validation(splits, self.validation_fraction, self.seed, key=lambda e: e.source)
 
 
 class CmudictG2P(ParallelSource):
