@@ -1,4 +1,4 @@
-"""The records that data readers produce for the encoder tasks (classification and labelling).
+"""The records that data readers produce for classification, labelling and transduction.
 
 ``where`` names the origin of a record ("train.tsv:12") so that a later error (an unseen label, an
 empty text) can point at the line a user has to fix.
