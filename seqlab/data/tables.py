@@ -16,10 +16,12 @@ from seqlab.data.text_files import DataError
 
 
 def count_noun(number: int, noun: str) -> str:
+    """``"1 example"``, ``"3 examples"``."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def text_field(value: Any, where: str, column: str) -> str:
+    """``value`` if it is a non-empty string; otherwise an error naming ``where`` and ``column``."""
     if not isinstance(value, str):
         raise DataError(
             f"{where}: the text ({column!r}) is a {type(value).__name__}: {value!r}; expected a string"
