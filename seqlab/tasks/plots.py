@@ -32,9 +32,7 @@ def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: st
     return fig
 
 
-def attention_figure(
-    weights: np.ndarray, source: Sequence[str], target: Sequence[str], title: str
-) -> Figure:
+def attention_figure(weights: np.ndarray, source: Sequence[str], target: Sequence[str], title: str) -> Figure:
     """An alignment heatmap: one row per target token, one column per source token."""
     fig = Figure(figsize=(max(3.0, 0.35 * len(source) + 1.5), max(2.5, 0.3 * len(target) + 1.2)))
     ax = fig.add_subplot()
