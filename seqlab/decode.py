@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TextIO
 
 import torch
 
 from seqlab.data.batching import pad
-from seqlab.data.text_files import DataError, read_text_lines
+from seqlab.data.text_files import check_output, read_text_lines, write_output
 from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
 from seqlab.data.transduction_data import decode_target, encode_source
 from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
@@ -130,6 +129,7 @@ def decode(
     path = checkpoint_path(ckpt_path, run_name, root_dir, "decode")
     if not input and not interactive:
         raise SystemExit("seqlab decode: give `--input FILE`, `--input -` or `--interactive true`")
+    check_output(output, input)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     state = checkpoint_data_state(read_checkpoint(path))
@@ -168,17 +168,14 @@ def decode(
             else read_text_lines(input, "no lines", "one source per line")
         )
         name = "<stdin>" if input == "-" else str(input)
-        if output is not None and input != "-" and Path(output).resolve() == Path(input).resolve():
-            raise DataError(f"{output}: the output would overwrite the input; choose another --output")
-        out = sys.stdout if output is None else open(output, "w", encoding="utf-8")  # noqa: SIM115
-        try:
+
+        def write_all(out: TextIO) -> None:
             for start, chunk in _batches(lines, batch_size):
                 where = [f"{name}:{start + i + 1}" for i in range(len(chunk))]
                 for i, results in enumerate(run(chunk, where)):
                     _write(out, start + i + 1, results, with_scores)
-        finally:
-            if out is not sys.stdout:
-                out.close()
+
+        write_output(output, write_all)
 
 
 def decode_main(argv: list[str]) -> None:

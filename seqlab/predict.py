@@ -19,7 +19,7 @@ import torch
 
 from seqlab.data.classification_data import collate_texts, encode_text
 from seqlab.data.tagging_data import collate_sentences, encode_sentence
-from seqlab.data.text_files import DataError
+from seqlab.data.text_files import DataError, check_output, write_output
 from seqlab.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_state
 from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
 from seqlab.engine.run_dir import checkpoint_path
@@ -164,37 +164,20 @@ def predict(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     data_state = checkpoint_data_state(read_checkpoint(path_ckpt))
     task, _ = load_task(path_ckpt, device)
-    if output is not None and input != "-" and Path(output).resolve() == Path(input).resolve():
-        raise DataError(f"{output}: the output would overwrite the input; choose another --output")
+    check_output(output, input)
     with _input_file(input) as source, torch.inference_mode():
         if isinstance(task, ClassificationTask):
             fmt = "text" if input == "-" and format == "auto" else format
             results = classify(task, data_state, source, fmt, column, batch_size)
             lines = "".join(f"{label}\t{prob:.4f}\n" for label, prob in results)
-            _write(output, lambda out: out.write(lines))
+            write_output(output, lambda out: out.write(lines))
         elif isinstance(task, LabellingTask):
             fmt = "text" if input == "-" and format == "auto" else format
-            _write(
+            write_output(
                 output, lambda out: tag(task, data_state, source, fmt, tag_field, tag_column, out, batch_size)
             )
         else:
             raise SystemExit(f"seqlab predict: {type(task).__name__} is not a classifier or tagger")
-
-
-def _write(output: str | None, write: Any) -> None:
-    """Write through ``write(file)`` to ``output`` or stdout; a file is replaced only when complete."""
-    if output is None:
-        write(sys.stdout)
-        return
-    target = Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as file:
-            write(file)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)  # a failed run leaves neither a partial file nor a changed output
 
 
 def predict_main(argv: list[str]) -> None:

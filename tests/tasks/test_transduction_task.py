@@ -153,6 +153,32 @@ def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, 
     main(["decode", "--ckpt_path", str(run), "--interactive", "true"])
     assert capsys.readouterr().out.splitlines() == greedy
 
+    # Line 3 has no tokens: the error names it, and the earlier output is neither changed nor
+    # left half-written, although lines 1-2 were decoded first (one line per batch).
+    words.write_text("cat\nreading\n\ntea\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "decode",
+                "--ckpt_path",
+                str(run),
+                "--input",
+                str(words),
+                "--output",
+                "out.txt",
+                "--batch_size",
+                "1",
+            ]
+        )
+    assert "words.txt:3: the source '' has no tokens" in capsys.readouterr().err
+    assert Path("out.txt").read_text().splitlines() == greedy
+    assert not Path("out.txt.partial").exists()
+    with pytest.raises(SystemExit):
+        main(["decode", "--ckpt_path", str(run), "--input", str(words), "--output", str(words)])
+    assert "the output would overwrite the input" in capsys.readouterr().err
+    assert words.read_text() == "cat\nreading\n\ntea\n"
+
 
 def test_hub_parallel_translation_column_offline(tmp_path):
     """A WMT-style dataset (a `translation` column of language -> text) saved locally."""
