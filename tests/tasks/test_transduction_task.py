@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.data import CharTokenizer, HubParallel, ParallelFiles, TransductionData, WordTokenizer
+from seqlab.data import (
+    CharTokenizer,
+    HubParallel,
+    ParallelFiles,
+    SentencePieceTokenizer,
+    TransductionData,
+    WordTokenizer,
+)
 from seqlab.data.batching import pad
 from seqlab.data.examples import ParallelExample
 from seqlab.data.text_files import DataError
@@ -72,6 +79,40 @@ def test_length_filter_drops_long_training_pairs(tiny_parallel):
     kept = [len(src) for src, _, _, _ in short.splits["train"].items]
     assert max(kept) == 3 and len(kept) < len(full.splits["train"].items)
     assert len(short.splits["validation"].items) == 10  # evaluation data is never filtered
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_sentencepiece_separate_or_joint(tiny_parallel, tmp_path, joint):
+    """Separate models (BPE source, unigram target) or one joint model over both sides; either way
+    every target round trips through the shifted ids, and a checkpoint's tokenizers only load into
+    the same data settings."""
+    files = {k: [str(p) for p in v] for k, v in tiny_parallel.items()}
+    for _, tgt in tiny_parallel.values():  # an upper-case "target language"
+        tgt.write_text(tgt.read_text().upper())
+
+    def build(joint: bool) -> TransductionData:
+        return TransductionData(
+            ParallelFiles(files["train"], files["validation"]),
+            SentencePieceTokenizer("bpe", vocab_size=300),
+            SentencePieceTokenizer("unigram", vocab_size=300),
+            joint_tokenizer=joint,
+            cache_dir=tmp_path / "cache",
+        )
+
+    data = build(joint)
+    source, target = data.source_tokenizer, data.target_tokenizer
+    pieces = set(source.token_strings())
+    if joint:
+        assert target is source and source.model_type == "bpe"
+        assert {"R", "r"} <= pieces  # one model learned both sides' alphabets
+    else:
+        assert (source.model_type, target.model_type) == ("bpe", "unigram")
+        assert "R" not in pieces and "R" in set(target.token_strings())
+    for _, tgt, refs, _ in data.splits["validation"].items:
+        assert decode_target(target, tgt[1:]) == refs[0]
+    build(joint).load_state_dict(data.state_dict())  # same settings: accepted
+    with pytest.raises(ValueError, match="different tokenizers"):
+        build(not joint).load_state_dict(data.state_dict())
 
 
 @pytest.mark.parametrize("beam", [1, 3])
