@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -54,11 +55,12 @@ def sequitur_command() -> str:
 def sequitur_env(work: Path) -> dict[str, str]:
     """An environment whose ``sequitur`` module runs on this Python.
 
-    The PyPI release (1.0.1668.30) sets SWIG's ``thisown`` on wrapped objects, which fails with
-    "'SwigPyObject' object has no attribute 'thisown'" on recent Pythons (fixed upstream in
-    sequitur-g2p pull request #111, not released). A copy of the installed module without those
-    assignments (and with NumPy 2's ``any`` for the removed ``sometrue``) goes first on PYTHONPATH;
-    the only cost is memory the C++ objects keep.
+    The PyPI release (1.0.1668.30) sets ``x.thisown = True`` on objects that recent SWIG returns as
+    bare ``SwigPyObject`` pointers, which fails with "'SwigPyObject' object has no attribute 'thisown'"
+    (fixed upstream in sequitur-g2p pull request #111, not released). A patched copy of the installed
+    module goes first on PYTHONPATH: it takes ownership with ``own(True)`` on such pointers (dropping
+    the assignment instead leaks every estimation graph: tens of GB on full CMUdict) and uses NumPy 2's
+    ``any`` for the removed ``sometrue``.
     """
     import sequitur  # the installed module
 
@@ -66,28 +68,28 @@ def sequitur_env(work: Path) -> dict[str, str]:
     shim.mkdir(exist_ok=True)
     source = Path(sequitur.__file__).read_text(encoding="utf-8")
     lines = (line for line in source.splitlines() if not line.strip().endswith(".thisown = True"))
-    patched = "\n".join(lines).replace("num.sometrue(", "num.any(")  # removed in NumPy 2
-    (shim / "sequitur.py").write_text(patched + "\n", encoding="utf-8")
+    patched = "\n".join(lines).replace("num.sometrue(", "num.any(") + "\n"  # removed in NumPy 2
+    (shim / "sequitur.py").write_text(patched, encoding="utf-8")
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
 
 
-def train_sequitur(train: Path, work: Path, order: int) -> tuple[Path, float]:
-    """Train order 1, then ramp up to ``order``; returns the final model and the total seconds."""
+def train_sequitur(train: Path, work: Path, order: int, on_order: Callable[[int, Path, float], None]) -> None:
+    """Train order 1, then ramp up to ``order``, calling ``on_order(n, model, seconds so far)`` after each.
+
+    Each order's model stays in ``work``, so a run cut short still leaves every finished order scored.
+    """
     g2p = sequitur_command()
-    start = time.perf_counter()
-    model = work / "model-1"
     env = sequitur_env(work)
-    subprocess.run(
-        [g2p, "--train", str(train), "--devel", "5%", "--write-model", str(model)], check=True, env=env
-    )
-    print(f"sequitur order 1: {time.perf_counter() - start:.0f} s", flush=True)
-    for n in range(2, order + 1):
+    start = time.perf_counter()
+    model: Path | None = None
+    for n in range(1, order + 1):
         nxt = work / f"model-{n}"
-        args = [g2p, "--model", str(model), "--ramp-up", "--train", str(train), "--devel", "5%"]
-        subprocess.run([*args, "--write-model", str(nxt)], check=True, env=env)
+        args = [g2p, "--train", str(train), "--devel", "5%", "--write-model", str(nxt)]
+        if model is not None:
+            args += ["--model", str(model), "--ramp-up"]
+        subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
         model = nxt
-        print(f"sequitur order {n}: {time.perf_counter() - start:.0f} s", flush=True)
-    return model, time.perf_counter() - start
+        on_order(n, model, time.perf_counter() - start)
 
 
 def apply_sequitur(model: Path, words: list[str], work: Path) -> list[str]:
@@ -133,6 +135,7 @@ def main() -> None:
     parser.add_argument("--max_words", type=int, default=None, help="a seeded subset of CMUdict words")
     parser.add_argument("--stress", action="store_true", help="keep stress digits (default: stripped)")
     parser.add_argument("--skip_sequitur", action="store_true")
+    parser.add_argument("--work_dir", help="keep sequitur's models here (default: temporary)")
     args = parser.parse_args()
 
     splits = g2p_examples(stress=args.stress, max_words=args.max_words)
@@ -142,20 +145,18 @@ def main() -> None:
     print(f"split: train {len(splits['train'])} / test {len(test)} words, stress {stress}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(args.work_dir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if not args.skip_sequitur:
             write_lexicon(splits["train"], work / "train.lex")
-            model, seconds = train_sequitur(work / "train.lex", work, args.order)
-            hyps = apply_sequitur(model, words, work)
-            rows.append(
-                (
-                    f"sequitur-g2p order {args.order}",
-                    seconds,
-                    phoneme_error_rate(hyps, refs),
-                    word_error_rate(hyps, refs),
-                    None,
-                )
-            )
+
+            def score(order: int, model: Path, seconds: float) -> None:
+                hyps = apply_sequitur(model, words, work)
+                per, wer = phoneme_error_rate(hyps, refs), word_error_rate(hyps, refs)
+                rows.append((f"sequitur-g2p order {order}", seconds, per, wer, None))
+                print(f"sequitur order {order}: {seconds:.0f} s, PER {per:.2%} WER {wer:.2%}", flush=True)
+
+            train_sequitur(work / "train.lex", work, args.order, score)
     if args.seqlab_config:
         extra = [f"--data.source.init_args.stress={str(args.stress).lower()}"]
         if args.max_words:
