@@ -15,14 +15,18 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlab.data.text_files import DataError
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import add_seqlab_arguments
 from seqlab.engine.callbacks import SaveResolvedConfig, checkpoint_callback
+from seqlab.engine.checkpoints import AtomicCheckpointIO
 from seqlab.engine.loggers import build_loggers
+from seqlab.engine.preemption import PREEMPTED_EXIT_CODE, Preemption
 
 
 class SeqlabCLI(LightningCLI):
@@ -67,8 +71,13 @@ class SeqlabCLI(LightningCLI):
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_checkpointing", True) is not False:
             monitor = getattr(self.model, "monitor", "val/loss"), getattr(self.model, "monitor_mode", "min")
-            callbacks.append(checkpoint_callback(self.run_dir, *monitor))
+            checkpoint = checkpoint_callback(self.run_dir, *monitor)
+            callbacks += [checkpoint, Preemption(checkpoint)]
         kwargs["callbacks"] = callbacks
+        plugins = trainer_config.get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         kwargs.setdefault("default_root_dir", str(self.run_dir))
         return super().instantiate_trainer(**kwargs)
 
@@ -213,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
             VERBS[words[0]](words[1:])
         else:
             run_training_cli(argv)
+    except SIGTERMException:
+        raise SystemExit(PREEMPTED_EXIT_CODE) from None  # last.ckpt is saved (see engine.preemption)
     except Exception as err:
         cause = _user_error(err)
         if cause is None:

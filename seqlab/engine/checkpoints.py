@@ -1,12 +1,18 @@
-"""Loading trained tasks back from checkpoints, safely (``weights_only``: no arbitrary unpickling)."""
+"""Checkpoint files: written atomically, read back safely (``weights_only``: no arbitrary unpickling),
+and turned back into trained tasks."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
 from seqlab.tasks.base import SeqTask
@@ -15,6 +21,44 @@ from seqlab.tasks.base import SeqTask
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's dictionary, read with ``weights_only=True``."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoint files that are either the old one or the complete new one, whatever happens.
+
+    Lightning's writer renames a temporary file from the system temp directory, which is a plain
+    copy onto the target when that directory is on another file system (local /tmp, runs on NFS or
+    Lustre): a kill mid-copy leaves a truncated ``last.ckpt``. Here the temporary file sits beside
+    the target, is flushed to disk, then renamed over it. Reading is always ``weights_only``.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            directory = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def load_checkpoint(
+        self, path: Any, map_location: Callable | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return super().load_checkpoint(path, map_location=map_location or "cpu", weights_only=True)
 
 
 def task_class(checkpoint: dict[str, Any]) -> type[SeqTask]:
