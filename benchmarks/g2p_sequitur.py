@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,24 +53,47 @@ def sequitur_command() -> str:
     return found
 
 
+_OWN = """
+
+def _own(obj):
+    \"\"\"Take ownership of a SWIG-returned object (added by seqlab's benchmark). Recent SWIG returns some
+    objects as bare pointers; those are first wrapped in their proxy class, named in the pointer's repr.\"\"\"
+    if type(obj).__name__ == "SwigPyObject":
+        name = repr(obj).split("'")[1].rstrip(" *").split("::")[-1]
+        cls = getattr(sequitur_, name, None)
+        if cls is None:
+            obj.own(True)
+            return obj
+        proxy = cls.__new__(cls)
+        proxy.this = obj
+        obj = proxy
+    obj.thisown = True
+    return obj
+"""
+
+
 def sequitur_env(work: Path) -> dict[str, str]:
     """An environment whose ``sequitur`` module runs on this Python.
 
     The PyPI release (1.0.1668.30) sets ``x.thisown = True`` on objects that recent SWIG returns as
     bare ``SwigPyObject`` pointers, which fails with "'SwigPyObject' object has no attribute 'thisown'"
-    (fixed upstream in sequitur-g2p pull request #111, not released). A patched copy of the installed
-    module goes first on PYTHONPATH: it takes ownership with ``own(True)`` on such pointers (dropping
-    the assignment instead leaks every estimation graph: tens of GB on full CMUdict) and uses NumPy 2's
-    ``any`` for the removed ``sometrue``.
+    (fixed upstream in sequitur-g2p pull request #111, not released); such a pointer also lacks the
+    methods sequitur calls on it later (discount adjustment on more than a few thousand words). A
+    patched copy of the installed module goes first on PYTHONPATH: it wraps bare pointers in their
+    proxy class and takes ownership (dropping the assignment instead leaks every estimation graph:
+    tens of GB on full CMUdict), and uses NumPy 2's ``any`` for the removed ``sometrue``.
     """
     import sequitur  # the installed module
 
     shim = work / "sequitur_shim"
     shim.mkdir(exist_ok=True)
     source = Path(sequitur.__file__).read_text(encoding="utf-8")
-    lines = (line for line in source.splitlines() if not line.strip().endswith(".thisown = True"))
-    patched = "\n".join(lines).replace("num.sometrue(", "num.any(") + "\n"  # removed in NumPy 2
-    (shim / "sequitur.py").write_text(patched, encoding="utf-8")
+    patched = re.sub(r"^(\s*)([\w.]+)\.thisown = True$", r"\1\2 = _own(\2)", source, flags=re.MULTILINE)
+    patched = patched.replace("num.sometrue(", "num.any(")  # removed in NumPy 2
+    # Keep every training graph instead of rebuilding them each iteration past 5,000 words: faster, and
+    # memory stays flat (rebuilt graphs are not all freed under recent SWIG).
+    patched = patched.replace("maxStoredGraphs = 5000", "maxStoredGraphs = 10**9")
+    (shim / "sequitur.py").write_text(patched + _OWN, encoding="utf-8")
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
 
 
