@@ -40,16 +40,22 @@ class SeqlabCLI(LightningCLI):
         run = config.run
         ckpt = config.get("ckpt_path")
         if ckpt == "last":
-            found = runs.find_last(run.root_dir, run.name)
+            found = (
+                runs.latest_checkpoint(Path(run.dir)) if run.dir else runs.find_last(run.root_dir, run.name)
+            )
             if found is None:
-                print(
-                    f"seqlab: no last.ckpt under {run.root_dir}/{run.name}/; starting a new run",
-                    file=sys.stderr,
-                )
+                where = run.dir or f"{run.root_dir}/{run.name}/"
+                print(f"seqlab: no last.ckpt under {where}; starting a new run", file=sys.stderr)
             config.ckpt_path = str(found) if found else None
         elif ckpt:
             config.ckpt_path = str(runs.resolve_checkpoint(ckpt))
-        self.run_dir = self._run_dir(run.root_dir, run.name, config.ckpt_path)
+        if run.dir:
+            self.run_dir = Path(run.dir).resolve()
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.run_dir.parent == (Path(run.root_dir) / run.name).resolve():
+                runs.point_latest(self.run_dir)
+        else:
+            self.run_dir = self._run_dir(run.root_dir, run.name, config.ckpt_path)
 
     @staticmethod
     def _run_dir(root_dir: str, name: str, ckpt_path: str | None) -> Path:

@@ -21,11 +21,16 @@ class RunSettings:
     Args:
         name: run name; the run directory is ``<root_dir>/<name>/version_<N>``.
         root_dir: parent directory of all runs.
+        dir: use exactly this run directory instead of the next free version (created if missing);
+            with ``--ckpt_path last`` the run resumes from its own ``last.ckpt`` when there is one.
+            Cluster jobs are bound to their directory this way: every rank and every restart of
+            the job agree on it without talking to each other.
         wandb: Weights & Biases settings.
     """
 
     name: str = "default"
     root_dir: str = "runs"
+    dir: str | None = None
     wandb: WandbSettings = field(default_factory=WandbSettings)
 
 

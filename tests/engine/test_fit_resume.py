@@ -140,6 +140,19 @@ def test_resume_from_checkpoint_file_then_fresh_fit_takes_next_version(tiny_fit_
     assert Path("runs/char_lstm/latest").resolve() == run_dir(1).resolve()
 
 
+def test_run_dir_binds_a_run_to_its_directory(tiny_fit_args):
+    """`--run.dir D --ckpt_path last` starts fresh in D, then resumes from D's own last.ckpt, not from a
+    newer run of the same name (how a requeued cluster job finds its checkpoint)."""
+    job = Path("runs/char_lstm/job-17")
+    fit(tiny_fit_args, f"--run.dir={job}", "--ckpt_path=last")
+    fit(tiny_fit_args)  # another run of the same name, newer than the job's checkpoint
+    fit(tiny_fit_args, f"--run.dir={job}", "--ckpt_path=last", "--trainer.max_steps=9")
+    assert load(job / "checkpoints" / "last.ckpt")["global_step"] == 9
+    assert load(run_dir(0) / "checkpoints" / "last.ckpt")["global_step"] == 6
+    assert sorted(train_losses(metric_rows(job / "metrics.csv"))) == list(range(9))
+    assert sorted(p.name for p in job.parent.iterdir()) == ["job-17", "latest", "version_0"]
+
+
 def test_resume_matches_uninterrupted_training(tiny_fit_args):
     """Resuming at step 6 trains on the same data with the same carried state as a run that never
     stopped: train/loss of steps 6-8 and the step-9 val/loss agree (dropout off, fp32)."""
