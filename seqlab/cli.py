@@ -1,4 +1,5 @@
-"""The one entry point: ``seqlab fit | validate | test | generate | predict | decode | diagnose``.
+"""The one entry point: ``seqlab fit | validate | test | generate | predict | decode | diagnose | submit |
+jobs``.
 
 Training verbs are Lightning's (``LightningCLI``: YAML configs, ``--print_config``, overrides of
 any key); ``generate`` samples from a trained language model; ``predict`` labels or tags a file with
@@ -213,11 +214,25 @@ def _decode_main(argv: list[str]) -> None:
     decode_main(argv)
 
 
+def _submit_main(argv: list[str]) -> None:
+    from seqlab.cluster.cli import submit_main
+
+    submit_main(argv)
+
+
+def _jobs_main(argv: list[str]) -> None:
+    from seqlab.cluster.cli import jobs_main
+
+    jobs_main(argv)
+
+
 VERBS = {
     "generate": _generate_main,
     "predict": _predict_main,
     "decode": _decode_main,
     "diagnose": _diagnose_main,
+    "submit": _submit_main,
+    "jobs": _jobs_main,
 }
 
 

@@ -28,7 +28,6 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: what schedulers expect from a job stopped by SIGTERM
 
@@ -44,18 +43,18 @@ def slurm_job_id() -> str | None:
 def requeue_slurm_job(job_id: str) -> bool:
     """Ask SLURM to put the job back in the queue; True when ``scontrol`` accepted."""
     if not re.fullmatch(r"[0-9]+(_[0-9]+)?", job_id):
-        rank_zero_warn(f"not requeueing: {job_id!r} is not a SLURM job id")
-        return False
-    try:
-        result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        rank_zero_warn(f"could not requeue SLURM job {job_id}: {err}")
-        return False
-    if result.returncode != 0:
-        rank_zero_warn(f"scontrol requeue {job_id} failed: {result.stderr.strip()}")
-        return False
-    rank_zero_info(f"requeued SLURM job {job_id}")
-    return True
+        message, ok = f"not requeueing: {job_id!r} is not a SLURM job id", False
+    else:
+        try:
+            result = subprocess.run(
+                ["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=60
+            )
+            ok = result.returncode == 0
+            message = f"requeued SLURM job {job_id}" if ok else f"scontrol requeue {job_id}: {result.stderr}"
+        except (OSError, subprocess.TimeoutExpired) as err:
+            message, ok = f"could not requeue SLURM job {job_id}: {err}", False
+    print(f"seqlab: {message.strip()}", file=sys.stderr, flush=True)
+    return ok
 
 
 class Preemption(Callback):

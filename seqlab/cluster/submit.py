@@ -1,0 +1,129 @@
+"""``seqlab submit slurm`` and ``seqlab jobs``: put a training run on a cluster with one command.
+
+A submitted job is bound to a run directory created at submission (``runs/<name>/version_N``): the
+job script, the scheduler's log and ``job.json`` live there, and the job's command is
+``seqlab fit --config C --run.dir <that directory> --ckpt_path last ...``, so every restart after a
+preemption or requeue resumes from the directory's own ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqlab.cluster import slurm
+from seqlab.engine import run_dir as runs
+
+
+def _run_name(config: Path) -> str:
+    try:
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise SystemExit(f"seqlab submit: cannot read the experiment config {config}: {err}") from None
+    name = (loaded.get("run") or {}).get("name") if isinstance(loaded, dict) else None
+    return str(name or "default")
+
+
+def fit_command(
+    python: str, config: Path, run_dir: Path, trainer_args: list[str], extra: list[str]
+) -> list[str]:
+    """The ``seqlab fit`` argument list every start of the job runs."""
+    return [
+        python,
+        "-m",
+        "seqlab",
+        "fit",
+        "--config",
+        str(config),
+        f"--run.dir={run_dir}",
+        "--ckpt_path=last",
+        *trainer_args,
+        *extra,
+    ]
+
+
+def submit_slurm(
+    config: str,
+    job: slurm.SlurmResources,
+    fit_args: list[str] | None = None,
+    run_name: str | None = None,
+    root_dir: str = "runs",
+    python: str = sys.executable,
+    dry_run: bool = False,
+) -> str | None:
+    """Write the batch script into a new run directory and submit it; returns the job id.
+
+    With ``dry_run`` the script is printed and nothing is created or submitted.
+    """
+    config_path = Path(config).resolve()
+    if not config_path.is_file():
+        raise SystemExit(f"seqlab submit: {config}: no such experiment config")
+    name = run_name or _run_name(config_path)
+    if dry_run:
+        existing = runs.versions(root_dir, name)
+        number = int(existing[-1].name.split("_")[1]) + 1 if existing else 0
+        run_dir = (Path(root_dir) / name / f"version_{number}").resolve()
+    else:
+        run_dir = runs.new_run_dir(root_dir, name).resolve()
+    command = fit_command(python, config_path, run_dir, job.trainer_args(), list(fit_args or []))
+    output = run_dir / "slurm-%j.out"
+    try:
+        script = slurm.render_script(job, command, f"seqlab-{name}", output, Path.cwd())
+    except ValueError as err:
+        if not dry_run:
+            run_dir.rmdir()
+        raise SystemExit(f"seqlab submit slurm: {err}") from None
+    if dry_run:
+        print(script, end="")
+        return None
+    path = run_dir / "job.sbatch"
+    path.write_text(script, encoding="utf-8")
+    job_id = slurm.sbatch(path)
+    log = run_dir / f"slurm-{job_id}.out"
+    record = {"backend": "slurm", "job_id": job_id, "script": str(path), "log": str(log), "command": command}
+    (run_dir / "job.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"submitted SLURM job {job_id}; run directory {run_dir}")
+    print(f"  follow:  seqlab jobs logs slurm {job_id} --follow true   (or tail -f {log})")
+    print(f"  status:  seqlab jobs status slurm {job_id}")
+    print(f"  stop:    seqlab jobs stop slurm {job_id}")
+    return job_id
+
+
+def slurm_status(job_id: str) -> dict[str, Any]:
+    """State, restarts, run time and log path of a SLURM job."""
+    fields = slurm.job_fields(job_id)
+    keys = ("JobId", "JobName", "JobState", "Reason", "Restarts", "RunTime", "NodeList", "StdOut")
+    return {k: fields.get(k) for k in keys}
+
+
+def slurm_logs(job_id: str, follow: bool = False, poll_seconds: float = 1.0) -> None:
+    """Print the job's output; with ``follow``, keep printing until the job ends."""
+    log = Path(slurm.job_fields(job_id)["StdOut"].replace("%j", job_id))
+    offset = 0
+    while True:
+        if log.is_file():
+            with log.open("r", encoding="utf-8", errors="replace") as file:
+                file.seek(offset)
+                chunk = file.read()
+                offset = file.tell()
+            print(chunk, end="", flush=True)
+        if not follow or slurm.job_fields(job_id)["JobState"] in _FINAL:
+            return
+        time.sleep(poll_seconds)
+
+
+_FINAL = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "NODE_FAIL",
+    "BOOT_FAIL",
+    "DEADLINE",
+}
