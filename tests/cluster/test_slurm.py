@@ -68,6 +68,12 @@ def test_dry_run_prints_a_quoted_script_and_creates_nothing(capsys):
     assert not Path("runs").exists()
 
 
+@pytest.mark.parametrize("profile", sorted((REPO / "configs" / "cluster").glob("slurm_*.yaml")), ids=str)
+def test_every_profile_renders(profile, capsys):
+    main(["submit", "slurm", "--profile", str(profile), "--config", str(CONFIG), "--dry_run=true"])
+    assert capsys.readouterr().out.startswith("#!/bin/bash\n")
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [("--partition=gpu;reboot", "not a SLURM partition"), ("--nodes=0", "need nodes >= 1")],
