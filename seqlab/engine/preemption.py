@@ -27,6 +27,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: what schedulers expect from a job stopped by SIGTERM
@@ -86,7 +87,7 @@ class Preemption(Callback):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if not isinstance(exception, SIGTERMException):
+        if not isinstance(exception, SIGTERMException) or trainer.state.fn != TrainerFn.FITTING:
             return  # a crash mid-step leaves the last good checkpoint alone
         self.checkpoint.save_last_now(trainer)
         if trainer.is_global_zero:
