@@ -1,6 +1,7 @@
-"""Command lines of ``seqlab submit <backend> ...`` and ``seqlab jobs status|logs|stop <backend> ID``.
+"""Command lines of ``seqlab submit slurm|ray ...`` and ``seqlab jobs status|logs|stop slurm|ray ID``.
 
-``seqlab submit slurm --profile configs/cluster/P.yaml --config EXPERIMENT.yaml [--nodes ...] [-- FIT ARGS]``:
+``seqlab submit slurm --profile configs/cluster/P.yaml --config EXPERIMENT.yaml [--nodes ...] [-- FIT ARGS]``
+and ``seqlab submit ray --config EXPERIMENT.yaml --address http://HEAD:8265 [--gpus ...] [-- FIT ARGS]``:
 options may be written ``--gpus-per-node`` or ``--gpus_per_node``; a profile holds site defaults and
 is read where it stands, so options after it override it; arguments after ``--`` go to
 ``seqlab fit`` unchanged (``-- --trainer.max_steps=1000``).
@@ -9,14 +10,16 @@ is read where it stands, so options after it override it; arguments after ``--``
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from seqlab.cluster import slurm
-from seqlab.cluster.submit import slurm_logs, slurm_status, submit_slurm
+from seqlab.cluster import ray_jobs, slurm
+from seqlab.cluster.submit import slurm_logs, slurm_status, submit_ray, submit_slurm
 
-BACKENDS = ("slurm",)
+BACKENDS = ("slurm", "ray")
+DEFAULT_RAY_ADDRESS = "http://127.0.0.1:8265"
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -47,14 +50,43 @@ def _slurm_parser() -> ArgumentParser:
     return parser
 
 
+def _ray_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="seqlab submit ray", description=__doc__)
+    parser.add_argument("--profile", action=ActionConfigFile, help="site defaults (configs/cluster/*.yaml)")
+    parser.add_argument("--config", required=True, help="the experiment YAML that `seqlab fit` trains")
+    parser.add_argument("--address", default=_ray_address(), help="Ray Jobs API (default: $RAY_ADDRESS)")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs of the job's node (DDP across them)")
+    parser.add_argument("--cpus", type=float, default=1, help="CPUs reserved for the job")
+    parser.add_argument("--working_dir", default=".", help="uploaded to the cluster; holds the config")
+    parser.add_argument("--requirements", type=str | None, default=None, help="pip requirements file")
+    parser.add_argument("--run_name", type=str | None, default=None, help="default: the config's run.name")
+    parser.add_argument("--root_dir", default="runs", help="runs on the cluster (use shared storage)")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter on the cluster")
+    parser.add_argument("--follow", type=bool, default=False, help="print the logs until the job ends")
+    parser.add_argument("--dry_run", type=bool, default=False, help="print the job, submit nothing")
+    return parser
+
+
+def _ray_address() -> str:
+    address = os.environ.get("RAY_ADDRESS", DEFAULT_RAY_ADDRESS)
+    return address if "://" in address else f"http://{address.split(':')[0]}:8265"
+
+
 def submit_main(argv: list[str]) -> None:
     if not argv or argv[0] not in BACKENDS:
-        raise SystemExit(
-            f"usage: seqlab submit {{{','.join(BACKENDS)}}} --config EXPERIMENT.yaml ... [-- FIT ARGS]"
-        )
+        backends = "|".join(BACKENDS)
+        raise SystemExit(f"usage: seqlab submit {backends} --config EXPERIMENT.yaml ... [-- FIT ARGS]")
+    backend = argv[0]
     options, fit_args = _split(argv[1:])
-    parser = _slurm_parser()
-    cfg = parser.parse_args(options)
+    if backend == "ray":
+        cfg = _ray_parser().parse_args(options)
+        keys = ("gpus", "cpus", "working_dir", "requirements", "run_name", "root_dir", "python", "follow")
+        try:
+            submit_ray(cfg.config, cfg.address, fit_args, **{k: cfg[k] for k in keys}, dry_run=cfg.dry_run)
+        except ray_jobs.RayJobError as err:
+            raise SystemExit(f"seqlab submit ray: {err}") from None
+        return
+    cfg = _slurm_parser().parse_args(options)
     fields = slurm.SlurmResources.__dataclass_fields__
     job = slurm.SlurmResources(**{k: cfg[k] for k in fields})
     try:
@@ -69,14 +101,27 @@ def jobs_main(argv: list[str]) -> None:
     parser.add_argument("backend", choices=list(BACKENDS))
     parser.add_argument("job_id")
     parser.add_argument("--follow", type=bool, default=False, help="logs: keep printing until the job ends")
+    parser.add_argument("--address", default=_ray_address(), help="ray: the Jobs API (default: $RAY_ADDRESS)")
     cfg = parser.parse_args(argv)
     try:
-        if cfg.action == "status":
+        if cfg.backend == "ray":
+            _ray_job(cfg.action, cfg.address, cfg.job_id, cfg.follow)
+        elif cfg.action == "status":
             print(json.dumps(slurm_status(cfg.job_id), indent=2))
         elif cfg.action == "logs":
             slurm_logs(cfg.job_id, cfg.follow)
         else:
             slurm.cancel(cfg.job_id)
             print(f"cancelled SLURM job {cfg.job_id}")
-    except (slurm.SlurmError, ValueError) as err:
+    except (slurm.SlurmError, ray_jobs.RayJobError, ValueError) as err:
         raise SystemExit(f"seqlab jobs: {err}") from None
+
+
+def _ray_job(action: str, address: str, job_id: str, follow: bool) -> None:
+    if action == "status":
+        print(json.dumps(ray_jobs.status(address, job_id), indent=2))
+    elif action == "logs":
+        ray_jobs.follow_logs(address, job_id, follow)
+    else:
+        stopped = ray_jobs.stop(address, job_id)
+        print(f"stopped Ray job {job_id}" if stopped else f"Ray job {job_id} had already ended")

@@ -1,22 +1,26 @@
-"""``seqlab submit slurm`` and ``seqlab jobs``: put a training run on a cluster with one command.
+"""``seqlab submit slurm|ray`` and ``seqlab jobs``: put a training run on a cluster with one command.
 
-A submitted job is bound to a run directory created at submission (``runs/<name>/version_N``): the
-job script, the scheduler's log and ``job.json`` live there, and the job's command is
+A submitted job is bound to one run directory (SLURM: ``runs/<name>/version_N``, created at
+submission, where the job script, the scheduler's log and ``job.json`` live; Ray:
+``<root_dir>/<name>/<submission id>`` on the cluster's file system), and its command is
 ``seqlab fit --config C --run.dir <that directory> --ckpt_path last ...``, so every restart after a
-preemption or requeue resumes from the directory's own ``last.ckpt``.
+preemption, requeue or retry resumes from the directory's own ``last.ckpt``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from seqlab.cluster import slurm
+from seqlab.cluster import ray_jobs, slurm
 from seqlab.engine import run_dir as runs
 
 
@@ -30,7 +34,7 @@ def _run_name(config: Path) -> str:
 
 
 def fit_command(
-    python: str, config: Path, run_dir: Path, trainer_args: list[str], extra: list[str]
+    python: str, config: str | Path, run_dir: str | Path, trainer_args: list[str], extra: list[str]
 ) -> list[str]:
     """The ``seqlab fit`` argument list every start of the job runs."""
     return [
@@ -127,3 +131,67 @@ _FINAL = {
     "BOOT_FAIL",
     "DEADLINE",
 }
+
+
+# Passed on to Ray jobs when set here (a Ray job does not inherit the submitting shell's variables).
+_FORWARDED_ENV = ("WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_API_KEY", "HF_HUB_OFFLINE",
+                  "HF_DATASETS_OFFLINE", "SEQLAB_CACHE")  # fmt: skip
+
+
+def submit_ray(
+    config: str,
+    address: str,
+    fit_args: list[str] | None = None,
+    gpus: int = 0,
+    cpus: float = 1,
+    working_dir: str = ".",
+    requirements: str | None = None,
+    run_name: str | None = None,
+    root_dir: str = "runs",
+    python: str = sys.executable,
+    follow: bool = False,
+    dry_run: bool = False,
+) -> str | None:
+    """Submit ``seqlab fit`` through the Ray Jobs API; returns the submission id.
+
+    The job trains on one node of the cluster with ``gpus`` GPUs (DDP across them) or on CPU.
+    ``config`` must lie inside ``working_dir``, which Ray uploads; a relative ``root_dir`` is
+    relative to the job's copy of it on the node, so name shared storage to keep runs.
+    """
+    work = Path(working_dir).resolve()
+    config_path = Path(config).resolve()
+    if not config_path.is_file():
+        raise SystemExit(f"seqlab submit ray: {config}: no such experiment config")
+    if not config_path.is_relative_to(work):
+        raise SystemExit(f"seqlab submit ray: {config} is not inside the working directory {work}")
+    if gpus < 0 or cpus <= 0:
+        raise SystemExit(f"seqlab submit ray: need gpus >= 0 and cpus > 0, got {gpus} and {cpus}")
+    name = run_name or _run_name(config_path)
+    submission_id = f"seqlab-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{uuid.uuid4().hex[:8]}"
+    run_dir = f"{root_dir}/{name}/{submission_id}"
+    trainer_args = [f"--trainer.accelerator={'gpu' if gpus else 'cpu'}", f"--trainer.devices={max(gpus, 1)}"]
+    if gpus > 1:
+        trainer_args.append("--trainer.strategy=ddp")
+    command = fit_command(python, config_path.relative_to(work), run_dir, trainer_args, list(fit_args or []))
+    env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+    if dry_run:
+        spec = {
+            "submission_id": submission_id,
+            "entrypoint": command,
+            "runtime_env": ray_jobs.runtime_env(work, requirements, env_vars),
+            "entrypoint_num_cpus": cpus,
+            "entrypoint_num_gpus": gpus,
+        }
+        print(json.dumps(spec, indent=2))
+        return None
+    job_id = ray_jobs.submit(address, command, work, requirements, cpus, gpus, env_vars, submission_id)
+    print(f"submitted Ray job {job_id} to {address}; run directory {run_dir} (on the cluster)")
+    print(f"  follow:  seqlab jobs logs ray {job_id} --address {address} --follow true")
+    print(f"  status:  seqlab jobs status ray {job_id} --address {address}")
+    print(f"  stop:    seqlab jobs stop ray {job_id} --address {address}")
+    if follow:
+        state = ray_jobs.follow_logs(address, job_id, follow=True)
+        print(f"Ray job {job_id}: {state}")
+        if state != "SUCCEEDED":
+            raise SystemExit(1)
+    return job_id

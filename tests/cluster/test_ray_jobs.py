@@ -1,0 +1,105 @@
+"""Ray Jobs: a real Ray head on 127.0.0.1 (started and stopped by the test), a tiny training job
+submitted with `seqlab submit ray`, its logs, status and checkpoint; `seqlab jobs stop` ends a job
+the way Ray stops workers (SIGTERM), and seqlab saves the step it was on."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqlab.cli import main
+from seqlab.cluster import ray_jobs
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+RAY = Path(sys.executable).parent / "ray"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A one-node Ray cluster on loopback, token auth on (Ray's default; the token lives in this
+    test's HOME), usage stats off."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must stay short
+    dashboard = _free_port()
+    subprocess.run(
+        [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--include-dashboard=true",
+         "--num-cpus=2", "--object-store-memory=100000000", "--disable-usage-stats", f"--temp-dir={temp}"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{dashboard}"
+    finally:
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=300)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _submit(address: str, fit_args: list[str], *options: str) -> None:
+    main(["submit", "ray", "--config", str(CONFIG), "--address", address, "--working_dir", str(REPO),
+          "--root_dir", str(Path("runs").resolve()), *options, "--", *fit_args])  # fmt: skip
+
+
+@pytest.mark.slow
+def test_submitted_job_trains_and_leaves_logs_and_checkpoint(ray_head, tiny_fit_args, capsys):
+    _submit(ray_head, tiny_fit_args, "--follow", "true")
+    out = capsys.readouterr().out
+    job_id = re.search(r"submitted Ray job (\S+)", out).group(1)
+    assert f"Ray job {job_id}: SUCCEEDED" in out
+    assert "`Trainer.fit` stopped: `max_steps=6` reached" in out  # the followed logs
+    run = Path("runs") / "char_lstm" / job_id
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
+    main(["jobs", "status", "ray", job_id, "--address", ray_head])
+    assert json.loads(capsys.readouterr().out)["status"] == "SUCCEEDED"
+    main(["jobs", "logs", "ray", job_id, "--address", ray_head])
+    assert f"run directory: {run.resolve()}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_stopping_a_job_saves_its_step(ray_head, tiny_fit_args, capsys):
+    fit_args = [a for a in tiny_fit_args if not a.startswith("--trainer.max_steps")] + [
+        "--trainer.max_steps=100000"
+    ]
+    _submit(ray_head, fit_args)
+    job_id = re.search(r"submitted Ray job (\S+)", capsys.readouterr().out).group(1)
+    last = Path("runs") / "char_lstm" / job_id / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while not last.exists():
+        assert time.monotonic() < deadline, ray_jobs.client(ray_head).get_job_logs(job_id)[-3000:]
+        time.sleep(0.2)
+    main(["jobs", "stop", "ray", job_id, "--address", ray_head])
+    assert f"stopped Ray job {job_id}" in capsys.readouterr().out
+    while (state := ray_jobs.status(ray_head, job_id)["status"]) not in ray_jobs.FINAL:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state == "STOPPED"
+    logs = ray_jobs.client(ray_head).get_job_logs(job_id)
+    step = int(re.search(r"stopped by a signal after step (\d+)", logs).group(1))
+    assert torch.load(last, weights_only=True)["global_step"] == step
+
+
+def test_refusals_name_the_problem(tmp_path):
+    outside = tmp_path / "x.yaml"
+    outside.write_text("run: {name: x}\n")
+    with pytest.raises(SystemExit, match="not inside the working directory"):
+        main(["submit", "ray", "--config", str(outside), "--working_dir", str(REPO), "--dry_run", "true"])
+    with pytest.raises(SystemExit, match=r"cannot reach the Ray Jobs API at http://127\.0\.0\.1:9"):
+        main(["jobs", "status", "ray", "seqlab-x", "--address", "http://127.0.0.1:9"])
