@@ -15,10 +15,11 @@ import sys
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 
-from seqlab.cluster import ray_jobs, slurm
-from seqlab.cluster.submit import slurm_logs, slurm_status, submit_ray, submit_slurm
+from seqlab.cluster import kuberay, ray_jobs, slurm
+from seqlab.cluster.submit import slurm_logs, slurm_status, submit_k8s, submit_ray, submit_slurm
 
-BACKENDS = ("slurm", "ray")
+BACKENDS = ("slurm", "ray")  # `seqlab jobs` back-ends; `submit` also writes Kubernetes manifests
+SUBMIT = (*BACKENDS, "k8s")
 DEFAULT_RAY_ADDRESS = "http://127.0.0.1:8265"
 
 
@@ -72,12 +73,29 @@ def _ray_address() -> str:
     return address if "://" in address else f"http://{address.split(':')[0]}:8265"
 
 
+def _k8s_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="seqlab submit k8s", description=__doc__)
+    parser.add_argument("--profile", action=ActionConfigFile, help="site defaults (configs/cluster/*.yaml)")
+    parser.add_argument("--config", required=True, help="the experiment YAML, as a path inside the image")
+    parser.add_class_arguments(kuberay.PodResources, None)
+    parser.add_argument("--run_name", type=str | None, default=None, help="default: the config's run.name")
+    parser.add_argument("--python", default="python", help="the interpreter in the image")
+    parser.add_argument("--output", type=str | None, default=None, help="manifest file (default: <job>.yaml)")
+    parser.add_argument("--dry_run", type=bool, default=False, help="print the manifest, write nothing")
+    return parser
+
+
 def submit_main(argv: list[str]) -> None:
-    if not argv or argv[0] not in BACKENDS:
-        backends = "|".join(BACKENDS)
+    if not argv or argv[0] not in SUBMIT:
+        backends = "|".join(SUBMIT)
         raise SystemExit(f"usage: seqlab submit {backends} --config EXPERIMENT.yaml ... [-- FIT ARGS]")
     backend = argv[0]
     options, fit_args = _split(argv[1:])
+    if backend == "k8s":
+        cfg = _k8s_parser().parse_args(options)
+        pod = kuberay.PodResources(**{k: cfg[k] for k in kuberay.PodResources.__dataclass_fields__})
+        submit_k8s(cfg.config, pod, fit_args, cfg.run_name, cfg.python, cfg.output, cfg.dry_run)
+        return
     if backend == "ray":
         cfg = _ray_parser().parse_args(options)
         keys = ("gpus", "cpus", "working_dir", "requirements", "run_name", "root_dir", "python", "follow")

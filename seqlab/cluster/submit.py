@@ -1,4 +1,4 @@
-"""``seqlab submit slurm|ray`` and ``seqlab jobs``: put a training run on a cluster with one command.
+"""``seqlab submit slurm|ray|k8s`` and ``seqlab jobs``: put a training run on a cluster with one command.
 
 A submitted job is bound to one run directory (SLURM: ``runs/<name>/version_N``, created at
 submission, where the job script, the scheduler's log and ``job.json`` live; Ray:
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from seqlab.cluster import ray_jobs, slurm
+from seqlab.cluster import kuberay, ray_jobs, slurm
 from seqlab.engine import run_dir as runs
 
 
@@ -169,10 +169,9 @@ def submit_ray(
     name = run_name or _run_name(config_path)
     submission_id = f"seqlab-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{uuid.uuid4().hex[:8]}"
     run_dir = f"{root_dir}/{name}/{submission_id}"
-    trainer_args = [f"--trainer.accelerator={'gpu' if gpus else 'cpu'}", f"--trainer.devices={max(gpus, 1)}"]
-    if gpus > 1:
-        trainer_args.append("--trainer.strategy=ddp")
-    command = fit_command(python, config_path.relative_to(work), run_dir, trainer_args, list(fit_args or []))
+    command = fit_command(
+        python, config_path.relative_to(work), run_dir, _gpu_trainer_args(gpus), list(fit_args or [])
+    )
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     if dry_run:
         spec = {
@@ -195,3 +194,48 @@ def submit_ray(
         if state != "SUCCEEDED":
             raise SystemExit(1)
     return job_id
+
+
+def submit_k8s(
+    config: str,
+    pod: kuberay.PodResources,
+    fit_args: list[str] | None = None,
+    run_name: str | None = None,
+    python: str = "python",
+    output: str | None = None,
+    dry_run: bool = False,
+) -> str:
+    """Write (or with ``dry_run`` print) a KubeRay RayJob manifest; returns its text.
+
+    ``config`` is the experiment's path inside the image, relative to the image's working
+    directory; when it also exists here, the run name is read from it.
+    """
+    local = Path(config)
+    name = run_name or (_run_name(local) if local.is_file() else None)
+    if name is None:
+        raise SystemExit(f"seqlab submit k8s: {config} is not here to read run.name from; give --run_name")
+    job = kuberay.job_name(name, uuid.uuid4().hex[:8])
+    root = f"{pod.mount}/runs" if pod.pvc else "runs"
+    command = fit_command(
+        python, config, f"{root}/{name}/{job}", _gpu_trainer_args(pod.gpus), list(fit_args or [])
+    )
+    env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ and k != "WANDB_API_KEY"}
+    try:
+        text = kuberay.manifest(kuberay.rayjob(pod, job, command, env_vars))
+    except ValueError as err:
+        raise SystemExit(f"seqlab submit k8s: {err}") from None
+    if dry_run:
+        print(text, end="")
+        return text
+    path = Path(output or f"{job}.yaml")
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote RayJob {job} to {path}; submit it with: kubectl apply -f {path}")
+    if not pod.pvc:
+        print("  note: without --pvc the run directory lives in the pod and is lost with it")
+    return text
+
+
+def _gpu_trainer_args(gpus: int) -> list[str]:
+    """Trainer flags for one node with ``gpus`` GPUs (DDP across them), or CPU."""
+    args = [f"--trainer.accelerator={'gpu' if gpus else 'cpu'}", f"--trainer.devices={max(gpus, 1)}"]
+    return [*args, "--trainer.strategy=ddp"] if gpus > 1 else args

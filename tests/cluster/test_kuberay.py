@@ -1,0 +1,150 @@
+"""Kubernetes and Ray deployment assets: the RayJob manifest `seqlab submit k8s` writes (its pod
+template checked against the real Kubernetes schema by kubernetes-validate, the RayJob fields against
+the KubeRay ray.io/v1 RayJob API), and the Ray cluster launcher YAML against Ray's own schema."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import ray
+import yaml
+
+from seqlab.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = "configs/generate/char_lstm.yaml"
+KUBERNETES = "1.30"
+
+# The RayJob fields of KubeRay's ray.io/v1 API reference that a manifest may use here; unknown
+# keys are errors, so a misspelt field fails instead of being ignored by the operator.
+_STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
+RAYJOB_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "ray.io/v1"},
+        "kind": {"const": "RayJob"},
+        "metadata": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63},
+                "namespace": {"type": "string"},
+                "labels": _STRINGS,
+            },
+        },
+        "spec": {
+            "type": "object",
+            "required": ["entrypoint", "rayClusterSpec"],
+            "additionalProperties": False,
+            "properties": {
+                "entrypoint": {"type": "string"},
+                "runtimeEnvYAML": {"type": "string"},
+                "submissionMode": {"enum": ["K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"]},
+                "entrypointNumCpus": {"type": "number", "minimum": 0},
+                "entrypointNumGpus": {"type": "number", "minimum": 0},
+                "entrypointResources": {"type": "string"},
+                "backoffLimit": {"type": "integer", "minimum": 0},
+                "activeDeadlineSeconds": {"type": "integer", "minimum": 1},
+                "ttlSecondsAfterFinished": {"type": "integer", "minimum": 0},
+                "shutdownAfterJobFinishes": {"type": "boolean"},
+                "suspend": {"type": "boolean"},
+                "rayClusterSpec": {
+                    "type": "object",
+                    "required": ["headGroupSpec"],
+                    "properties": {
+                        "rayVersion": {"type": "string"},
+                        "enableInTreeAutoscaling": {"type": "boolean"},
+                        "headGroupSpec": {
+                            "type": "object",
+                            "required": ["template"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "rayStartParams": _STRINGS,
+                                "serviceType": {"type": "string"},
+                                "template": {"type": "object"},
+                            },
+                        },
+                        "workerGroupSpecs": {"type": "array"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _manifest(capsys, *options: str) -> dict:
+    main(
+        [
+            "submit",
+            "k8s",
+            "--config",
+            CONFIG,
+            "--run_name=char_lstm",
+            "--image=registry.example.com/seqlab:0.1",
+            *options,
+        ]
+    )
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def _check(resource: dict) -> None:
+    jsonschema.validate(resource, RAYJOB_SCHEMA)
+    template = resource["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]
+    pod_template = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": "head"},
+        "template": template,
+    }
+    kubernetes_validate.validate(pod_template, KUBERNETES, strict=True)
+
+
+@pytest.mark.parametrize("gpus", [0, 4])
+def test_rayjob_manifest_is_valid(capsys, gpus):
+    options = ["--gpus", str(gpus), "--cpus", "16", "--memory", "64Gi", "--pvc", "seqlab-runs"]
+    resource = _manifest(
+        capsys, *options, "--dry-run", "true", "--", "--trainer.max_steps=9", "--x=a b; rm -rf /"
+    )
+    _check(resource)
+    spec = resource["spec"]
+    args = shlex.split(spec["entrypoint"])
+    name = resource["metadata"]["name"]
+    assert args[:6] == ["python", "-m", "seqlab", "fit", "--config", CONFIG]
+    assert f"--run.dir=/mnt/seqlab/runs/char_lstm/{name}" in args and "--ckpt_path=last" in args
+    assert args[-2:] == ["--trainer.max_steps=9", "--x=a b; rm -rf /"]  # one argument each, unexpanded
+    container = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"].get("nvidia.com/gpu") == (str(gpus) if gpus else None)
+    assert spec["entrypointNumGpus"] == gpus and ("--trainer.strategy=ddp" in args) == (gpus > 1)
+    assert container["volumeMounts"][0]["mountPath"] == "/mnt/seqlab"
+
+
+def test_the_shipped_example_is_valid():
+    _check(yaml.safe_load((REPO / "deploy" / "rayjob-example.yaml").read_text()))
+
+
+def test_manifest_file_is_written(capsys, tmp_path):
+    main(["submit", "k8s", "--config", str(REPO / CONFIG), "--image", "img:1", "--output", "job.yaml"])
+    assert "kubectl apply -f job.yaml" in capsys.readouterr().out
+    _check(yaml.safe_load(Path("job.yaml").read_text()))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("--memory=64GB", "not a Kubernetes quantity"), ("--pvc=My_Runs", "not a Kubernetes name")],
+)
+def test_bad_values_are_refused(capsys, option, message):
+    with pytest.raises(SystemExit, match=message):
+        _manifest(capsys, option, "--dry-run", "true")
+
+
+def test_ray_cluster_launcher_config_matches_rays_schema():
+    schema = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())
+    jsonschema.validate(yaml.safe_load((REPO / "deploy" / "ray-cluster.yaml").read_text()), schema)
