@@ -58,6 +58,9 @@ def _ray_parser() -> ArgumentParser:
     parser.add_argument("--address", default=_ray_address(), help="Ray Jobs API (default: $RAY_ADDRESS)")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs of the job's node (DDP across them)")
     parser.add_argument("--cpus", type=float, default=1, help="CPUs reserved for the job")
+    parser.add_argument("--num_workers", type=int, default=0, help="Ray Train workers (0: one process)")
+    parser.add_argument("--gpus_per_worker", type=float, default=0, help="GPUs of each Ray Train worker")
+    parser.add_argument("--cpus_per_worker", type=float, default=1, help="CPUs of each Ray Train worker")
     parser.add_argument("--working_dir", default=".", help="uploaded to the cluster; holds the config")
     parser.add_argument("--requirements", type=str | None, default=None, help="pip requirements file")
     parser.add_argument("--run_name", type=str | None, default=None, help="default: the config's run.name")
@@ -98,7 +101,8 @@ def submit_main(argv: list[str]) -> None:
         return
     if backend == "ray":
         cfg = _ray_parser().parse_args(options)
-        keys = ("gpus", "cpus", "working_dir", "requirements", "run_name", "root_dir", "python", "follow")
+        keys = ("gpus", "cpus", "num_workers", "gpus_per_worker", "cpus_per_worker", "working_dir",
+                "requirements", "run_name", "root_dir", "python", "follow")  # fmt: skip
         try:
             submit_ray(cfg.config, cfg.address, fit_args, **{k: cfg[k] for k in keys}, dry_run=cfg.dry_run)
         except ray_jobs.RayJobError as err:

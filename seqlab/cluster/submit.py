@@ -144,6 +144,9 @@ def submit_ray(
     fit_args: list[str] | None = None,
     gpus: int = 0,
     cpus: float = 1,
+    num_workers: int = 0,
+    gpus_per_worker: float = 0,
+    cpus_per_worker: float = 1,
     working_dir: str = ".",
     requirements: str | None = None,
     run_name: str | None = None,
@@ -154,9 +157,11 @@ def submit_ray(
 ) -> str | None:
     """Submit ``seqlab fit`` through the Ray Jobs API; returns the submission id.
 
-    The job trains on one node of the cluster with ``gpus`` GPUs (DDP across them) or on CPU.
-    ``config`` must lie inside ``working_dir``, which Ray uploads; a relative ``root_dir`` is
-    relative to the job's copy of it on the node, so name shared storage to keep runs.
+    With ``num_workers`` 0 the job trains on one node with ``gpus`` GPUs (DDP across them) or on
+    CPU; with ``num_workers`` N, Ray Train runs N workers of ``gpus_per_worker`` GPUs and
+    ``cpus_per_worker`` CPUs anywhere in the cluster, DDP across all of them. ``config`` must lie
+    inside ``working_dir``, which Ray uploads; a relative ``root_dir`` is relative to the job's copy
+    of it on the node, so name shared storage to keep runs.
     """
     work = Path(working_dir).resolve()
     config_path = Path(config).resolve()
@@ -164,14 +169,22 @@ def submit_ray(
         raise SystemExit(f"seqlab submit ray: {config}: no such experiment config")
     if not config_path.is_relative_to(work):
         raise SystemExit(f"seqlab submit ray: {config} is not inside the working directory {work}")
-    if gpus < 0 or cpus <= 0:
-        raise SystemExit(f"seqlab submit ray: need gpus >= 0 and cpus > 0, got {gpus} and {cpus}")
+    if gpus < 0 or cpus <= 0 or num_workers < 0 or gpus_per_worker < 0 or cpus_per_worker <= 0:
+        raise SystemExit(
+            "seqlab submit ray: need gpus, num_workers, gpus_per_worker >= 0 and cpus, cpus_per_worker > 0"
+        )
     name = run_name or _run_name(config_path)
     submission_id = f"seqlab-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{uuid.uuid4().hex[:8]}"
     run_dir = f"{root_dir}/{name}/{submission_id}"
-    command = fit_command(
-        python, config_path.relative_to(work), run_dir, _gpu_trainer_args(gpus), list(fit_args or [])
-    )
+    config_rel = config_path.relative_to(work)
+    if num_workers:
+        fit = fit_command(python, config_rel, run_dir, [], list(fit_args or []))[4:]  # after `fit`
+        command = [python, "-m", "seqlab.cluster.ray_train", f"--num_workers={num_workers}",
+                   f"--gpus_per_worker={gpus_per_worker}", f"--cpus_per_worker={cpus_per_worker}",
+                   f"--storage_path={run_dir}/ray_train", f"--name={submission_id}", "--", *fit]  # fmt: skip
+        cpus, gpus = 0, 0  # the entrypoint only drives the workers, which hold the resources
+    else:
+        command = fit_command(python, config_rel, run_dir, _gpu_trainer_args(gpus), list(fit_args or []))
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     if dry_run:
         spec = {
