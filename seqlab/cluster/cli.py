@@ -39,12 +39,18 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
     return options, rest
 
 
-def _slurm_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="seqlab submit slurm", description=__doc__)
+def _parser(backend: str, config_help: str) -> ArgumentParser:
+    """The options every back-end shares: profile, experiment config, run name."""
+    parser = ArgumentParser(prog=f"seqlab submit {backend}", description=__doc__)
     parser.add_argument("--profile", action=ActionConfigFile, help="site defaults (configs/cluster/*.yaml)")
-    parser.add_argument("--config", required=True, help="the experiment YAML that `seqlab fit` trains")
-    parser.add_class_arguments(slurm.SlurmResources, None)
+    parser.add_argument("--config", required=True, help=config_help)
     parser.add_argument("--run_name", type=str | None, default=None, help="default: the config's run.name")
+    return parser
+
+
+def _slurm_parser() -> ArgumentParser:
+    parser = _parser("slurm", "the experiment YAML that `seqlab fit` trains")
+    parser.add_class_arguments(slurm.SlurmResources, None)
     parser.add_argument("--root_dir", default="runs", help="where runs live")
     parser.add_argument("--python", default=sys.executable, help="the interpreter on the compute nodes")
     parser.add_argument("--dry_run", type=bool, default=False, help="print the batch script, submit nothing")
@@ -52,9 +58,7 @@ def _slurm_parser() -> ArgumentParser:
 
 
 def _ray_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="seqlab submit ray", description=__doc__)
-    parser.add_argument("--profile", action=ActionConfigFile, help="site defaults (configs/cluster/*.yaml)")
-    parser.add_argument("--config", required=True, help="the experiment YAML that `seqlab fit` trains")
+    parser = _parser("ray", "the experiment YAML that `seqlab fit` trains (inside --working_dir)")
     parser.add_argument("--address", default=_ray_address(), help="Ray Jobs API (default: $RAY_ADDRESS)")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs of the job's node (DDP across them)")
     parser.add_argument("--cpus", type=float, default=1, help="CPUs reserved for the job")
@@ -63,7 +67,6 @@ def _ray_parser() -> ArgumentParser:
     parser.add_argument("--cpus_per_worker", type=float, default=1, help="CPUs of each Ray Train worker")
     parser.add_argument("--working_dir", default=".", help="uploaded to the cluster; holds the config")
     parser.add_argument("--requirements", type=str | None, default=None, help="pip requirements file")
-    parser.add_argument("--run_name", type=str | None, default=None, help="default: the config's run.name")
     parser.add_argument("--root_dir", default="runs", help="runs on the cluster (use shared storage)")
     parser.add_argument("--python", default=sys.executable, help="the interpreter on the cluster")
     parser.add_argument("--follow", type=bool, default=False, help="print the logs until the job ends")
@@ -77,11 +80,8 @@ def _ray_address() -> str:
 
 
 def _k8s_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="seqlab submit k8s", description=__doc__)
-    parser.add_argument("--profile", action=ActionConfigFile, help="site defaults (configs/cluster/*.yaml)")
-    parser.add_argument("--config", required=True, help="the experiment YAML, as a path inside the image")
+    parser = _parser("k8s", "the experiment YAML, as a path inside the image")
     parser.add_class_arguments(kuberay.PodResources, None)
-    parser.add_argument("--run_name", type=str | None, default=None, help="default: the config's run.name")
     parser.add_argument("--python", default="python", help="the interpreter in the image")
     parser.add_argument("--output", type=str | None, default=None, help="manifest file (default: <job>.yaml)")
     parser.add_argument("--dry_run", type=bool, default=False, help="print the manifest, write nothing")
