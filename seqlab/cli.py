@@ -24,7 +24,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from seqlab.data.text_files import DataError
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import add_seqlab_arguments
-from seqlab.engine.callbacks import SaveResolvedConfig, checkpoint_callback
+from seqlab.engine.callbacks import RandomState, SaveResolvedConfig, checkpoint_callback
 from seqlab.engine.checkpoints import AtomicCheckpointIO
 from seqlab.engine.loggers import build_loggers
 from seqlab.engine.preemption import PREEMPTED_EXIT_CODE, Preemption
@@ -79,7 +79,7 @@ class SeqlabCLI(LightningCLI):
         if trainer_config.get("enable_checkpointing", True) is not False:
             monitor = getattr(self.model, "monitor", "val/loss"), getattr(self.model, "monitor_mode", "min")
             checkpoint = checkpoint_callback(self.run_dir, *monitor)
-            callbacks += [checkpoint, Preemption(checkpoint)]
+            callbacks += [checkpoint, Preemption(checkpoint), RandomState()]
         kwargs["callbacks"] = callbacks
         plugins = trainer_config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]

@@ -70,6 +70,7 @@ class ExampleData(L.LightningDataModule):
             "num_workers": self.num_workers,
             "pin_memory": torch.cuda.is_available(),
             "persistent_workers": self.num_workers > 0,
+            "generator": torch.Generator(),  # not the global one: see engine.callbacks.RandomState
         }
 
     def train_dataloader(self) -> ResumableLoader:

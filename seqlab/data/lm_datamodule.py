@@ -121,7 +121,11 @@ class LanguageModelData(L.LightningDataModule):
     def _loader(self, split: str) -> DataLoader:
         # Items are whole batches, in order: the streams' continuity is the point.
         return DataLoader(
-            self.windows[split], batch_size=None, shuffle=False, pin_memory=torch.cuda.is_available()
+            self.windows[split],
+            batch_size=None,
+            shuffle=False,
+            pin_memory=torch.cuda.is_available(),
+            generator=torch.Generator(),  # not the global one: see engine.callbacks.RandomState
         )
 
     def train_dataloader(self) -> ResumableWindows:

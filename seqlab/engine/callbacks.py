@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
@@ -37,6 +40,60 @@ def checkpoint_callback(run_dir: Path, monitor: str, mode: str) -> ModelCheckpoi
         save_last=True,
         auto_insert_metric_name=False,
     )
+
+
+class RandomState(L.Callback):
+    """Random number generator states (Python, NumPy, torch CPU and CUDA) of every rank go into each
+    checkpoint and come back on resume, so dropout draws the masks an uninterrupted run would.
+
+    Exact only because nothing else draws from the global generators between a checkpoint and the
+    next training step: seqlab's data loaders have generators of their own (a DataLoader otherwise
+    draws a seed from the global generator each time it is iterated, and a resumed run iterates
+    its loaders at other moments than an uninterrupted one)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Any] | None = None
+        self._trainer: L.Trainer | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        mine = {
+            "python": random.getstate(),
+            "numpy": [
+                name,
+                torch.from_numpy(keys.astype(np.int64)),
+                pos,
+                has_gauss,
+                gauss,
+            ],  # weights_only-safe
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        trainer = self._trainer
+        if trainer is None or trainer.world_size == 1:
+            return {"ranks": [mine]}
+        gathered: list[Any] = [None] * trainer.world_size
+        torch.distributed.all_gather_object(gathered, mine)
+        return {"ranks": gathered}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._loaded = state_dict
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loaded, self._loaded = self._loaded, None
+        ranks = (loaded or {}).get("ranks") or []
+        if len(ranks) != trainer.world_size:
+            return  # a fresh run, or a different number of processes: nothing to continue
+        mine = ranks[trainer.global_rank]
+        random.setstate(mine["python"])
+        name, keys, pos, has_gauss, gauss = mine["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        torch.set_rng_state(mine["torch"])
+        if mine["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(mine["cuda"])
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:

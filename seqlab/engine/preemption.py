@@ -1,7 +1,7 @@
 """Preemption: a cluster's stop signal ends the run after the current batch with a complete
-``last.ckpt``, so rerunning the same command with ``--ckpt_path last`` continues where it stopped
-(weights, optimizer, scheduler, data position, carried hidden state, W&B run). Random number
-generator states are not restored yet: with dropout the resumed run draws other masks.
+``last.ckpt``, so rerunning the same command with ``--ckpt_path last`` continues exactly where it
+stopped (weights, optimizer, scheduler, random number generators, data position, carried hidden
+state, W&B run).
 
 Signals handled:
 

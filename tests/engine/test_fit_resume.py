@@ -44,6 +44,12 @@ def train_losses(rows: list[dict[str, str]]) -> dict[int, float]:
     return {int(r["step"]): float(r["train/loss"]) for r in rows if r.get("train/loss")}
 
 
+def checkpoint_callback_state(ckpt: dict) -> dict:
+    """The ModelCheckpoint's own state among the callbacks' states a checkpoint holds."""
+    (state,) = [v for k, v in ckpt["callbacks"].items() if k.startswith("_Checkpoint")]
+    return state
+
+
 def adamw_steps(ckpt: dict) -> list[float]:
     (opt,) = ckpt["optimizer_states"]
     return [float(s["step"]) for s in opt["state"].values()]
@@ -76,7 +82,7 @@ def test_fit_writes_complete_run_directory(tiny_fit_args):
     vals = val_losses(metric_rows(run / "metrics.csv"))
     assert len(vals) == 2, vals  # validation after steps 3 and 6
     assert all(math.isfinite(v) for _, v in vals)
-    (state,) = best["callbacks"].values()
+    state = checkpoint_callback_state(best)
     assert float(state["best_model_score"]) == pytest.approx(min(v for _, v in vals), abs=1e-5)
 
 
@@ -177,7 +183,7 @@ def test_validate_and_test_evaluate_checkpoint(tiny_fit_args, capsys):
     run = run_dir(0)
     ckpt = run / "checkpoints" / "last.ckpt"
     logged = val_losses(metric_rows(run / "metrics.csv"))[-1][1]
-    (state,) = load(ckpt)["callbacks"].values()
+    state = checkpoint_callback_state(load(ckpt))
     assert float(state["current_score"]) == pytest.approx(logged, abs=1e-5)
     capsys.readouterr()
 
