@@ -110,13 +110,14 @@ def slurm_logs(job_id: str, follow: bool = False, poll_seconds: float = 1.0) -> 
     log = Path(slurm.job_fields(job_id)["StdOut"].replace("%j", job_id))
     offset = 0
     while True:
+        done = not follow or slurm.job_fields(job_id)["JobState"] in _FINAL  # before reading: no tail lost
         if log.is_file():
             with log.open("r", encoding="utf-8", errors="replace") as file:
                 file.seek(offset)
                 chunk = file.read()
                 offset = file.tell()
             print(chunk, end="", flush=True)
-        if not follow or slurm.job_fields(job_id)["JobState"] in _FINAL:
+        if done:
             return
         time.sleep(poll_seconds)
 
