@@ -74,20 +74,6 @@ def test_submitted_job_trains_and_leaves_logs_and_checkpoint(ray_head, tiny_fit_
 
 
 @pytest.mark.slow
-def test_two_ray_train_workers_train_one_ddp_run(ray_head, tiny_fit_args, capsys):
-    """`--num-workers 2`: Ray Train starts two processes that run `seqlab fit` as one DDP job."""
-    _submit(ray_head, tiny_fit_args, "--num-workers", "2", "--follow", "true")
-    out = capsys.readouterr().out
-    job_id = re.search(r"submitted Ray job (\S+)", out).group(1)
-    assert f"Ray job {job_id}: SUCCEEDED" in out, out[-4000:]
-    run = Path("runs") / "char_lstm" / job_id
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["global_step"] == 6
-    assert ckpt["seqlab"]["train_state"]["world_size"] == 2  # each rank's carried LM state, gathered
-    assert len(list(run.glob("version_*"))) == 0 and (run / "config.yaml").is_file()  # one run directory
-
-
-@pytest.mark.slow
 def test_stopping_a_job_saves_its_step(ray_head, tiny_fit_args, capsys):
     fit_args = [a for a in tiny_fit_args if not a.startswith("--trainer.max_steps")] + [
         "--trainer.max_steps=100000"
