@@ -68,10 +68,8 @@ def submit_slurm(
     if not config_path.is_file():
         raise SystemExit(f"seqlab submit: {config}: no such experiment config")
     name = run_name or _run_name(config_path)
-    if dry_run:
-        existing = runs.versions(root_dir, name)
-        number = int(existing[-1].name.split("_")[1]) + 1 if existing else 0
-        run_dir = (Path(root_dir) / name / f"version_{number}").resolve()
+    if dry_run:  # where the job would go, without creating it
+        run_dir = (Path(root_dir) / name / f"version_{runs.next_version(root_dir, name)}").resolve()
     else:
         run_dir = runs.new_run_dir(root_dir, name).resolve()
     command = fit_command(python, config_path, run_dir, job.trainer_args(), list(fit_args or []))

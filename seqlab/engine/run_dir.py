@@ -94,12 +94,17 @@ def run_dir_of_checkpoint(ckpt: Path) -> Path | None:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
 
 
+def next_version(root_dir: str | os.PathLike[str], name: str) -> int:
+    """The number the next ``version_N`` of a run name takes."""
+    existing = versions(root_dir, name)
+    return int(_VERSION.match(existing[-1].name).group(1)) + 1 if existing else 0
+
+
 def new_run_dir(root_dir: str | os.PathLike[str], name: str) -> Path:
     """Create and return the next free ``version_N`` directory (safe against concurrent creators)."""
     base = Path(root_dir) / name
     base.mkdir(parents=True, exist_ok=True)
-    existing = versions(root_dir, name)
-    number = int(_VERSION.match(existing[-1].name).group(1)) + 1 if existing else 0
+    number = next_version(root_dir, name)
     while True:
         candidate = base / f"version_{number}"
         try:
