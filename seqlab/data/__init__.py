@@ -10,6 +10,8 @@ from seqlab.data.classification_data import (
 from seqlab.data.corpora import HubText, PythonStdlib, TextCorpus, TextFiles
 from seqlab.data.embeddings import read_embedding_file
 from seqlab.data.lm_datamodule import LanguageModelData
+from seqlab.data.speech_data import SpeechDataModule
+from seqlab.data.speech_sources import BuiltinSpeech, HubSpeech, SpeechManifests, SpeechSource
 from seqlab.data.tagging_data import CmudictStress, TaggedFiles, TaggingData, TaggingSource
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import (
@@ -28,6 +30,7 @@ from seqlab.data.transduction_data import (
 )
 
 __all__ = [
+    "BuiltinSpeech",
     "CharTokenizer",
     "ClassificationData",
     "ClassificationFiles",
@@ -37,12 +40,16 @@ __all__ = [
     "DataError",
     "HubClassification",
     "HubParallel",
+    "HubSpeech",
     "HubText",
     "LanguageModelData",
     "ParallelFiles",
     "ParallelSource",
     "PythonStdlib",
     "SentencePieceTokenizer",
+    "SpeechDataModule",
+    "SpeechManifests",
+    "SpeechSource",
     "TaggedFiles",
     "TaggingData",
     "TaggingSource",
