@@ -1,9 +1,10 @@
-"""The one entry point: ``seqlab fit | validate | test | generate | predict | decode | diagnose | submit |
-jobs``.
+"""The one entry point: ``seqlab fit | validate | test | generate | predict | decode | transcribe |
+diagnose | submit | jobs``.
 
 Training verbs are Lightning's (``LightningCLI``: YAML configs, ``--print_config``, overrides of
 any key); ``generate`` samples from a trained language model; ``predict`` labels or tags a file with
-a trained classifier or tagger; ``decode`` runs a trained encoder-decoder; ``diagnose`` looks at
+a trained classifier or tagger; ``decode`` runs a trained encoder-decoder; ``transcribe`` runs a
+trained CTC speech recognizer; ``diagnose`` looks at
 gradient flow.
 """
 
@@ -214,6 +215,12 @@ def _decode_main(argv: list[str]) -> None:
     decode_main(argv)
 
 
+def _transcribe_main(argv: list[str]) -> None:
+    from seqlab.transcribe import transcribe_main
+
+    transcribe_main(argv)
+
+
 def _submit_main(argv: list[str]) -> None:
     from seqlab.cluster.cli import submit_main
 
@@ -230,6 +237,7 @@ VERBS = {
     "generate": _generate_main,
     "predict": _predict_main,
     "decode": _decode_main,
+    "transcribe": _transcribe_main,
     "diagnose": _diagnose_main,
     "submit": _submit_main,
     "jobs": _jobs_main,

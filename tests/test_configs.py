@@ -63,6 +63,8 @@ def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:
         source_args = ["--data.source.words_per_language=150"]
     elif source_class in ("CmudictStress", "CmudictG2P"):
         source_args = ["--data.source.max_words=400"]
+    elif source_class == "BuiltinSpeech":
+        source_args = ["--data.source.sizes=[24,8,0]", "--data.source.workers=1"]
     else:
         raise AssertionError(f"{config}: no tiny data for source {source_class}; add it here")
     return [

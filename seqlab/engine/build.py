@@ -55,7 +55,14 @@ def add_seqlab_arguments(parser: LightningArgumentParser) -> None:
     parser.add_class_arguments(RunSettings, "run")
     # Sizes the data knows once its vocabularies are fitted; a link is skipped where either side
     # lacks the attribute or argument (a language model has no labels).
-    for key in ("vocab_size", "char_vocab_size", "labels", "source_vocab_size", "target_vocab_size"):
+    for key in (
+        "vocab_size",
+        "char_vocab_size",
+        "labels",
+        "source_vocab_size",
+        "target_vocab_size",
+        "num_features",
+    ):
         parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
 

@@ -1,9 +1,18 @@
 """Plain PyTorch building blocks (no Lightning): recurrent stacks, models, decoding."""
 
+from seqlab.nn.acoustic import AcousticEncoder, CTCModel
 from seqlab.nn.attention import Attention
 from seqlab.nn.char_encoder import CharWordEncoder
 from seqlab.nn.classifier import RecurrentClassifier
 from seqlab.nn.crf import LinearChainCRF, scheme_constraints
+from seqlab.nn.ctc import (
+    CTCLossResult,
+    ctc_beam_decode,
+    ctc_greedy_decode,
+    ctc_loss,
+    ctc_min_frames,
+    ctc_prefix_beam_search,
+)
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
 from seqlab.nn.language_model import RecurrentLM
 from seqlab.nn.ngram import NgramLM
@@ -21,9 +30,13 @@ from seqlab.nn.search import (
 from seqlab.nn.seq2seq import Seq2Seq
 from seqlab.nn.tagger import RecurrentTagger
 from seqlab.nn.window_lm import FixedWindowLM
+from seqlab.nn.word_list import WordListScorer
 
 __all__ = [
+    "AcousticEncoder",
     "Attention",
+    "CTCLossResult",
+    "CTCModel",
     "CharWordEncoder",
     "EmbeddingCoverage",
     "FixedWindowLM",
@@ -39,7 +52,13 @@ __all__ = [
     "SequencePooling",
     "State",
     "StepDecoder",
+    "WordListScorer",
     "beam_search",
+    "ctc_beam_decode",
+    "ctc_greedy_decode",
+    "ctc_loss",
+    "ctc_min_frames",
+    "ctc_prefix_beam_search",
     "detach_state",
     "filter_logits",
     "generate",

@@ -6,6 +6,7 @@ from seqlab.tasks.generation import GenerationTask
 from seqlab.tasks.labelling import LabellingTask
 from seqlab.tasks.language_model import LanguageModelTask
 from seqlab.tasks.ngram import NgramTask
+from seqlab.tasks.speech import SpeechRecognitionTask
 from seqlab.tasks.transduction import TransductionTask
 from seqlab.tasks.window_lm import FixedWindowLMTask
 
@@ -17,5 +18,6 @@ __all__ = [
     "LanguageModelTask",
     "NgramTask",
     "SeqTask",
+    "SpeechRecognitionTask",
     "TransductionTask",
 ]

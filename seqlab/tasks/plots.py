@@ -43,3 +43,17 @@ def attention_figure(weights: np.ndarray, source: Sequence[str], target: Sequenc
     ax.set_ylabel("target")
     ax.set_title(title, fontsize=9)
     return fig
+
+
+def posteriorgram_figure(probs: np.ndarray, labels: Sequence[str], title: str) -> Figure:
+    """CTC posteriors of one utterance: one row per output label (blank first), one column per frame;
+    a trained model shows short label spikes on a background of blank."""
+    probs = np.asarray(probs)
+    fig = Figure(figsize=(min(16.0, max(4.0, 0.05 * probs.shape[0] + 2)), max(2.5, 0.16 * len(labels) + 1.2)))
+    ax = fig.add_subplot()
+    ax.imshow(probs.T, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(labels)), list(labels), fontsize=6)
+    ax.set_xlabel("frame (after subsampling)")
+    ax.set_ylabel("label")
+    ax.set_title(title, fontsize=9)
+    return fig

@@ -1,0 +1,144 @@
+"""An acoustic encoder over feature frames (log-mel filterbanks) and a CTC model on top of it.
+
+Speech has ~100 frames a second but a few characters: subsampling time before or inside the recurrent
+stack makes long utterances cheap (each halving halves the recurrent steps of the layers above it)
+while CTC still has enough frames to emit every label.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from seqlab.nn.recurrent import Cell, RecurrentStack
+
+Subsampling = Literal["none", "stack", "pyramid"]
+
+
+def lengths_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """[B, T] True at real (non-padding) frames."""
+    return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate each ``factor`` consecutive frames into one [B, ceil(T/k), k*F]; padding (and the
+    missing tail of a last partial group) is zero, so a frame's value never depends on the batch."""
+    if factor == 1:
+        return x, lengths
+    batch, frames, width = x.shape
+    x = x * lengths_mask(lengths.to(x.device), frames)[..., None].to(x.dtype)
+    extra = (-frames) % factor
+    if extra:
+        x = torch.cat([x, x.new_zeros(batch, extra, width)], dim=1)
+    x = x.reshape(batch, (frames + extra) // factor, factor * width)
+    return x, torch.div(lengths + factor - 1, factor, rounding_mode="floor")
+
+
+class AcousticEncoder(nn.Module):
+    """Stacked (bi)directional LSTM/GRU over [B, T, F] feature frames, with optional subsampling.
+
+    Subsampling: ``stack`` concatenates ``subsampling_factor`` consecutive frames before the first
+    layer (cheapest: every layer runs at the reduced rate); ``pyramid`` concatenates adjacent pairs of
+    a layer's outputs before the next layer (Listen, Attend and Spell's pyramidal BLSTM), halving time
+    ``log2(subsampling_factor)`` times, after the first layers; ``none`` keeps every frame.
+
+    Args:
+        num_features: features per input frame.
+        hidden_size: recurrent width per direction.
+        num_layers: recurrent layers.
+        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        bidirectional: read each utterance both ways.
+        dropout: dropout between layers and on the encoder output.
+        subsampling: ``none``, ``stack`` or ``pyramid``.
+        subsampling_factor: time reduction (a power of two below ``2 ** num_layers`` for ``pyramid``).
+        projection_size: a linear projection of the (stacked) frames to this width before the first
+            layer (``None``: none).
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        hidden_size: int = 256,
+        num_layers: int = 3,
+        cell: Cell = "lstm",
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        subsampling: Subsampling = "none",
+        subsampling_factor: int = 1,
+        projection_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if subsampling not in ("none", "stack", "pyramid"):
+            raise ValueError(f"subsampling must be none, stack or pyramid, got {subsampling!r}")
+        if subsampling_factor < 1 or (subsampling == "none" and subsampling_factor != 1):
+            raise ValueError(f"subsampling_factor must be 1 without subsampling, got {subsampling_factor}")
+        reductions = 0
+        if subsampling == "pyramid":
+            reductions = subsampling_factor.bit_length() - 1
+            if 1 << reductions != subsampling_factor or reductions >= num_layers:
+                raise ValueError(
+                    f"pyramid subsampling_factor must be a power of two below 2**num_layers "
+                    f"({1 << num_layers}), got {subsampling_factor}"
+                )
+        self.subsampling, self.factor, self.reductions = subsampling, subsampling_factor, reductions
+        width = num_features * (subsampling_factor if subsampling == "stack" else 1)
+        self.projection = nn.Linear(width, projection_size) if projection_size else None
+        width = projection_size or width
+        directions = 2 if bidirectional else 1
+        # Pyramid: one stack per layer (time halves between them); otherwise one fused multi-layer stack.
+        sizes = [1] * num_layers if subsampling == "pyramid" else [num_layers]
+        self.layers = nn.ModuleList()
+        for index, layers in enumerate(sizes):
+            self.layers.append(RecurrentStack(cell, width, hidden_size, layers, dropout, bidirectional))
+            width = hidden_size * directions * (2 if index < reductions else 1)
+        self.dropout = nn.Dropout(dropout)
+        self.output_size = hidden_size * directions
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Frames out for ``lengths`` frames in (each reduction rounds up: a partial group is a frame)."""
+        if self.subsampling == "stack":
+            return torch.div(lengths + self.factor - 1, self.factor, rounding_mode="floor")
+        for _ in range(self.reductions):
+            lengths = torch.div(lengths + 1, 2, rounding_mode="floor")
+        return lengths
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode [B, T, F] frames (``lengths`` [B]); returns [B, T', output_size] and lengths [B]."""
+        x, lengths = features, lengths
+        if self.subsampling == "stack":
+            x, lengths = stack_frames(x, lengths, self.factor)
+        if self.projection is not None:
+            x = self.projection(x)
+        for index, layer in enumerate(self.layers):
+            if index:
+                x = self.dropout(x)
+            x, _ = layer(x, lengths=lengths)
+            if index < self.reductions:
+                x, lengths = stack_frames(x, lengths, 2)
+        return self.dropout(x), lengths
+
+
+class CTCModel(nn.Module):
+    """An ``AcousticEncoder`` and a linear layer over ``vocab_size`` outputs (blank included), giving
+    float32 log-probabilities (the softmax runs in float32 even under autocast, as CTC needs).
+
+    Args:
+        vocab_size: output labels including the blank.
+        num_features: features per input frame.
+        **encoder: ``AcousticEncoder`` arguments.
+    """
+
+    def __init__(self, vocab_size: int, num_features: int, **encoder) -> None:
+        super().__init__()
+        self.encoder = AcousticEncoder(num_features, **encoder)
+        self.output = nn.Linear(self.encoder.output_size, vocab_size)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.encoder.output_lengths(lengths)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities [B, T', V] (float32) and output lengths [B]."""
+        hidden, out_lengths = self.encoder(features, lengths)
+        return self.output(hidden).float().log_softmax(dim=-1), out_lengths

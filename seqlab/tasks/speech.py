@@ -1,0 +1,240 @@
+"""Speech recognition with CTC: a recurrent acoustic encoder over feature frames, trained with the CTC
+loss (float32, infeasible utterances skipped, non-finite steps skipped on every rank together) and
+evaluated by character and word error rate of greedy or prefix-beam-search transcripts."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
+
+from seqlab.data.speech_alphabet import Alphabet
+from seqlab.data.word_lists import read_word_list
+from seqlab.engine.media import log_figure, log_table
+from seqlab.metrics.edit_distance import EditCounts
+from seqlab.nn.acoustic import CTCModel, Subsampling
+from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode, ctc_loss
+from seqlab.nn.recurrent import Cell
+from seqlab.nn.word_list import WordListScorer
+from seqlab.tasks.base import default_optimizer
+from seqlab.tasks.example_task import ExampleTask
+from seqlab.tasks.plots import posteriorgram_figure
+
+
+class SpeechRecognitionTask(ExampleTask):
+    """CTC speech recognition over a batch of ``features`` [B, T, F], ``feature_lengths``, ``targets``
+    [B, S] (label ids, 0 = blank never used), ``target_lengths`` and ``ids``.
+
+    Training loss: CTC per utterance divided by its target length, averaged over the feasible
+    utterances of the batch (as ``F.ctc_loss``'s ``mean``). An utterance whose target needs more
+    frames than the encoder outputs after subsampling is skipped, named in a warning and counted as
+    ``train/skipped``. A step whose loss is not finite on any rank is skipped on every rank (its
+    gradients dropped before the optimizer sees them) and counted as ``train/nonfinite_skipped``.
+    Validation and test log ``loss``, ``cer`` and ``wer`` (``val/cer`` picks the checkpoint), a table
+    of references and transcripts and a posteriorgram of the first utterance.
+
+    Args:
+        vocab_size: output labels including the blank (linked from the data).
+        num_features: features per frame (linked from the data).
+        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        hidden_size: recurrent width per direction.
+        layers: recurrent layers.
+        bidirectional: read utterances both ways.
+        dropout: dropout between layers and before the output layer.
+        subsampling: ``none``, ``stack`` (concatenate frames before the first layer) or ``pyramid``
+            (concatenate pairs between layers).
+        subsampling_factor: time reduction of ``stack`` or ``pyramid`` (a power of two for pyramid).
+        projection_size: project (stacked) frames to this width before the first layer (``None``: no).
+        eval_beam_size: prefix beam search width in validation/test (1: greedy).
+        eval_prune: in beam search, ignore labels below this log-probability per frame.
+        word_list: bias beam search towards known words (character targets): a file with one word
+            per line, or ``wordfreq:en:50000`` for wordfreq's most frequent words (see
+            :class:`seqlab.nn.word_list.WordListScorer`); ``None``: no bias.
+        word_list_penalty: log-score added for leaving the word list.
+        examples_logged: validation utterances shown in the transcripts table.
+        optimizer: see :class:`SeqTask`.
+        lr_scheduler: see :class:`SeqTask`.
+        gradient_clip_norm: see :class:`SeqTask`.
+    """
+
+    monitor, monitor_mode = "val/cer", "min"
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_features: int,
+        cell: Cell = "lstm",
+        hidden_size: int = 256,
+        layers: int = 3,
+        bidirectional: bool = True,
+        dropout: float = 0.2,
+        subsampling: Subsampling = "stack",
+        subsampling_factor: int = 3,
+        projection_size: int | None = None,
+        eval_beam_size: int = 1,
+        eval_prune: float | None = math.log(1e-3),
+        word_list: str | None = None,
+        word_list_penalty: float = -6.0,
+        examples_logged: int = 20,
+        optimizer: OptimizerCallable = default_optimizer,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        gradient_clip_norm: float | None = 1.0,
+    ) -> None:
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
+        self.model = CTCModel(
+            vocab_size,
+            num_features,
+            hidden_size=hidden_size,
+            num_layers=layers,
+            cell=cell,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            subsampling=subsampling,
+            subsampling_factor=subsampling_factor,
+            projection_size=projection_size,
+        )
+        self.eval_beam_size, self.eval_prune, self.examples_logged = (
+            eval_beam_size,
+            eval_prune,
+            examples_logged,
+        )
+        self._loss_sum, self._loss_weight = 0.0, 0  # over feasible utterances, this evaluation
+        self._chars, self._words = EditCounts(), EditCounts()
+        self._step_counts: dict[str, float] = {}
+        self._rows: list[list[str]] = []
+        self._posteriorgram: tuple[torch.Tensor, str, str] | None = None
+        self._skip_step = False
+        self.word_list, self.word_list_penalty = word_list, word_list_penalty
+        self._scorer: WordListScorer | None = None
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float32 log-probabilities [B, T', V] and their lengths [B]."""
+        return self.model(features, lengths)
+
+    def batch_tokens(self, batch: dict[str, Any]) -> int:
+        return int(batch["feature_lengths"].sum())  # throughput in input frames per second
+
+    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
+        log_probs, lengths = self(batch["features"], batch["feature_lengths"])
+        result = ctc_loss(log_probs, lengths, batch["targets"], batch["target_lengths"])
+        per_label = result.losses / batch["target_lengths"].clamp(min=1).to(result.losses)
+        feasible = int(result.feasible.sum())
+        # A batch with nothing feasible still gives a loss tied to every parameter (DDP needs that).
+        loss = per_label.sum() / feasible if feasible else log_probs.sum() * 0.0
+        return loss, result, log_probs, lengths
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss, result, _, _ = self._loss(batch)
+        # One all-reduce for both: [steps with a non-finite loss, skipped utterances] over all ranks.
+        stats = torch.tensor([float(not torch.isfinite(loss)), float(result.skipped)], device=self.device)
+        stats = self.trainer.strategy.reduce(stats, reduce_op="sum")
+        nonfinite, skipped = bool(stats[0] > 0), int(stats[1])
+        if result.skipped:  # each rank names its own; Python shows a repeated message once
+            rank = f"rank {self.global_rank}: " if self.trainer.world_size > 1 else ""
+            warnings.warn(f"{rank}{result.describe_skipped(batch.get('ids'))}", stacklevel=1)
+        self._skip_step = nonfinite
+        if nonfinite:
+            # Every rank still runs backward (DDP's gradient all-reduce needs all of them) on a zero
+            # loss; on_before_optimizer_step then drops the gradients so no parameter moves.
+            rank_zero_warn(f"step {self.global_step}: non-finite CTC loss on some rank; step skipped")
+            loss = torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * 0.0
+        self._step_counts = {"train/skipped": float(skipped), "train/nonfinite_skipped": float(nonfinite)}
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if not self._skip_step:
+            super().on_before_optimizer_step(optimizer)
+            return
+        for param in self.parameters():
+            param.grad = None  # optimizers leave parameters (and their moments) without gradients alone
+        self._grad_norm = None
+
+    def on_train_batch_end(self, outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
+        extra = {k: torch.tensor(v) for k, v in self._step_counts.items()}
+        if self._skip_step:
+            self.log_dict(extra)
+            return
+        self.log_train_step(outputs["loss"].detach(), self.batch_tokens(batch), extra)
+
+    def word_list_scorer(self, alphabet: Alphabet) -> WordListScorer | None:
+        """The ``word_list`` bias in ``alphabet``'s ids (built once), or ``None`` without a word list."""
+        if self.word_list is None:
+            return None
+        if self._scorer is None:
+            separator = alphabet.word_separator
+            if alphabet.kind != "characters" or separator is None:
+                raise ValueError("word_list needs character targets with spaces between words")
+            words = read_word_list(self.word_list)
+            self._scorer = WordListScorer(words, alphabet.encode, separator, self.word_list_penalty)
+        return self._scorer
+
+    def decode(
+        self,
+        log_probs: torch.Tensor,
+        lengths: torch.Tensor,
+        beam_size: int = 1,
+        scorer: WordListScorer | None = None,
+    ) -> list[list[int]]:
+        """The best label ids per utterance: greedy for ``beam_size`` 1, else prefix beam search
+        (with ``scorer``'s word-list bias, if given)."""
+        if beam_size <= 1:
+            return ctc_greedy_decode(log_probs, lengths)
+        found = ctc_beam_decode(log_probs, lengths, beam_size, prune=self.eval_prune, scorer=scorer)
+        return [b[0][0] for b in found]
+
+    def eval_step(self, batch: dict[str, Any], prefix: str) -> None:
+        loss, result, log_probs, lengths = self._loss(batch)
+        feasible = int(result.feasible.sum())
+        self._loss_sum += float(loss) * feasible
+        self._loss_weight += feasible
+        alphabet = self.trainer.datamodule.alphabet
+        scorer = self.word_list_scorer(alphabet) if self.eval_beam_size > 1 else None
+        hyps = [alphabet.decode(ids) for ids in self.decode(log_probs, lengths, self.eval_beam_size, scorer)]
+        for i, hyp in enumerate(hyps):
+            ref = alphabet.decode(batch["targets"][i, : int(batch["target_lengths"][i])].tolist())
+            self._chars.update(hyp.strip(), [ref.strip()])  # CER and WER as jiwer computes them
+            self._words.update(hyp.split(), [ref.split()])
+            if len(self._rows) < self.examples_logged:
+                self._rows.append([str(batch["ids"][i]), ref, hyp])
+        if self._posteriorgram is None:
+            self._posteriorgram = (
+                log_probs[0, : int(lengths[0])].detach().cpu(),
+                hyps[0],
+                str(batch["ids"][0]),
+            )
+
+    def eval_end(self, prefix: str) -> torch.Tensor:
+        # Sums over every rank's utterances in one all-reduce, so every rank logs the corpus-level values.
+        mine = [self._loss_sum, self._loss_weight, *self._chars.counts_tensor(), *self._words.counts_tensor()]
+        totals = self.trainer.strategy.reduce(
+            torch.tensor([float(v) for v in mine], dtype=torch.float64, device=self.device), reduce_op="sum"
+        )
+        self._loss_sum, self._loss_weight = 0.0, 0
+        self._chars, self._words = EditCounts(), EditCounts()
+        chars, words = EditCounts.from_tensor(totals[2:6].long()), EditCounts.from_tensor(totals[6:].long())
+        loss = (totals[0] / totals[1]).float() if totals[1] > 0 else torch.tensor(math.nan)
+        values = {
+            f"{prefix}/loss": loss,
+            f"{prefix}/cer": chars.error_rate(),
+            f"{prefix}/wer": words.error_rate(),
+        }
+        self.log_dict(values, prog_bar=True)
+        rows, self._rows = self._rows, []
+        gram, self._posteriorgram = self._posteriorgram, None
+        if not self.trainer.sanity_checking and self.trainer.is_global_zero:
+            log_table(self.trainer, f"{prefix}/transcripts", ["id", "reference", "transcript"], rows)
+            if gram is not None:
+                labels = self.trainer.datamodule.alphabet
+                names = ["<b>"] + [labels.decode([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
+                title = f"{prefix} utterance {gram[2]}: {gram[1]!r}, step {self.global_step}"
+                log_figure(
+                    self.trainer,
+                    f"{prefix}/posteriorgram",
+                    posteriorgram_figure(gram[0].exp().numpy(), names, title),
+                )
+        return loss
