@@ -1,11 +1,10 @@
-"""The one entry point: ``seqlab fit | validate | test | generate | predict | decode | transcribe |
-diagnose | submit | jobs``.
+"""The one entry point: ``seqlab fit | validate | test | generate | predict | decode | diagnose | tune |
+submit | jobs``.
 
 Training verbs are Lightning's (``LightningCLI``: YAML configs, ``--print_config``, overrides of
 any key); ``generate`` samples from a trained language model; ``predict`` labels or tags a file with
-a trained classifier or tagger; ``decode`` runs a trained encoder-decoder; ``transcribe`` runs a
-trained CTC speech recognizer; ``diagnose`` looks at
-gradient flow.
+a trained classifier or tagger; ``decode`` runs a trained encoder-decoder; ``diagnose`` looks at
+gradient flow; ``tune`` runs a hyperparameter sweep on Ray Tune.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -27,8 +27,9 @@ from seqlab.engine import run_dir as runs
 from seqlab.engine.build import add_seqlab_arguments
 from seqlab.engine.callbacks import RandomState, SaveResolvedConfig, checkpoint_callback
 from seqlab.engine.checkpoints import AtomicCheckpointIO
-from seqlab.engine.loggers import build_loggers
+from seqlab.engine.loggers import build_loggers, log_artifact, tokenizer_files
 from seqlab.engine.preemption import PREEMPTED_EXIT_CODE, Preemption
+from seqlab.engine.run_status import write_status
 
 
 class SeqlabCLI(LightningCLI):
@@ -75,12 +76,16 @@ class SeqlabCLI(LightningCLI):
         run = self._get(self.config_init, "run")
         trainer_config = self._get(self.config_init, "trainer")
         if trainer_config.get("logger") in (None, True):
-            kwargs["logger"] = build_loggers(self.run_dir, run.name, run.wandb)
+            kwargs["logger"] = build_loggers(self.run_dir, run.name, run.wandb, run.logger)
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_checkpointing", True) is not False:
             monitor = getattr(self.model, "monitor", "val/loss"), getattr(self.model, "monitor_mode", "min")
             checkpoint = checkpoint_callback(self.run_dir, *monitor)
-            callbacks += [checkpoint, Preemption(checkpoint), RandomState()]
+            # Lightning runs Checkpoint callbacks last, in list order: given ones that are not
+            # ModelCheckpoints (they use what was saved, e.g. the sweep's ReportToTune) go after ours.
+            users = [c for c in callbacks if isinstance(c, Checkpoint) and not isinstance(c, ModelCheckpoint)]
+            callbacks = [c for c in callbacks if c not in users]
+            callbacks += [checkpoint, Preemption(checkpoint), RandomState(), *users]
         kwargs["callbacks"] = callbacks
         plugins = trainer_config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
@@ -101,11 +106,65 @@ class SeqlabCLI(LightningCLI):
     def after_test(self) -> None:
         self._finish_wandb()
 
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Record the fit's outcome in the run's ``status.json`` (see engine.run_status)."""
+        if subcommand != "fit" or not self.trainer.is_global_zero:
+            super()._run_subcommand(subcommand)
+            return
+        model = self.model
+        write_status(
+            self.run_dir,
+            "running",
+            name=self._get(self.config_init, "run").name,
+            task=f"{type(model).__module__}.{type(model).__qualname__}",
+            monitor=getattr(model, "monitor", "val/loss"),
+            mode=getattr(model, "monitor_mode", "min"),
+        )
+        try:
+            super()._run_subcommand(subcommand)
+        except (SIGTERMException, KeyboardInterrupt):
+            write_status(self.run_dir, "stopped", step=self.trainer.global_step)
+            raise
+        except SystemExit as exit_:  # code 0: a sweep's scheduler stopped this trial (tune.report)
+            state = "stopped" if exit_.code in (0, None) else "failed"
+            write_status(self.run_dir, state, step=self.trainer.global_step)
+            raise
+        except BaseException as err:
+            write_status(self.run_dir, "failed", step=self.trainer.global_step, error=repr(err)[:500])
+            raise
+
     def after_fit(self) -> None:
         trainer = self.trainer
         if trainer.is_global_zero:
             self._print_summary()
+            best = trainer.checkpoint_callback
+            score = getattr(best, "best_model_score", None)
+            write_status(
+                self.run_dir,
+                "stopped" if trainer.interrupted else "finished",
+                step=trainer.global_step,
+                best=None if score is None else float(score),
+                best_checkpoint=getattr(best, "best_model_path", None) or None,
+            )
+            self._log_artifacts()
         self._finish_wandb()
+
+    def _log_artifacts(self) -> None:
+        """Tokenizers (``run.wandb.log_tokenizer``), and checkpoints of offline runs (``log_model``;
+        online, Lightning's WandbLogger uploads them itself)."""
+        settings = self._get(self.config_init, "run").wandb
+        datamodule = self.trainer.datamodule
+        for logger in self.trainer.loggers:
+            if not isinstance(logger, WandbLogger):
+                continue
+            if settings.log_tokenizer and datamodule is not None:
+                files = tokenizer_files(datamodule.state_dict(), self.run_dir / "tokenizers")
+                log_artifact(logger, "tokenizer", files)
+            if settings.log_model and settings.mode == "offline":
+                names = ("best.ckpt", "last.ckpt")
+                log_artifact(
+                    logger, "model", [p for n in names if (p := self.run_dir / "checkpoints" / n).is_file()]
+                )
 
     def _print_summary(self) -> None:
         trainer = self.trainer
@@ -215,10 +274,28 @@ def _decode_main(argv: list[str]) -> None:
     decode_main(argv)
 
 
+def _tune_main(argv: list[str]) -> None:
+    from seqlab.tune.cli import main as tune_main
+
+    tune_main(argv)
+
+
 def _transcribe_main(argv: list[str]) -> None:
     from seqlab.transcribe import transcribe_main
 
     transcribe_main(argv)
+
+
+def _runs_main(argv: list[str]) -> None:
+    from seqlab.reporting.cli import runs_main
+
+    runs_main(argv)
+
+
+def _report_main(argv: list[str]) -> None:
+    from seqlab.reporting.cli import report_main
+
+    report_main(argv)
 
 
 def _submit_main(argv: list[str]) -> None:
@@ -239,6 +316,9 @@ VERBS = {
     "decode": _decode_main,
     "transcribe": _transcribe_main,
     "diagnose": _diagnose_main,
+    "tune": _tune_main,
+    "runs": _runs_main,
+    "report": _report_main,
     "submit": _submit_main,
     "jobs": _jobs_main,
 }

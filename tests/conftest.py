@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,3 +190,41 @@ def tiny_parallel(tmp_path: Path) -> dict[str, list[Path]]:
         tgt.write_text("".join(" ".join(reversed(s.split())) + "\n" for s in sources), encoding="utf-8")
         out[split] = [src, tgt]
     return out
+
+
+class WandbRecords:
+    """What an offline W&B run recorded, read back with wandb's own tooling (`wandb leet inspect`)."""
+
+    executable = Path(sys.executable).parent / "wandb"
+
+    def inspect(self, offline_run: Path, *options: str) -> str:
+        result = subprocess.run(
+            [str(self.executable), "leet", "inspect", *options, "--json", str(offline_run)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def summary(self, offline_run: Path) -> dict:
+        """Run id, state, exit code, project, tags, config and summary metrics."""
+        return json.loads(self.inspect(offline_run, "--summary"))
+
+    def run_record(self, offline_run: Path) -> dict:
+        """The `run` record of the transaction log (it carries group and tags)."""
+        for line in self.inspect(offline_run).splitlines():
+            record = json.loads(line)
+            if record.get("type") == "run":
+                return record["run"]
+        raise AssertionError(f"no run record in {offline_run}")
+
+    @staticmethod
+    def offline_runs(run_dir: Path) -> list[Path]:
+        return sorted((run_dir / "wandb").glob("offline-run-*"))
+
+
+@pytest.fixture
+def wandb_records() -> WandbRecords:
+    return WandbRecords()

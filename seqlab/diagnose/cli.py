@@ -20,6 +20,7 @@ import torch
 from docstring_parser import parse as parse_docstring
 from lightning.pytorch.loggers import WandbLogger
 
+from seqlab.console import format_table
 from seqlab.data.streams import StreamWindows
 from seqlab.data.text_files import DataError
 from seqlab.diagnose import plots
@@ -78,17 +79,7 @@ def _one_thread() -> Iterator[None]:
 
 # ---- shared output -------------------------------------------------------------------------
 def _print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], number: str = ".3g") -> None:
-    cells = [
-        [str(h) for h in header],
-        *[[format(v, number) if isinstance(v, float) else str(v) for v in r] for r in rows],
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for row in cells:
-        print(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    print(format_table(header, rows, number))
 
 
 def log_to_wandb(

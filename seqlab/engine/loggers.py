@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 
@@ -23,7 +24,10 @@ class WandbSettings:
         entity: W&B team or user (``None``: your default).
         group: group runs together (sweeps use this).
         tags: free-form tags.
-        log_model: upload checkpoints as W&B artifacts (``True``, ``"all"`` or ``False``).
+        log_model: log checkpoints as W&B artifacts: ``True`` (the best and last at the end), ``"all"``
+            (every one as it is written) or ``False``.
+        log_tokenizer: log the run's fitted tokenizers/vocabularies as a W&B artifact at the end
+            (sentencepiece models as ``.model`` files, the others as JSON).
     """
 
     mode: Literal["offline", "online", "disabled"] = "offline"
@@ -32,6 +36,7 @@ class WandbSettings:
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     log_model: bool | Literal["all"] = False
+    log_tokenizer: bool = False
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -64,14 +69,20 @@ def wandb_run_id(run_dir: Path) -> str:
     return run_id
 
 
-def build_loggers(run_dir: Path, name: str, wandb: WandbSettings) -> list[Logger]:
-    """CSV into the run directory, plus W&B unless disabled."""
+LoggerKind = Literal["wandb", "tensorboard", "csv"]
+
+
+def build_loggers(run_dir: Path, name: str, wandb: WandbSettings, kind: LoggerKind = "wandb") -> list[Logger]:
+    """CSV into the run directory (always: ``seqlab runs`` and ``seqlab report`` read it), plus W&B
+    (unless its mode is ``disabled``) or TensorBoard (``<run dir>/tensorboard``)."""
     loggers: list[Logger] = [
         AppendingCSVLogger(
             save_dir=str(run_dir.parent.parent), name=run_dir.parent.name, version=run_dir.name
         )
     ]
-    if wandb.mode != "disabled":
+    if kind == "tensorboard":
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
+    if kind == "wandb" and wandb.mode != "disabled":
         loggers.append(
             WandbLogger(
                 name=f"{name}/{run_dir.name}",
@@ -83,7 +94,39 @@ def build_loggers(run_dir: Path, name: str, wandb: WandbSettings) -> list[Logger
                 offline=wandb.mode == "offline",
                 id=wandb_run_id(run_dir),
                 resume="allow",
-                log_model=wandb.log_model,
+                # Lightning refuses log_model offline; offline runs log checkpoints at the end instead
+                log_model=wandb.log_model if wandb.mode == "online" else False,
             )
         )
     return loggers
+
+
+def tokenizer_files(data_state: dict[str, Any], folder: Path) -> list[Path]:
+    """Write every fitted tokenizer in a DataModule's ``state_dict`` into ``folder``: a sentencepiece
+    model as its own ``.model`` file (loadable by sentencepiece), anything else as JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, state in data_state.items():
+        if not isinstance(state, dict) or "type" not in state:
+            continue
+        if state["type"] == "sentencepiece":
+            path = folder / f"{key}.model"
+            path.write_bytes(state["model"])
+        else:
+            path = folder / f"{key}.json"
+            path.write_text(json.dumps(state, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def log_artifact(logger: WandbLogger, kind: str, files: list[Path]) -> None:
+    """Log ``files`` as one artifact of type ``kind`` (``model``, ``tokenizer``) of the W&B run. Offline
+    runs keep it with their files; ``wandb sync`` uploads it."""
+    import wandb
+
+    if not files:
+        return
+    artifact = wandb.Artifact(f"{kind}-{logger.experiment.id}", type=kind)
+    for path in files:
+        artifact.add_file(str(path))
+    logger.experiment.log_artifact(artifact)

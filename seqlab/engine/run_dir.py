@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seqlab.engine.loggers import WandbSettings
+from seqlab.engine.loggers import LoggerKind, WandbSettings
 
 
 @dataclass
@@ -26,12 +26,14 @@ class RunSettings:
             Cluster jobs are bound to their directory this way: every rank and every restart of
             the job agree on it without talking to each other.
         wandb: Weights & Biases settings.
+        logger: ``wandb`` (default), ``tensorboard`` or ``csv``; a CSV log is always written too.
     """
 
     name: str = "default"
     root_dir: str = "runs"
     dir: str | None = None
     wandb: WandbSettings = field(default_factory=WandbSettings)
+    logger: LoggerKind = "wandb"
 
 
 RUN_DIR_ENV = "SEQLAB_RUN_DIR"  # set by rank 0 so that DDP children land in the same directory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -69,13 +70,15 @@ def ddp_fit_args(tiny_fit_args: list[str], max_steps: int) -> list[str]:
         "--trainer.accelerator=cpu",
         "--trainer.devices=2",
         "--trainer.strategy=ddp",
+        "--run.wandb.mode=offline",
     ]
 
 
 @pytest.mark.slow
-def test_ddp_fit_two_processes_one_run(tiny_fit_args, tiny_corpus, tmp_path):
+def test_ddp_fit_two_processes_one_run(tiny_fit_args, tiny_corpus, tmp_path, wandb_records):
     """Both DDP ranks train in rank 0's version_0, last.ckpt reaches max_steps, and each rank saw only
-    half of the training streams: an epoch is half as long as on one process."""
+    half of the training streams: an epoch is half as long as on one process. Only rank 0 logs to W&B:
+    one W&B run per job."""
     per_rank = windows_per_rank(tiny_corpus["train"], world_size=2)
     assert windows_per_rank(tiny_corpus["train"], world_size=1) > per_rank  # the observable discriminates
     assert per_rank % VAL_EVERY == 0
@@ -94,6 +97,11 @@ def test_ddp_fit_two_processes_one_run(tiny_fit_args, tiny_corpus, tmp_path):
     assert progress == VAL_EVERY
     assert (run / "config.yaml").is_file()
     assert (run / "checkpoints" / "best.ckpt").is_file()
+    (offline,) = wandb_records.offline_runs(run)  # rank 1 started no W&B run, here or elsewhere
+    assert sorted(p.name for p in tmp_path.rglob("offline-run-*")) == [offline.name]
+    info = wandb_records.summary(offline)
+    assert info["state"] == "finished" and info["summary"]["trainer/global_step"] == max_steps - 1
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
     # Each rank's carried hidden state is saved (gathered), and the ranks' states differ: own streams.
     saved = ckpt["seqlab"]["train_state"]
     assert saved["world_size"] == 2 and saved["is_tuple"]

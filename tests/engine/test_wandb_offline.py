@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,6 @@ from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
-WANDB = Path(sys.executable).parent / "wandb"
 WANDB_ARGS = [
     "--run.wandb.mode=offline",
     "--run.wandb.project=p",
@@ -30,50 +27,21 @@ def fit(tiny_fit_args: list[str], *extra: str) -> None:
     main(["fit", "--config", str(CONFIG), *args, *WANDB_ARGS, *extra])
 
 
-def inspect(offline_run: Path, *options: str) -> str:
-    result = subprocess.run(
-        [str(WANDB), "leet", "inspect", *options, "--json", str(offline_run)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def summary(offline_run: Path) -> dict:
-    return json.loads(inspect(offline_run, "--summary"))
-
-
-def run_record(offline_run: Path) -> dict:
-    """The `run` record of the transaction log (it carries group and tags)."""
-    for line in inspect(offline_run).splitlines():
-        record = json.loads(line)
-        if record.get("type") == "run":
-            return record["run"]
-    raise AssertionError(f"no run record in {offline_run}")
-
-
 def last_val_loss(run: Path) -> float:
     with open(run / "metrics.csv", newline="") as file:
         return [float(r["val/loss"]) for r in csv.DictReader(file) if r.get("val/loss")][-1]
 
 
-def offline_runs(run: Path) -> list[Path]:
-    return sorted((run / "wandb").glob("offline-run-*"))
-
-
-def test_offline_run_records_config_summary_group_and_tags(tiny_fit_args):
+def test_offline_run_records_config_summary_group_and_tags(tiny_fit_args, wandb_records):
     """The .wandb log holds the resolved seqlab config, the final val/loss, project, group and tags."""
     fit(tiny_fit_args, "--model.hidden_size=24")
     run = Path("runs/char_lstm/version_0")
-    (offline,) = offline_runs(run)
+    (offline,) = wandb_records.offline_runs(run)
     (log,) = offline.glob("run-*.wandb")
     run_id = (run / "wandb_run_id").read_text().strip()
     assert log.name == f"run-{run_id}.wandb"
 
-    info = summary(offline)
+    info = wandb_records.summary(offline)
     assert info["run_id"] == run_id
     assert info["state"] == "finished"
     assert info["exit_code"] == 0
@@ -87,12 +55,12 @@ def test_offline_run_records_config_summary_group_and_tags(tiny_fit_args):
     assert info["summary"]["val/loss"] == pytest.approx(last_val_loss(run), abs=1e-6)
     assert info["summary"]["trainer/global_step"] == 5
 
-    record = run_record(offline)
+    record = wandb_records.run_record(offline)
     assert record["run_group"] == "g"
     assert record["run_id"] == run_id
 
 
-def test_resumed_fit_continues_the_same_wandb_run(tiny_fit_args):
+def test_resumed_fit_continues_the_same_wandb_run(tiny_fit_args, wandb_records):
     """`--ckpt_path last` logs into a second offline-run directory under the same W&B run id, and its
     summary carries the continued steps."""
     fit(tiny_fit_args)
@@ -101,14 +69,30 @@ def test_resumed_fit_continues_the_same_wandb_run(tiny_fit_args):
     fit(tiny_fit_args, "--ckpt_path", "last", "--trainer.max_steps=9")
 
     assert (run / "wandb_run_id").read_text().strip() == run_id
-    first, second = offline_runs(run)
+    first, second = wandb_records.offline_runs(run)
     # wandb names the directory offline-run-<time>-<id>, adding -N when one of that name exists
     for directory in (first, second):
         assert re.fullmatch(rf"offline-run-\d{{8}}_\d{{6}}-{run_id}(-\d+)?", directory.name), directory.name
     assert (second / f"run-{run_id}.wandb").is_file()
-    resumed = summary(second)
+    resumed = wandb_records.summary(second)
     assert resumed["run_id"] == run_id
     assert resumed["state"] == "finished"
     assert resumed["summary"]["trainer/global_step"] == 8
     assert resumed["summary"]["val/loss"] == pytest.approx(last_val_loss(run), abs=1e-6)
     assert not Path("runs/char_lstm/version_1").exists()
+
+
+def test_checkpoints_and_tokenizer_as_artifacts_of_an_offline_run(tiny_fit_args, wandb_records):
+    """`log_model` and `log_tokenizer` record `model` (best and last checkpoints) and `tokenizer`
+    artifacts in the offline run; `wandb sync` uploads them later."""
+    fit(tiny_fit_args, "--run.wandb.log_model=true", "--run.wandb.log_tokenizer=true")
+    run = Path("runs/char_lstm/version_0")
+    (offline,) = wandb_records.offline_runs(run)
+    artifacts = {
+        r["artifact"]["type"]: sorted(c["path"] for c in r["artifact"]["manifest"]["contents"])
+        for r in map(json.loads, wandb_records.inspect(offline).splitlines())
+        if r.get("type") == "artifact"
+    }
+    assert artifacts == {"model": ["best.ckpt", "last.ckpt"], "tokenizer": ["tokenizer.json"]}
+    vocab = json.loads((run / "tokenizers" / "tokenizer.json").read_text())
+    assert vocab["type"] == "char" and len(vocab["vocab"]) > 20

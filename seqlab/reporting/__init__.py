@@ -1,0 +1,1 @@
+"""Local views of runs for people without a W&B server: ``seqlab runs`` and ``seqlab report``."""

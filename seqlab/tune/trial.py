@@ -1,0 +1,171 @@
+"""One Tune trial is one ordinary ``seqlab fit`` (the same CLI, no second training loop), with the
+trial's point of the search space as command-line overrides and :class:`ReportToTune` added.
+
+Every trial has a fixed run directory, ``<sweep dir>/trials/<trial id>``, and starts with
+``--ckpt_path last``: a retried trial, or one of an interrupted sweep that is resumed, continues from
+its own ``last.ckpt``. PBT hands a trial another trial's checkpoint instead (``tune.get_checkpoint``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqlab.tune.report import CHECKPOINT_FILE
+
+REPORT_CALLBACK = "seqlab.tune.report.ReportToTune"
+
+
+@dataclass
+class TrialPlan:
+    """What every trial of a sweep needs to build its ``seqlab fit`` (sent to Ray, so plain data).
+
+    Attributes:
+        experiment: absolute path of the experiment YAML.
+        sweep_dir: the sweep's directory.
+        group: W&B group shared by the sweep's trials.
+        metric: the metric reported to Tune.
+        overrides: dotted key -> value for every trial.
+        extra_args: further ``seqlab fit`` arguments given after ``--``.
+        workers: processes per trial (more than 1: DDP on Ray Train).
+        cpu: CPUs per worker.
+        gpu: GPUs per worker.
+        checkpoints: report checkpoints to Tune (PBT).
+    """
+
+    experiment: str
+    sweep_dir: str
+    group: str
+    metric: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
+    workers: int = 1
+    cpu: float = 1.0
+    gpu: float = 0.0
+    checkpoints: bool = False
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> TrialPlan:
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def override_args(values: dict[str, Any]) -> list[str]:
+    """``--key=value`` arguments that jsonargparse reads back with their types: numbers, lists and
+    null as JSON, strings bare (a quoted string does not match a ``Literal``) unless bare they would
+    read as something else (``"null"``, ``"1e-3"``)."""
+    return [f"--{key}={_cli_value(value)}" for key, value in values.items()]
+
+
+def _cli_value(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            bare_is_string = yaml.safe_load(value) == value
+        except yaml.YAMLError:
+            bare_is_string = False
+        return value if bare_is_string else json.dumps(value)
+    return json.dumps(value)
+
+
+def learning_rate(point: dict[str, Any]) -> float | None:
+    """The sampled optimizer learning rate, if the sweep searches one."""
+    for key, value in point.items():
+        if key.endswith("optimizer.init_args.lr"):
+            return float(value)
+    return None
+
+
+def fit_args(plan: TrialPlan, point: dict[str, Any], run_dir: Path, ckpt_path: str = "last") -> list[str]:
+    """The ``seqlab fit`` arguments of one trial (without the ``fit`` verb): the experiment, the sweep's
+    overrides, the arguments given after ``--``, the trial's point, then the trial's own settings."""
+    report = {
+        "class_path": REPORT_CALLBACK,
+        "init_args": {
+            "metric": plan.metric,
+            "checkpoints": plan.checkpoints,
+            "lr": learning_rate(point) if plan.checkpoints else None,
+            "via_train": plan.workers > 1,
+        },
+    }
+    return [
+        "--config",
+        plan.experiment,
+        *override_args(plan.overrides),
+        *plan.extra_args,
+        *override_args(point),  # last: the sampled point wins over everything else
+        f"--run.dir={run_dir}",
+        f"--ckpt_path={ckpt_path}",
+        f"--run.wandb.group={plan.group}",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.callbacks+={json.dumps(report)}",
+    ]
+
+
+def trial_run_dir(sweep_dir: str | Path, trial_id: str) -> Path:
+    return Path(sweep_dir) / "trials" / trial_id
+
+
+def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
+    """The Tune trainable: fit the experiment at ``point``."""
+    import torch
+    from ray import tune
+
+    trial_id = tune.get_context().get_trial_id()
+    run_dir = trial_run_dir(plan.sweep_dir, trial_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = "last"
+    given = tune.get_checkpoint()
+    if given is not None:  # PBT exploitation, or a restore: start from the checkpoint Tune holds
+        with given.as_directory() as folder:
+            ckpt_path = str(run_dir / "checkpoints" / "from_tune.ckpt")
+            Path(ckpt_path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(folder) / CHECKPOINT_FILE, ckpt_path)
+    args = fit_args(plan, point, run_dir, ckpt_path)
+    (run_dir / "trial_args.json").write_text(json.dumps(args, indent=1) + "\n", encoding="utf-8")
+    if plan.workers > 1:
+        _fit_on_ray_train(plan, args, trial_id)
+        return
+    torch.set_num_threads(max(1, int(plan.cpu)))
+    from seqlab.cli import run_training_cli
+
+    try:
+        run_training_cli(["fit", *args])
+    except SystemExit as exit_:  # a parse error exits; Tune must record it as the trial's failure
+        raise RuntimeError(f"seqlab fit {' '.join(args)} exited with status {exit_.code}") from None
+    finally:
+        import wandb
+
+        wandb.teardown()  # now, while the W&B service still answers (not at the worker's exit)
+
+
+def _fit_on_ray_train(plan: TrialPlan, args: list[str], trial_id: str) -> None:
+    """A multi-worker trial: ``plan.workers`` DDP processes on Ray Train, reporting back to this trial."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from seqlab.cluster.ray_train import worker
+
+    use_gpu = plan.gpu > 0
+    resources = {"CPU": plan.cpu, **({"GPU": plan.gpu} if use_gpu else {})}
+    trainer = TorchTrainer(
+        worker,
+        train_loop_config={"fit_args": args, "use_gpu": use_gpu, "workdir": os.getcwd()},
+        scaling_config=ScalingConfig(
+            num_workers=plan.workers, use_gpu=use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(
+            name=trial_id,
+            storage_path=str(Path(plan.sweep_dir).resolve() / "ray_train"),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    trainer.fit()

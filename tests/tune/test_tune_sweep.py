@@ -1,0 +1,153 @@
+"""End-to-end sweeps on a local Ray (loopback, started by the test): an ASHA sweep with a failing
+trial, its table, best config and W&B records; an interrupted sweep that resumes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seqlab.cli import main
+from seqlab.engine.run_status import read_status
+from seqlab.tune.cli import tune_main
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENT = REPO / "configs" / "generate" / "char_lstm.yaml"
+SCHEDULE = ("--trainer.max_steps", "--trainer.val_check_interval", "--run.wandb.mode")
+
+
+@pytest.fixture(autouse=True)
+def ray_shutdown():
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def trial_args(tiny_fit_args: list[str]) -> list[str]:
+    """The tiny-data arguments minus what the sweep sets itself (schedule) and W&B off."""
+    return [a for a in tiny_fit_args if not a.startswith(SCHEDULE)]
+
+
+def write_sweep(path: Path, **changes) -> Path:
+    sweep = {
+        "name": "tiny",
+        "metric": "val/bpc",
+        "mode": "min",
+        "num_samples": 1,
+        "overrides": {"trainer.max_steps": 8, "trainer.val_check_interval": 2},
+        "resources": {"cpu": 1},
+        "max_concurrent_trials": 2,
+        **changes,
+    }
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+@pytest.mark.slow
+def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
+    tiny_fit_args, tmp_path, wandb_records
+):
+    """Four trials; hidden_size -4 makes one raise while the others run. The table, results.csv and
+    best_config.yaml come out; the best config trains with `seqlab fit`; each trial's offline W&B run
+    carries its hyperparameters, metrics and the sweep's group."""
+    sweep = write_sweep(
+        tmp_path / "sweep.yaml",
+        space={"model.init_args.hidden_size": {"grid": [16, 24, 32, -4]}},
+        scheduler={"name": "asha", "max_t": 4, "grace_period": 1, "reduction_factor": 2},
+    )
+    rows = tune_main(["--config", str(EXPERIMENT), "--sweep", str(sweep), "--", *trial_args(tiny_fit_args)])
+
+    sweep_dir = tmp_path / "runs" / "sweeps" / "tiny" / "version_0"
+    assert len(rows) == 4
+    (failed,) = [r for r in rows if r.status == "failed"]
+    assert failed.point == {"model.init_args.hidden_size": -4} and failed.error
+    ran = [r for r in rows if r.status != "failed"]
+    assert all(r.status in ("finished", "stopped early") and not math.isnan(r.best) for r in ran)
+    assert rows[0].best == min(r.best for r in ran)  # best first
+    with open(sweep_dir / "results.csv", newline="") as file:
+        table = list(csv.DictReader(file))
+    assert [t["trial"] for t in table] == [r.trial_id for r in rows]
+    assert {t["status"] for t in table} >= {"failed"}
+
+    best = yaml.safe_load((sweep_dir / "best_config.yaml").read_text())
+    assert best["model"]["init_args"]["hidden_size"] == rows[0].point["model.init_args.hidden_size"]
+    assert "dir" not in best["run"] and not best["trainer"]["callbacks"]
+    main(
+        ["fit", "--config", str(sweep_dir / "best_config.yaml"), "--run.name=refit", "--trainer.max_steps=2"]
+    )
+    assert (tmp_path / "runs" / "refit" / "version_0" / "checkpoints" / "last.ckpt").is_file()
+
+    for row in ran:
+        trial_dir = sweep_dir / "trials" / row.trial_id
+        (offline,) = wandb_records.offline_runs(trial_dir)
+        info = wandb_records.summary(offline)
+        assert info["config"]["model.init_args.hidden_size"] == row.point["model.init_args.hidden_size"]
+        assert info["summary"]["val/bpc"] == pytest.approx(row.last, rel=1e-6)
+        assert wandb_records.run_record(offline)["run_group"] == "tiny"
+
+
+def _wait_for(predicate, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"seqlab tune ended early: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_fit_args, tmp_path):
+    """SIGINT after the first of three one-at-a-time trials finished; `seqlab tune --resume` runs the
+    other two and leaves the finished one alone (one fit, one W&B run, status file untouched)."""
+    sweep = write_sweep(
+        tmp_path / "sweep.yaml",
+        space={"model.init_args.hidden_size": {"grid": [16, 24, 32]}},
+        scheduler={"name": "fifo"},
+        max_concurrent_trials=1,
+        overrides={"trainer.max_steps": 16, "trainer.val_check_interval": 2},
+    )
+    command = [sys.executable, "-m", "seqlab", "tune", "--config", str(EXPERIMENT), "--sweep", str(sweep)]
+    log = tmp_path / "tune.log"  # a file, not a pipe: Ray writes more than a pipe holds unread
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*command, "--", *trial_args(tiny_fit_args)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    sweep_dir = tmp_path / "runs" / "sweeps" / "tiny" / "version_0"
+    trials = sweep_dir / "trials"
+
+    def finished() -> list[Path]:
+        done = [d for d in trials.glob("*") if read_status(d).get("state") == "finished"]
+        return sorted(done)
+
+    try:
+        _wait_for(lambda: finished() and len(list(trials.glob("*"))) >= 2, 300, proc, log)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    out = log.read_text()
+    assert "resume with `seqlab tune --resume" in out, out[-3000:]
+    first = finished()
+    assert 1 <= len(first) < 3
+    before = {d.name: (d / "status.json").read_text() for d in first}
+
+    rows = tune_main(["--resume", str(sweep_dir)])
+    assert sorted(r.status for r in rows) == ["finished"] * 3
+    for d in first:
+        assert (d / "status.json").read_text() == before[d.name]  # not run again
+        assert json.loads(before[d.name])["step"] == 16
+    assert all(read_status(trials / r.trial_id)["step"] == 16 for r in rows)
