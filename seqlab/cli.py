@@ -38,8 +38,32 @@ class SeqlabCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         add_seqlab_arguments(parser)
 
-    def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        self._raw_args = list(sys.argv[1:] if args is None else args)
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning replaces the model's config with the checkpoint's hyperparameters; model options
+        written on the command line (``seqlab test ... --model.init_args.eval_beam_size 8``) win."""
+        subcommand = self.config.get("subcommand")
+        given: dict[str, Any] = {}
+        if subcommand:
+            self._resolve_ckpt_path(self.config[subcommand])
+            init_args = self.config[subcommand].model.get("init_args")
+            for arg in getattr(self, "_raw_args", []):
+                if not isinstance(arg, str) or not arg.startswith("--model."):
+                    continue
+                parts = [p for p in arg[2:].split("=", 1)[0].split(".")[1:] if p != "init_args"]
+                if parts and init_args is not None and parts[0] in init_args:
+                    given[parts[0]] = init_args[parts[0]]
+        super()._parse_ckpt_path()
+        for key, value in given.items():
+            self.config[subcommand].model.init_args[key] = value
+
+    @staticmethod
+    def _resolve_ckpt_path(config: Any) -> None:
+        """``last`` and run directories become checkpoint files (before Lightning reads their
+        hyperparameters)."""
         run = config.run
         ckpt = config.get("ckpt_path")
         if ckpt == "last":
@@ -52,6 +76,10 @@ class SeqlabCLI(LightningCLI):
             config.ckpt_path = str(found) if found else None
         elif ckpt:
             config.ckpt_path = str(runs.resolve_checkpoint(ckpt))
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        run = config.run
         if run.dir:
             self.run_dir = Path(run.dir).resolve()
             self.run_dir.mkdir(parents=True, exist_ok=True)

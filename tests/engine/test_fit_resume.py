@@ -196,3 +196,15 @@ def test_validate_and_test_evaluate_checkpoint(tiny_fit_args, capsys):
     vocab = load(ckpt)["state_dict"]["model.output.bias"].numel()
     assert 0 < test_loss < math.log(vocab) + 1
     assert not run_dir(1).exists()
+
+
+def test_model_options_on_the_command_line_win_over_the_checkpoints(tiny_fit_args):
+    """Lightning takes a checkpoint's hyperparameters over the config; seqlab lets the options written
+    on the command line (an evaluation setting) win, and leaves the others to the checkpoint."""
+    main(["fit", "--config", str(CONFIG), *tiny_fit_args, "--model.dropout=0.25"])
+    run = Path("runs/char_lstm/version_0")
+    args = [a for a in tiny_fit_args if not a.startswith("--model.")]
+    main(["validate", "--config", str(CONFIG), *args, "--ckpt_path", "last", "--model.init_args.dropout=0.05"])
+    validated = yaml.safe_load((run / "config.validate-1.yaml").read_text())["model"]["init_args"]
+    assert validated["dropout"] == 0.05  # given on the command line
+    assert validated["hidden_size"] == 32  # from the checkpoint (the config file says 512)
