@@ -111,7 +111,8 @@ class Sweep:
         max_concurrent_trials: trials running at once (``None``: as many as resources allow).
         max_failures: retries of a failing trial before it is recorded as failed.
         time_budget_s: stop the whole sweep after this many seconds (``None``: no limit).
-        checkpoints_to_keep: Tune checkpoints kept per trial (PBT only needs the newest).
+        checkpoints_to_keep: Tune checkpoints kept per trial (only PBT reports them); keep a few, as a
+            trial may exploit another's checkpoint after that trial has reported newer ones.
     """
 
     name: str
@@ -126,7 +127,7 @@ class Sweep:
     max_concurrent_trials: int | None = None
     max_failures: int = 0
     time_budget_s: float | None = None
-    checkpoints_to_keep: int = 1
+    checkpoints_to_keep: int = 4
 
 
 def load_sweep(path: str | os.PathLike[str]) -> Sweep:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from seqlab.tune.report import CHECKPOINT_FILE
+from seqlab.tune.report import CHECKPOINT_FILE, STOPPED_MARKER
 
 REPORT_CALLBACK = "seqlab.tune.report.ReportToTune"
 
@@ -121,17 +121,26 @@ def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
     trial_id = tune.get_context().get_trial_id()
     run_dir = trial_run_dir(plan.sweep_dir, trial_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STOPPED_MARKER).unlink(missing_ok=True)  # it speaks for the latest start only
     ckpt_path = "last"
     given = tune.get_checkpoint()
     if given is not None:  # PBT exploitation, or a restore: start from the checkpoint Tune holds
+        checkpoints = run_dir / "checkpoints"
+        # The trial's own checkpoints belong to the state being replaced (and left in place they
+        # would make Lightning write best-v1.ckpt, last-v1.ckpt, ... beside them).
+        shutil.rmtree(checkpoints, ignore_errors=True)
+        checkpoints.mkdir(parents=True)
+        ckpt_path = str(checkpoints / "from_tune.ckpt")
         with given.as_directory() as folder:
-            ckpt_path = str(run_dir / "checkpoints" / "from_tune.ckpt")
-            Path(ckpt_path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(folder) / CHECKPOINT_FILE, ckpt_path)
     args = fit_args(plan, point, run_dir, ckpt_path)
     (run_dir / "trial_args.json").write_text(json.dumps(args, indent=1) + "\n", encoding="utf-8")
     if plan.workers > 1:
-        _fit_on_ray_train(plan, args, trial_id)
+        try:
+            _fit_on_ray_train(plan, args, trial_id)
+        except SystemExit:  # the scheduler stopped the trial while Ray Train ran it
+            (run_dir / STOPPED_MARKER).write_text("ray train\n")
+            raise
         return
     torch.set_num_threads(max(1, int(plan.cpu)))
     from seqlab.cli import run_training_cli

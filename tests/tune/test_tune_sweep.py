@@ -151,3 +151,53 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_fit_ar
         assert (d / "status.json").read_text() == before[d.name]  # not run again
         assert json.loads(before[d.name])["step"] == 16
     assert all(read_status(trials / r.trial_id)["step"] == 16 for r in rows)
+
+
+@pytest.mark.slow
+def test_pbt_exploits_by_checkpoint_with_the_mutated_learning_rate(tiny_fit_args, tmp_path):
+    """Two PBT trials, perturbed after every validation: the worse one restarts from the better one's
+    checkpoint (copied into its run as from_tune.ckpt) and trains on with its own, mutated learning
+    rate, not the one the checkpoint's optimizer state brought back."""
+    sweep = write_sweep(
+        tmp_path / "sweep.yaml",
+        num_samples=2,
+        space={"model.init_args.optimizer.init_args.lr": {"choice": [1.0e-4, 3.0e-2]}},
+        scheduler={"name": "pbt", "perturbation_interval": 1, "quantile_fraction": 0.5},
+        search={"algorithm": "random", "seed": 3},
+        overrides={"trainer.max_steps": 12, "trainer.val_check_interval": 2},
+    )
+    rows = tune_main(["--config", str(EXPERIMENT), "--sweep", str(sweep), "--", *trial_args(tiny_fit_args)])
+    assert sorted(r.status for r in rows) == ["finished", "finished"]
+    assert all(r.iterations == 6 for r in rows)
+    trials = tmp_path / "runs" / "sweeps" / "tiny" / "version_0" / "trials"
+    restored = [d for d in trials.iterdir() if (d / "checkpoints" / "from_tune.ckpt").is_file()]
+    assert restored, "no trial was exploited"
+    for trial in restored:
+        args = json.loads((trial / "trial_args.json").read_text())
+        lr = next(
+            float(a.split("=", 1)[1])
+            for a in args
+            if a.startswith("--model.init_args.optimizer.init_args.lr=")
+        )
+        with open(trial / "metrics.csv", newline="") as file:
+            logged = [float(r["lr"]) for r in csv.DictReader(file) if r.get("lr")]
+        assert logged[-1] == pytest.approx(lr, rel=1e-6)  # the mutated rate, after the restore
+        names = sorted(p.name for p in (trial / "checkpoints").iterdir())
+        assert names == ["best.ckpt", "from_tune.ckpt", "last.ckpt"]  # no best-v1.ckpt pile-up
+
+
+@pytest.mark.slow
+def test_optuna_search(tiny_fit_args, tmp_path):
+    """Ray's Optuna integration draws the points (TPE), within the space, concurrency 1."""
+    sweep = write_sweep(
+        tmp_path / "sweep.yaml",
+        num_samples=3,
+        space={"model.init_args.optimizer.init_args.lr": {"loguniform": [1.0e-4, 1.0e-2]}},
+        search={"algorithm": "optuna", "seed": 0},
+        scheduler={"name": "fifo"},
+        max_concurrent_trials=1,
+    )
+    rows = tune_main(["--config", str(EXPERIMENT), "--sweep", str(sweep), "--", *trial_args(tiny_fit_args)])
+    assert sorted(r.status for r in rows) == ["finished"] * 3
+    lrs = [r.point["model.init_args.optimizer.init_args.lr"] for r in rows]
+    assert len(set(lrs)) == 3 and all(1.0e-4 <= lr <= 1.0e-2 for lr in lrs)
