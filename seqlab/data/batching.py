@@ -121,3 +121,15 @@ def pad(sequences: Sequence[np.ndarray | Sequence[int]], value: int = 0) -> torc
     for i, seq in enumerate(sequences):
         out[i, : len(seq)] = torch.as_tensor(np.asarray(seq, dtype=np.int64))
     return out
+
+
+def loader_kwargs(num_workers: int) -> dict[str, Any]:
+    """DataLoader settings every seqlab DataModule shares: worker processes, pinned memory on GPU
+    machines, and a generator of the loader's own (not the global one, so that resuming draws the
+    same random numbers: see engine.callbacks.RandomState)."""
+    return {
+        "num_workers": num_workers,
+        "pin_memory": torch.cuda.is_available(),
+        "persistent_workers": num_workers > 0,
+        "generator": torch.Generator(),
+    }

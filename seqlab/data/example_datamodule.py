@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from seqlab.data.batching import LengthBucketSampler, ResumableLoader
+from seqlab.data.batching import LengthBucketSampler, ResumableLoader, loader_kwargs
 from seqlab.data.text_files import DataError
 
 
@@ -66,12 +66,7 @@ class ExampleData(L.LightningDataModule):
         )
 
     def _loader_kwargs(self) -> dict[str, Any]:
-        return {
-            "num_workers": self.num_workers,
-            "pin_memory": torch.cuda.is_available(),
-            "persistent_workers": self.num_workers > 0,
-            "generator": torch.Generator(),  # not the global one: see engine.callbacks.RandomState
-        }
+        return loader_kwargs(self.num_workers)
 
     def train_dataloader(self) -> ResumableLoader:
         def batches_done() -> int:

@@ -25,7 +25,7 @@ from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from seqlab.data.batching import LengthBucketSampler, ResumableLoader, pad
+from seqlab.data.batching import LengthBucketSampler, ResumableLoader, loader_kwargs, pad
 from seqlab.data.lm_datamodule import default_cache_dir
 from seqlab.data.speech_alphabet import Alphabet, Targets
 from seqlab.data.speech_features import FeatureSettings, compute_features, spec_augment
@@ -256,12 +256,7 @@ class SpeechDataModule(L.LightningDataModule):
         )
 
     def _loader_kwargs(self) -> dict[str, Any]:
-        return {
-            "num_workers": self.num_workers,
-            "pin_memory": torch.cuda.is_available(),
-            "persistent_workers": self.num_workers > 0,
-            "generator": torch.Generator(),  # not the global one: see engine.callbacks.RandomState
-        }
+        return loader_kwargs(self.num_workers)
 
     def train_dataloader(self) -> ResumableLoader:
         def batches_done() -> int:

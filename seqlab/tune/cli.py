@@ -13,6 +13,7 @@ seqlab run), ``results.csv`` and ``best_config.yaml``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -35,10 +36,11 @@ def check_experiment(experiment: Path, sweep: Sweep, extra_args: list[str]) -> N
         "--config",
         str(experiment),
         *override_args(sweep.overrides),
+        *extra_args,
         *override_args(example_point(sweep)),
-    ]
+    ]  # in the order a trial gives them (see trial.fit_args)
     try:
-        experiment_parser().parse_args([*args, *extra_args])
+        experiment_parser().parse_args(args)
     except Exception as err:  # jsonargparse's ArgumentError, or a bad value's own error
         raise ConfigError(f"{experiment} with sweep {sweep.name}: {err}") from None
 
@@ -49,9 +51,10 @@ def _search(sweep: Sweep) -> Any:
     if sweep.search.algorithm == "optuna":
         try:
             from ray.tune.search.optuna import OptunaSearch
-        except ImportError as err:
+
+            return OptunaSearch(seed=sweep.search.seed)
+        except (ImportError, AssertionError) as err:  # Ray asserts that optuna is importable
             raise SweepError(f"search.algorithm optuna needs optuna: pip install optuna ({err})") from None
-        return OptunaSearch(seed=sweep.search.seed)
     # Ray ignores TuneConfig.max_concurrent_trials with this generator; it takes the limit itself.
     return BasicVariantGenerator(
         random_state=sweep.search.seed, max_concurrent=sweep.max_concurrent_trials or 0
@@ -86,14 +89,8 @@ def _scheduler(sweep: Sweep) -> Any:
 
 def _space(sweep: Sweep) -> dict[str, Any]:
     if sweep.search.algorithm == "grid":  # every combination: choices become grid dimensions too
-        return param_space(
-            Sweep(
-                **{
-                    **sweep.__dict__,
-                    "space": {k: {"grid": next(iter(v.values()))} for k, v in sweep.space.items()},
-                }
-            )
-        )
+        grid = {key: {"grid": next(iter(spec.values()))} for key, spec in sweep.space.items()}
+        return param_space(dataclasses.replace(sweep, space=grid))
     return param_space(sweep)
 
 

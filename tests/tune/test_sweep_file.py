@@ -90,3 +90,15 @@ def test_shipped_sweeps_parse_against_their_experiments(path):
     command = next(line for line in header if "seqlab tune --config" in line)
     experiment = REPO / command.split("--config")[1].split()[0]
     check_experiment(experiment, load_sweep(path), [])
+
+
+def test_grid_search_crosses_every_choice(tmp_path):
+    from seqlab.tune.cli import _space
+
+    space = {"a": {"choice": [1, 2]}, "b": {"grid": ["x", "y", "z"]}}
+    sweep = load_sweep(write(tmp_path, space=space, search={"algorithm": "grid"}))
+    assert _space(sweep) == {"a": tune.grid_search([1, 2]), "b": tune.grid_search(["x", "y", "z"])}
+    from ray.tune.search.variant_generator import generate_variants
+
+    points = {(v["a"], v["b"]) for _, v in generate_variants(_space(sweep))}
+    assert len(points) == 6
