@@ -97,8 +97,10 @@ def _space(sweep: Sweep) -> dict[str, Any]:
 def _trainable(plan: TrialPlan) -> Any:
     from ray import tune
 
-    if plan.workers > 1:  # the trial only drives Ray Train's workers, which hold the resources
-        resources: dict[str, float] = {"cpu": 0}
+    if plan.workers > 1:
+        # The trial only drives Ray Train's workers, which hold the CPUs and GPUs; Ray wants some
+        # resource in every request, so it asks for one byte of memory.
+        resources: dict[str, float] = {"cpu": 0, "memory": 1}
     else:
         resources = {"cpu": plan.cpu, "gpu": plan.gpu}
     return tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources)

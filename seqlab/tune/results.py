@@ -161,7 +161,8 @@ def best_config(run_dir: Path) -> dict[str, Any]:
 
 
 def write_best(rows: list[TrialRow], sweep_dir: Path) -> tuple[Path, Path | None] | None:
-    """``best_config.yaml`` of the best trial; returns it and the trial's best checkpoint."""
+    """``best_config.yaml`` of the best trial; returns it and the trial's best checkpoint (its last
+    one where a PBT trial ended on another trial's checkpoint without validating again)."""
     best = next((r for r in rows if not math.isnan(r.best)), None)
     if best is None:
         return None
@@ -171,5 +172,5 @@ def write_best(rows: list[TrialRow], sweep_dir: Path) -> tuple[Path, Path | None
     path = sweep_dir / "best_config.yaml"
     header = f"# best trial {best.trial_id} of sweep {sweep_dir}: run it with `seqlab fit --config {path}`\n"
     path.write_text(header + yaml.safe_dump(best_config(run_dir), sort_keys=False), encoding="utf-8")
-    checkpoint = run_dir / "checkpoints" / "best.ckpt"
-    return path, checkpoint if checkpoint.is_file() else None
+    found = [run_dir / "checkpoints" / name for name in ("best.ckpt", "last.ckpt")]
+    return path, next((p for p in found if p.is_file()), None)

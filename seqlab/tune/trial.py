@@ -147,6 +147,9 @@ def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
 
     try:
         run_training_cli(["fit", *args])
+        last = run_dir / "checkpoints" / "last.ckpt"
+        if ckpt_path != "last" and not last.is_file():  # restored at the end: nothing left to train
+            os.replace(ckpt_path, last)
     except SystemExit as exit_:  # a parse error exits; Tune must record it as the trial's failure
         raise RuntimeError(f"seqlab fit {' '.join(args)} exited with status {exit_.code}") from None
     finally:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from seqlab.cli import main
@@ -170,20 +171,23 @@ def test_pbt_exploits_by_checkpoint_with_the_mutated_learning_rate(tiny_fit_args
     assert sorted(r.status for r in rows) == ["finished", "finished"]
     assert all(r.iterations == 6 for r in rows)
     trials = tmp_path / "runs" / "sweeps" / "tiny" / "version_0" / "trials"
-    restored = [d for d in trials.iterdir() if (d / "checkpoints" / "from_tune.ckpt").is_file()]
-    assert restored, "no trial was exploited"
-    for trial in restored:
-        args = json.loads((trial / "trial_args.json").read_text())
+    started = {d: json.loads((d / "trial_args.json").read_text()) for d in trials.iterdir()}
+    restored = {d: args for d, args in started.items() if any(a.endswith("from_tune.ckpt") for a in args)}
+    assert restored, "no trial was exploited"  # (trial_args.json holds each trial's latest start)
+    for trial, args in restored.items():
         lr = next(
             float(a.split("=", 1)[1])
             for a in args
             if a.startswith("--model.init_args.optimizer.init_args.lr=")
         )
-        with open(trial / "metrics.csv", newline="") as file:
-            logged = [float(r["lr"]) for r in csv.DictReader(file) if r.get("lr")]
-        assert logged[-1] == pytest.approx(lr, rel=1e-6)  # the mutated rate, after the restore
-        names = sorted(p.name for p in (trial / "checkpoints").iterdir())
-        assert names == ["best.ckpt", "from_tune.ckpt", "last.ckpt"]  # no best-v1.ckpt pile-up
+        restored_ckpt = trial / "checkpoints" / "from_tune.ckpt"
+        if restored_ckpt.is_file():  # it trained on after its latest restore (else it ended there)
+            start = torch.load(restored_ckpt, map_location="cpu", weights_only=True)["global_step"]
+            with open(trial / "metrics.csv", newline="") as file:
+                rows = [r for r in csv.DictReader(file) if r.get("lr") and int(r["step"]) >= start]
+            assert rows and all(float(r["lr"]) == pytest.approx(lr, rel=1e-6) for r in rows)
+        names = {p.name for p in (trial / "checkpoints").iterdir()}
+        assert "last.ckpt" in names and names <= {"best.ckpt", "from_tune.ckpt", "last.ckpt"}  # no -v1
 
 
 @pytest.mark.slow
@@ -201,3 +205,34 @@ def test_optuna_search(tiny_fit_args, tmp_path):
     assert sorted(r.status for r in rows) == ["finished"] * 3
     lrs = [r.point["model.init_args.optimizer.init_args.lr"] for r in rows]
     assert len(set(lrs)) == 3 and all(1.0e-4 <= lr <= 1.0e-2 for lr in lrs)
+
+
+@pytest.mark.slow
+def test_a_trial_can_be_a_two_process_ddp_job_on_ray_train(tiny_fit_args, tmp_path, wandb_records):
+    """`resources.workers: 2` runs the trial's fit as two DDP processes on Ray Train: the checkpoint
+    carries both ranks' stream states, the metrics reach Tune, and only rank 0 logs to W&B."""
+    sweep = write_sweep(
+        tmp_path / "sweep.yaml",
+        space={"model.init_args.hidden_size": {"choice": [16]}},
+        scheduler={"name": "fifo"},
+        overrides={"trainer.max_steps": 6, "trainer.val_check_interval": 2},
+        resources={"cpu": 1, "workers": 2},
+    )
+    rows = tune_main(
+        [
+            "--config",
+            str(EXPERIMENT),
+            "--sweep",
+            str(sweep),
+            "--",
+            *trial_args(tiny_fit_args),
+            "--trainer.precision=32",
+        ]
+    )
+    ((row,),) = [rows]
+    assert row.status == "finished" and row.iterations == 3 and not math.isnan(row.best)
+    trial = tmp_path / "runs" / "sweeps" / "tiny" / "version_0" / "trials" / row.trial_id
+    ckpt = torch.load(trial / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 6 and ckpt["seqlab"]["train_state"]["world_size"] == 2
+    (offline,) = wandb_records.offline_runs(trial)
+    assert wandb_records.summary(offline)["summary"]["val/bpc"] == pytest.approx(row.last, rel=1e-6)
