@@ -204,7 +204,9 @@ def test_model_options_on_the_command_line_win_over_the_checkpoints(tiny_fit_arg
     main(["fit", "--config", str(CONFIG), *tiny_fit_args, "--model.dropout=0.25"])
     run = Path("runs/char_lstm/version_0")
     args = [a for a in tiny_fit_args if not a.startswith("--model.")]
-    main(["validate", "--config", str(CONFIG), *args, "--ckpt_path", "last", "--model.init_args.dropout=0.05"])
+    main(
+        ["validate", "--config", str(CONFIG), *args, "--ckpt_path", "last", "--model.init_args.dropout=0.05"]
+    )
     validated = yaml.safe_load((run / "config.validate-1.yaml").read_text())["model"]["init_args"]
     assert validated["dropout"] == 0.05  # given on the command line
     assert validated["hidden_size"] == 32  # from the checkpoint (the config file says 512)
