@@ -14,8 +14,11 @@ import yaml
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-# Experiment configs; configs/cluster/ holds job-submission profiles (tests/cluster checks those).
-CONFIGS = sorted(p for p in (REPO / "configs").glob("**/*.yaml") if p.parent.name != "cluster")
+# Experiment configs; configs/cluster/ holds job-submission profiles (tests/cluster checks those) and
+# configs/sweeps/ sweep files (tests/tune checks those against their experiments).
+CONFIGS = sorted(
+    p for p in (REPO / "configs").glob("**/*.yaml") if p.parent.name not in ("cluster", "sweeps")
+)
 IDS = [str(p.relative_to(REPO / "configs")) for p in CONFIGS]
 
 
