@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -25,6 +26,16 @@ from seqlab.tasks.example_task import ExampleTask
 from seqlab.tasks.plots import posteriorgram_figure
 
 
+def error_units(text: str, kind: str) -> tuple[Sequence[str], list[str]]:
+    """What ``cer`` and ``wer`` count edits over: characters and space-separated words (as jiwer
+    does), or for phoneme targets phoneme symbols and the words between ``|`` boundaries."""
+    if kind == "phonemes":
+        symbols = text.split()
+        words = [w.strip() for w in " ".join(symbols).split("|") if w.strip()]
+        return [s for s in symbols if s != "|"], words
+    return text.strip(), text.split()
+
+
 class SpeechRecognitionTask(ExampleTask):
     """CTC speech recognition over a batch of ``features`` [B, T, F], ``feature_lengths``, ``targets``
     [B, S] (label ids, 0 = blank never used), ``target_lengths`` and ``ids``.
@@ -34,7 +45,8 @@ class SpeechRecognitionTask(ExampleTask):
     frames than the encoder outputs after subsampling is skipped, named in a warning and counted as
     ``train/skipped``. A step whose loss is not finite on any rank is skipped on every rank (its
     gradients dropped before the optimizer sees them) and counted as ``train/nonfinite_skipped``.
-    Validation and test log ``loss``, ``cer`` and ``wer`` (``val/cer`` picks the checkpoint), a table
+    Validation and test log ``loss``, ``cer`` and ``wer`` (``val/cer`` picks the checkpoint; for
+    phoneme targets they are phoneme and word error rates, see :func:`error_units`), a table
     of references and transcripts and a posteriorgram of the first utterance.
 
     Args:
@@ -197,8 +209,10 @@ class SpeechRecognitionTask(ExampleTask):
         hyps = [alphabet.decode(ids) for ids in self.decode(log_probs, lengths, self.eval_beam_size, scorer)]
         for i, hyp in enumerate(hyps):
             ref = alphabet.decode(batch["targets"][i, : int(batch["target_lengths"][i])].tolist())
-            self._chars.update(hyp.strip(), [ref.strip()])  # CER and WER as jiwer computes them
-            self._words.update(hyp.split(), [ref.split()])
+            hyp_units, hyp_words = error_units(hyp, alphabet.kind)
+            ref_units, ref_words = error_units(ref, alphabet.kind)
+            self._chars.update(hyp_units, [ref_units])
+            self._words.update(hyp_words, [ref_words])
             if len(self._rows) < self.examples_logged:
                 self._rows.append([str(batch["ids"][i]), ref, hyp])
         if self._posteriorgram is None:

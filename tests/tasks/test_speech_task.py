@@ -266,3 +266,14 @@ def test_nonfinite_loss_on_one_ddp_rank_skips_the_step_on_both(monkeypatch):
     )
     run.fit(task, datamodule=data)  # the assertions run in the ranks (StepWatch.on_train_end)
     assert all(torch.isfinite(p).all() for p in task.parameters())
+
+
+def test_error_units_of_characters_and_phonemes():
+    """CER/WER count characters and space-separated words; for phoneme targets, phoneme symbols and
+    the words between `|` boundaries."""
+    from seqlab.tasks.speech import error_units
+
+    assert error_units(" hello world ", "characters") == ("hello world", ["hello", "world"])
+    symbols, words = error_units("h ə l oʊ | w ɜː l d", "phonemes")
+    assert symbols == ["h", "ə", "l", "oʊ", "w", "ɜː", "l", "d"]
+    assert words == ["h ə l oʊ", "w ɜː l d"]
