@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -228,3 +232,39 @@ class WandbRecords:
 @pytest.fixture
 def wandb_records() -> WandbRecords:
     return WandbRecords()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RayCluster:
+    """Addresses of a running Ray head: ``gcs`` for ``ray.init``, ``dashboard`` for the Jobs API."""
+
+    gcs: str
+    dashboard: str
+
+
+@pytest.fixture
+def ray_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RayCluster]:
+    """A one-node Ray cluster on loopback, started with `ray start` (token auth on, Ray's default; the
+    token lives in this test's HOME; usage stats off) and stopped afterwards."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must stay short
+    ray = Path(sys.executable).parent / "ray"
+    gcs, dashboard = _free_port(), _free_port()
+    subprocess.run(
+        [str(ray), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--include-dashboard=true",
+         "--num-cpus=2", "--object-store-memory=100000000", "--disable-usage-stats", f"--temp-dir={temp}"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    try:
+        yield RayCluster(gcs=f"127.0.0.1:{gcs}", dashboard=f"http://127.0.0.1:{dashboard}")
+    finally:
+        subprocess.run([str(ray), "stop", "--force"], capture_output=True, timeout=300)
+        shutil.rmtree(temp, ignore_errors=True)

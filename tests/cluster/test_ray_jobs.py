@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,31 +21,10 @@ CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
 RAY = Path(sys.executable).parent / "ray"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def ray_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A one-node Ray cluster on loopback, token auth on (Ray's default; the token lives in this
-    test's HOME), usage stats off."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must stay short
-    dashboard = _free_port()
-    subprocess.run(
-        [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--include-dashboard=true",
-         "--num-cpus=2", "--object-store-memory=100000000", "--disable-usage-stats", f"--temp-dir={temp}"],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{dashboard}"
-    finally:
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=300)
-        shutil.rmtree(temp, ignore_errors=True)
+def ray_head(ray_cluster) -> str:
+    """The dashboard address of a one-node Ray cluster on loopback (see conftest.ray_cluster)."""
+    return ray_cluster.dashboard
 
 
 def _submit(address: str, fit_args: list[str], *options: str) -> None:

@@ -233,3 +233,23 @@ def test_a_trial_can_be_a_two_process_ddp_job_on_ray_train(tiny_fit_args, tmp_pa
     assert ckpt["global_step"] == 6 and ckpt["seqlab"]["train_state"]["world_size"] == 2
     (offline,) = wandb_records.offline_runs(trial)
     assert wandb_records.summary(offline)["summary"]["val/bpc"] == pytest.approx(row.last, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_sweep_on_an_existing_ray_cluster(ray_cluster, tiny_fit_args, tmp_path):
+    """`--address` joins a running Ray head (started by `ray start`, token auth on) instead of
+    starting one; the trials run on it and land in the sweep directory."""
+    import ray
+
+    sweep = write_sweep(
+        tmp_path / "sweep.yaml",
+        num_samples=1,
+        space={"model.init_args.hidden_size": {"grid": [16, 24]}},
+        scheduler={"name": "fifo"},
+    )
+    args = ["--config", str(EXPERIMENT), "--sweep", str(sweep), "--address", ray_cluster.gcs]
+    rows = tune_main([*args, "--", *trial_args(tiny_fit_args)])
+    port = ray_cluster.gcs.rsplit(":", 1)[1]  # (Ray reports the node's own IP for 127.0.0.1)
+    assert ray.get_runtime_context().gcs_address.endswith(f":{port}")
+    assert sorted(r.status for r in rows) == ["finished", "finished"]
+    assert all(r.iterations == 4 for r in rows)
