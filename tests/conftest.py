@@ -254,15 +254,17 @@ def ray_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ray
     token lives in this test's HOME; usage stats off) and stopped afterwards."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # left behind by any earlier ray.init here
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must stay short
     ray = Path(sys.executable).parent / "ray"
     gcs, dashboard = _free_port(), _free_port()
-    subprocess.run(
+    started = subprocess.run(
         [str(ray), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--include-dashboard=true",
          "--num-cpus=2", "--object-store-memory=100000000", "--disable-usage-stats", f"--temp-dir={temp}"],
-        check=True, capture_output=True, timeout=300,
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+    assert started.returncode == 0, f"ray start failed:\n{started.stdout[-2000:]}\n{started.stderr[-3000:]}"
     try:
         yield RayCluster(gcs=f"127.0.0.1:{gcs}", dashboard=f"http://127.0.0.1:{dashboard}")
     finally:

@@ -32,8 +32,6 @@ class ESpeak:
         seed: seed of eSpeak's own random numbers (noise sources of some voices).
     """
 
-    _loaded: ESpeak | None = None
-
     def __init__(self, seed: int = 0) -> None:
         try:
             import espeakng_loader

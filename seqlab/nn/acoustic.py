@@ -12,14 +12,10 @@ from typing import Literal
 import torch
 from torch import nn
 
+from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.recurrent import Cell, RecurrentStack
 
 Subsampling = Literal["none", "stack", "pyramid"]
-
-
-def lengths_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
-    """[B, T] True at real (non-padding) frames."""
-    return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,7 +24,7 @@ def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[t
     if factor == 1:
         return x, lengths
     batch, frames, width = x.shape
-    x = x * lengths_mask(lengths.to(x.device), frames)[..., None].to(x.dtype)
+    x = x * lengths_to_mask(lengths.to(x.device), frames)[..., None].to(x.dtype)
     extra = (-frames) % factor
     if extra:
         x = torch.cat([x, x.new_zeros(batch, extra, width)], dim=1)

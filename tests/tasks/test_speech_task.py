@@ -22,6 +22,7 @@ FEATURES = 6
 
 class ToyAlphabet:
     blank = 0
+    kind = "characters"
 
     def encode(self, text: str) -> list[int]:
         return [SYMBOLS.index(c) + 1 for c in text]

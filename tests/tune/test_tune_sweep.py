@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,10 +29,15 @@ SCHEDULE = ("--trainer.max_steps", "--trainer.val_check_interval", "--run.wandb.
 
 @pytest.fixture(autouse=True)
 def ray_shutdown():
+    """Shut down the Ray that `seqlab tune` started in this process, and undo the environment variables
+    it and Ray set (RAY_AUTH_MODE would make a later `ray start` demand a token)."""
+    environment = dict(os.environ)
     yield
     import ray
 
     ray.shutdown()
+    os.environ.clear()
+    os.environ.update(environment)
 
 
 def trial_args(tiny_fit_args: list[str]) -> list[str]:
@@ -238,9 +244,8 @@ def test_a_trial_can_be_a_two_process_ddp_job_on_ray_train(tiny_fit_args, tmp_pa
 @pytest.mark.slow
 def test_sweep_on_an_existing_ray_cluster(ray_cluster, tiny_fit_args, tmp_path):
     """`--address` joins a running Ray head (started by `ray start`, token auth on) instead of
-    starting one; the trials run on it and land in the sweep directory."""
-    import ray
-
+    starting one; the trials run on it and land in the sweep directory. (A fresh `seqlab tune`
+    process, as users run it: this test process has had Ray sessions of its own.)"""
     sweep = write_sweep(
         tmp_path / "sweep.yaml",
         num_samples=1,
@@ -248,8 +253,20 @@ def test_sweep_on_an_existing_ray_cluster(ray_cluster, tiny_fit_args, tmp_path):
         scheduler={"name": "fifo"},
     )
     args = ["--config", str(EXPERIMENT), "--sweep", str(sweep), "--address", ray_cluster.gcs]
-    rows = tune_main([*args, "--", *trial_args(tiny_fit_args)])
-    port = ray_cluster.gcs.rsplit(":", 1)[1]  # (Ray reports the node's own IP for 127.0.0.1)
-    assert ray.get_runtime_context().gcs_address.endswith(f":{port}")
-    assert sorted(r.status for r in rows) == ["finished", "finished"]
-    assert all(r.iterations == 4 for r in rows)
+    log = tmp_path / "tune.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "seqlab", "tune", *args, "--", *trial_args(tiny_fit_args)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+            check=False,
+        )
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    port = ray_cluster.gcs.rsplit(":", 1)[1]
+    assert re.search(rf"Connecting to existing Ray cluster at address: [\d.]+:{port}\b", text), text[-3000:]
+    with open(tmp_path / "runs" / "sweeps" / "tiny" / "version_0" / "results.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert sorted(r["status"] for r in rows) == ["finished", "finished"]
+    assert all(r["iterations"] == "4" for r in rows)
