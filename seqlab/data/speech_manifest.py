@@ -13,7 +13,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from seqlab.data.tables import jsonl_records
 from seqlab.data.text_files import DataError, read_text_lines
 
 EXPECTED = 'a JSON object per line like {"audio": "path/to/file.wav", "text": "the transcript"}'
@@ -30,15 +32,7 @@ class Utterance:
     duration: float | None = None
 
 
-def _parse(line: str, where: str, folder: Path) -> Utterance:
-    try:
-        entry = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(
-            f"{where}: not valid JSON ({err.msg} at column {err.colno}); expected {EXPECTED}"
-        ) from None
-    if not isinstance(entry, dict):
-        raise DataError(f"{where}: a JSON {type(entry).__name__}, not an object; expected {EXPECTED}")
+def _parse(entry: dict[str, Any], where: str, folder: Path) -> Utterance:
     for key in ("audio", "text"):
         if key not in entry:
             raise DataError(
@@ -72,7 +66,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
     path = Path(path)
     lines = read_text_lines(path, "no utterances", EXPECTED)
     folder = path.resolve().parent
-    out = [_parse(line, f"{path}:{n}", folder) for n, line in enumerate(lines, 1) if line.strip()]
+    out = [_parse(entry, where, folder) for where, entry in jsonl_records(path, lines)]
     if not out:
         raise DataError(f"{path}: no utterances (only blank lines); expected {EXPECTED}")
     return out

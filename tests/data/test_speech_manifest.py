@@ -32,8 +32,8 @@ def test_reads_entries_and_resolves_paths_against_the_manifest_folder(tmp_path: 
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"audio": "a.wav", "text": "ok"', "not valid JSON"),
-        ('["a.wav", "hi"]', "not an object"),
+        ('{"audio": "a.wav", "text": "ok"', "invalid JSON"),
+        ('["a.wav", "hi"]', "a JSON list; expected one JSON object per line"),
         ('{"audio": "a.wav"}', "no 'text' key"),
         ('{"text": "hi"}', "no 'audio' key"),
         ('{"audio": "a.wav", "text": 7}', "'text' must be a string"),
