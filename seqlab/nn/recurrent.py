@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Literal
 
 import torch
@@ -19,6 +21,34 @@ def detach_state(state: State | None) -> State | None:
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)  # type: ignore[return-value]
     return state.detach()
+
+
+@functools.cache
+def cpu_bf16_lstm_works() -> bool:
+    """Whether this CPU's oneDNN has a bf16 LSTM kernel. On an AVX2-only AMD EPYC (no AVX-512)
+    ``nn.LSTM`` under CPU bf16 autocast fails with "could not create a primitive descriptor"; probed
+    once on a tiny LSTM."""
+    probe = nn.LSTM(2, 2, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            probe(torch.zeros(1, 2, 2))
+    except RuntimeError:
+        return False
+    return True
+
+
+def _needs_fp32_lstm(rnn: nn.Module, x: torch.Tensor) -> bool:
+    """An unpacked LSTM about to run under CPU bf16 autocast on a CPU without the bf16 kernel."""
+    if not (isinstance(rnn, nn.LSTM) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")):
+        return False
+    if torch.get_autocast_dtype("cpu") != torch.bfloat16 or cpu_bf16_lstm_works():
+        return False
+    warnings.warn(
+        "oneDNN has no bf16 LSTM kernel for this CPU: the LSTM layers run in float32, "
+        "the rest of the model in bf16; `--trainer.precision 32-true` avoids the mixed casts",
+        stacklevel=3,
+    )
+    return True
 
 
 class RecurrentStack(nn.Module):
@@ -83,6 +113,10 @@ class RecurrentStack(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         """Run over ``x`` [B, T, F]; with ``lengths``, padding is packed away and outputs are zero there."""
         if lengths is None:
+            if _needs_fp32_lstm(self.rnn, x):
+                with torch.autocast("cpu", enabled=False):
+                    state = None if state is None else tuple(s.float() for s in state)
+                    return self.rnn(x.float(), state)
             return self.rnn(x, state)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed, state)

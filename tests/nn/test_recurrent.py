@@ -194,3 +194,18 @@ def test_lm_state_carries_over_two_halves(cell: str) -> None:
     for a, b in zip(_state_tensors(end_state), _state_tensors(full_state), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     assert not torch.allclose(fresh, second, atol=1e-4)  # the carried state matters
+
+
+@pytest.mark.filterwarnings("ignore:oneDNN has no bf16 LSTM kernel")
+def test_lstm_runs_under_cpu_bf16_autocast_on_any_cpu() -> None:
+    """Tried on an AVX2-only AMD EPYC, where oneDNN's bf16 LSTM fails to build its primitive: the stack
+    then runs its LSTM in float32, so bf16-mixed training works on every CPU and stays close to fp32."""
+    torch.manual_seed(0)
+    stack = RecurrentStack("lstm", F_IN, H, num_layers=2, bidirectional=True)
+    x = torch.randn(3, 7, F_IN)
+    reference, _ = stack(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, state = stack(x)
+        carried, _ = stack(x, state)  # a carried state (TBPTT) works too
+    assert torch.allclose(out.float(), reference, atol=0.05)
+    assert torch.isfinite(carried.float()).all()
