@@ -38,7 +38,7 @@ def cpu_bf16_lstm_works() -> bool:
 
 
 def _needs_fp32_lstm(rnn: nn.Module, x: torch.Tensor) -> bool:
-    """An unpacked LSTM about to run under CPU bf16 autocast on a CPU without the bf16 kernel."""
+    """An LSTM about to run under CPU bf16 autocast on a CPU without the bf16 kernel."""
     if not (isinstance(rnn, nn.LSTM) and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")):
         return False
     if torch.get_autocast_dtype("cpu") != torch.bfloat16 or cpu_bf16_lstm_works():
@@ -112,11 +112,16 @@ class RecurrentStack(nn.Module):
         self, x: torch.Tensor, state: State | None = None, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, State]:
         """Run over ``x`` [B, T, F]; with ``lengths``, padding is packed away and outputs are zero there."""
+        if _needs_fp32_lstm(self.rnn, x):
+            with torch.autocast("cpu", enabled=False):
+                state = None if state is None else tuple(s.float() for s in state)
+                return self._run(x.float(), state, lengths)
+        return self._run(x, state, lengths)
+
+    def _run(
+        self, x: torch.Tensor, state: State | None, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, State]:
         if lengths is None:
-            if _needs_fp32_lstm(self.rnn, x):
-                with torch.autocast("cpu", enabled=False):
-                    state = None if state is None else tuple(s.float() for s in state)
-                    return self.rnn(x.float(), state)
             return self.rnn(x, state)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, state = self.rnn(packed, state)

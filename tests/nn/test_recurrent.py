@@ -204,8 +204,13 @@ def test_lstm_runs_under_cpu_bf16_autocast_on_any_cpu() -> None:
     stack = RecurrentStack("lstm", F_IN, H, num_layers=2, bidirectional=True)
     x = torch.randn(3, 7, F_IN)
     reference, _ = stack(x)
+    lengths = torch.tensor([7, 3, 5])
+    packed_reference, _ = stack(x, lengths=lengths)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, state = stack(x)
         carried, _ = stack(x, state)  # a carried state (TBPTT) works too
+        with torch.no_grad():
+            packed, _ = stack(x, lengths=lengths)  # packed, as encoders run it in validation
     assert torch.allclose(out.float(), reference, atol=0.05)
     assert torch.isfinite(carried.float()).all()
+    assert torch.allclose(packed.float(), packed_reference, atol=0.05)
