@@ -2,12 +2,17 @@
 # A real single-node SLURM on localhost for the cluster tests (Debian's slurmctld, slurmd,
 # slurm-client, munge). Idempotent: a second call only checks that the daemons answer (~1 s).
 #
-# Exit status: 0 ready; 3 not possible here (not root, no apt-get, packages unavailable), which the
-# tests turn into a skip with this script's message; anything else is a real failure.
+# Exit status: 0 ready; 3 only where this machine cannot have SLURM at all (not root, no apt-get),
+# which the tests turn into a skip with this script's message; anything else is a real failure that
+# stops CI: a failed package install (no network, a broken mirror), a daemon that does not come up.
 set -euo pipefail
 
 say() { echo "setup_slurm: $*" >&2; }
 unavailable() { say "unavailable: $*"; exit 3; }
+fail() { say "failed: $*"; exit 1; }
+# A step that happens to exit 3 must not read as "unavailable" (a skip): any failure here is status 1.
+trap 'status=$?; if ((status == 3)); then say "a step failed with status 3"; exit 1; fi' ERR
+log=${TMPDIR:-/tmp}/setup_slurm_apt.log
 
 [[ $(id -u) -eq 0 ]] || unavailable "needs root (installs packages and starts daemons)"
 
@@ -27,11 +32,14 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     command -v apt-get >/dev/null || unavailable "no apt-get to install slurmctld, slurmd, slurm-client, munge"
     export DEBIAN_FRONTEND=noninteractive
     packages=(slurmctld slurmd slurm-client munge)
-    if ! apt-get install -y -q "${packages[@]}" >/tmp/setup_slurm_apt.log 2>&1; then
-        apt-get update -q >>/tmp/setup_slurm_apt.log 2>&1 || true
-        apt-get install -y -q "${packages[@]}" >>/tmp/setup_slurm_apt.log 2>&1 \
-            || unavailable "apt-get install ${packages[*]} failed (see /tmp/setup_slurm_apt.log)"
+    if ! apt-get install -y -q "${packages[@]}" >"$log" 2>&1; then
+        apt-get update -q >>"$log" 2>&1 || true
+        apt-get install -y -q "${packages[@]}" >>"$log" 2>&1 \
+            || fail "apt-get install ${packages[*]} failed: $(tail -n 3 "$log" | tr '\n' ' ')(see $log)"
     fi
+    for daemon in slurmctld slurmd sbatch munged; do
+        command -v "$daemon" >/dev/null || fail "apt-get installed the packages but $daemon is not on PATH"
+    done
 fi
 
 # munge: a key and a running munged.
@@ -46,6 +54,7 @@ chown munge:munge /run/munge /var/log/munge /var/lib/munge
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     runuser -u munge -- munged --force
     for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
+    munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || fail "munged did not come up (see /var/log/munge)"
 fi
 
 # slurm.conf: one node (this host, all its cores), one default partition, no accounting.
@@ -85,8 +94,8 @@ daemon_running() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 if ((restart)) && daemon_running /run/slurmctld.pid; then
     scontrol reconfigure || true
 fi
-daemon_running /run/slurmctld.pid || slurmctld
-daemon_running /run/slurmd.pid || slurmd
+daemon_running /run/slurmctld.pid || slurmctld || fail "slurmctld did not start (see /var/log/slurm)"
+daemon_running /run/slurmd.pid || slurmd || fail "slurmd did not start (see /var/log/slurm)"
 
 for _ in $(seq 100); do
     if ready; then

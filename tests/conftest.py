@@ -270,3 +270,14 @@ def ray_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ray
     finally:
         subprocess.run([str(ray), "stop", "--force"], capture_output=True, timeout=300)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+FAKE_WANDB_API_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c"  # 40 hex digits, the shape of a real key
+
+
+@pytest.fixture
+def wandb_api_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A W&B API key in this process's environment (fake, but shaped like one), for checks that it
+    never shows in clear text."""
+    monkeypatch.setenv("WANDB_API_KEY", FAKE_WANDB_API_KEY)
+    return FAKE_WANDB_API_KEY

@@ -16,6 +16,7 @@ import sys
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from seqlab.cluster import kuberay, ray_jobs, slurm
+from seqlab.cluster.secrets import mask_secrets
 from seqlab.cluster.submit import slurm_logs, slurm_status, submit_k8s, submit_ray, submit_slurm
 
 BACKENDS = ("slurm", "ray")  # `seqlab jobs` back-ends; `submit` also writes Kubernetes manifests
@@ -106,7 +107,7 @@ def submit_main(argv: list[str]) -> None:
         try:
             submit_ray(cfg.config, cfg.address, fit_args, **{k: cfg[k] for k in keys}, dry_run=cfg.dry_run)
         except ray_jobs.RayJobError as err:
-            raise SystemExit(f"seqlab submit ray: {err}") from None
+            raise SystemExit(mask_secrets(f"seqlab submit ray: {err}")) from None
         return
     cfg = _slurm_parser().parse_args(options)
     fields = slurm.SlurmResources.__dataclass_fields__
@@ -114,7 +115,7 @@ def submit_main(argv: list[str]) -> None:
     try:
         submit_slurm(cfg.config, job, fit_args, cfg.run_name, cfg.root_dir, cfg.python, cfg.dry_run)
     except slurm.SlurmError as err:
-        raise SystemExit(f"seqlab submit slurm: {err}") from None
+        raise SystemExit(mask_secrets(f"seqlab submit slurm: {err}")) from None
 
 
 def jobs_main(argv: list[str]) -> None:
@@ -129,19 +130,19 @@ def jobs_main(argv: list[str]) -> None:
         if cfg.backend == "ray":
             _ray_job(cfg.action, cfg.address, cfg.job_id, cfg.follow)
         elif cfg.action == "status":
-            print(json.dumps(slurm_status(cfg.job_id), indent=2))
+            print(mask_secrets(json.dumps(slurm_status(cfg.job_id), indent=2)))
         elif cfg.action == "logs":
             slurm_logs(cfg.job_id, cfg.follow)
         else:
             slurm.cancel(cfg.job_id)
             print(f"cancelled SLURM job {cfg.job_id}")
     except (slurm.SlurmError, ray_jobs.RayJobError, ValueError) as err:
-        raise SystemExit(f"seqlab jobs: {err}") from None
+        raise SystemExit(mask_secrets(f"seqlab jobs: {err}")) from None
 
 
 def _ray_job(action: str, address: str, job_id: str, follow: bool) -> None:
     if action == "status":
-        print(json.dumps(ray_jobs.status(address, job_id), indent=2))
+        print(mask_secrets(json.dumps(ray_jobs.status(address, job_id), indent=2)))  # it has the entrypoint
     elif action == "logs":
         ray_jobs.follow_logs(address, job_id, follow)
     else:

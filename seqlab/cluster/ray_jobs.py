@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from seqlab.cluster.secrets import mask_secrets
+
 # Never uploaded with the working directory: environments, outputs, caches, VCS data.
 EXCLUDES = [".venv", "venv", "runs", ".git", "**/__pycache__", ".cache", "wandb", "*.ckpt", ".pytest_cache"]
 FINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
@@ -90,7 +92,7 @@ def follow_logs(address: str, job_id: str, follow: bool, poll_seconds: float = 1
     while True:
         state = str(jobs.get_job_status(job_id).value)
         text = jobs.get_job_logs(job_id)
-        sys.stdout.write(text[shown:])
+        sys.stdout.write(mask_secrets(text[shown:]))
         sys.stdout.flush()
         shown = len(text)
         if not follow or state in FINAL:

@@ -20,6 +20,8 @@ import os
 import sys
 from typing import Any
 
+from seqlab.cluster.secrets import mask_secrets
+
 # Lightning on Ray's process group; given last, so they win over anything the config says.
 RAY_TRAINER_ARGS = [
     '--trainer.strategy={"class_path": "ray.train.lightning.RayDDPStrategy"}',
@@ -78,7 +80,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--max_failures", type=int, default=3)
     args = parser.parse_args(argv[:cut])
     fit_args = argv[cut + 1 :]
-    print(f"seqlab: Ray Train, {args.num_workers} workers: seqlab fit {json.dumps(fit_args)}", flush=True)
+    shown = mask_secrets(json.dumps(fit_args))  # the job's log is read by `seqlab jobs logs`, maybe shared
+    print(f"seqlab: Ray Train, {args.num_workers} workers: seqlab fit {shown}", flush=True)
     run(
         fit_args,
         args.num_workers,

@@ -5,6 +5,10 @@ submission, where the job script, the scheduler's log and ``job.json`` live; Ray
 ``<root_dir>/<name>/<submission id>`` on the cluster's file system), and its command is
 ``seqlab fit --config C --run.dir <that directory> --ckpt_path last ...``, so every restart after a
 preemption, requeue or retry resumes from the directory's own ``last.ckpt``.
+
+Secrets (API keys, tokens, passwords; see :mod:`seqlab.cluster.secrets`) are masked in everything
+printed, and a job script or manifest that would hold one in clear text is refused: they reach the job
+through its environment instead.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import yaml
 
 from seqlab.cluster import kuberay, ray_jobs, slurm
+from seqlab.cluster.secrets import mask_env, mask_secrets, refuse_secrets
 from seqlab.engine import run_dir as runs
 
 
@@ -81,14 +86,24 @@ def submit_slurm(
             run_dir.rmdir()
         raise SystemExit(f"seqlab submit slurm: {err}") from None
     if dry_run:
-        print(script, end="")
+        print(mask_secrets(script), end="")
         return None
+    try:
+        refuse_secrets(
+            script,
+            "the batch script (a `setup` line or a fit argument)",
+            "export the variable in the shell that runs `seqlab submit` (sbatch passes the environment on "
+            "to the job) and refer to it as $NAME if a setup line needs it",
+        )
+    except SystemExit:
+        run_dir.rmdir()
+        raise
     path = run_dir / "job.sbatch"
     path.write_text(script, encoding="utf-8")
     job_id = slurm.sbatch(path)
     log = run_dir / f"slurm-{job_id}.out"
     record = {"backend": "slurm", "job_id": job_id, "script": str(path), "log": str(log), "command": command}
-    (run_dir / "job.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    (run_dir / "job.json").write_text(mask_secrets(json.dumps(record, indent=2)) + "\n", encoding="utf-8")
     print(f"submitted SLURM job {job_id}; run directory {run_dir}")
     print(f"  follow:  seqlab jobs logs slurm {job_id} --follow true   (or tail -f {log})")
     print(f"  status:  seqlab jobs status slurm {job_id}")
@@ -114,7 +129,7 @@ def slurm_logs(job_id: str, follow: bool = False, poll_seconds: float = 1.0) -> 
                 file.seek(offset)
                 chunk = file.read()
                 offset = file.tell()
-            print(chunk, end="", flush=True)
+            print(mask_secrets(chunk), end="", flush=True)
         if done:
             return
         time.sleep(poll_seconds)
@@ -185,15 +200,15 @@ def submit_ray(
     else:
         command = fit_command(python, config_rel, run_dir, _gpu_trainer_args(gpus), list(fit_args or []))
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
-    if dry_run:
+    if dry_run:  # what would be sent, secrets masked (the real submission sends them to the job)
         spec = {
             "submission_id": submission_id,
             "entrypoint": command,
-            "runtime_env": ray_jobs.runtime_env(work, requirements, env_vars),
+            "runtime_env": ray_jobs.runtime_env(work, requirements, mask_env(env_vars)),
             "entrypoint_num_cpus": cpus,
             "entrypoint_num_gpus": gpus,
         }
-        print(json.dumps(spec, indent=2))
+        print(mask_secrets(json.dumps(spec, indent=2)))
         return None
     job_id = ray_jobs.submit(address, command, work, requirements, cpus, gpus, env_vars, submission_id)
     print(f"submitted Ray job {job_id} to {address}; run directory {run_dir} (on the cluster)")
@@ -237,8 +252,13 @@ def submit_k8s(
     except ValueError as err:
         raise SystemExit(f"seqlab submit k8s: {err}") from None
     if dry_run:
-        print(text, end="")
+        print(mask_secrets(text), end="")
         return text
+    refuse_secrets(
+        text,
+        "the RayJob manifest (a fit argument)",
+        "keep secrets in a Kubernetes Secret and give them to the pod from there",
+    )
     path = Path(output or f"{job}.yaml")
     path.write_text(text, encoding="utf-8")
     print(f"wrote RayJob {job} to {path}; submit it with: kubectl apply -f {path}")

@@ -1,7 +1,8 @@
 """Text corpora for language modelling: local files, Hugging Face datasets, and a built-in one.
 
-Every corpus yields a ``datasets.DatasetDict`` with the splits ``train``, ``validation`` and
-``test`` and one ``text`` column (one row per document). Extension is by ``class_path`` in YAML.
+Every corpus yields a ``datasets.DatasetDict`` with a ``train`` split, ``validation`` and ``test``
+where the corpus has them (a split it lacks is absent, never an empty dataset), and one ``text``
+column (one row per document). Extension is by ``class_path`` in YAML.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class TextFiles(TextCorpus):
     Args:
         train: training file(s).
         validation: validation file(s).
-        test: test file(s).
+        test: test file(s) (none: no test split; ``seqlab test`` then says so).
         files: file(s) to concatenate and cut by ``fractions`` when splits are not given.
         fractions: train/validation/test shares of the concatenated stream.
     """
@@ -83,10 +84,14 @@ class TextFiles(TextCorpus):
             return datasets.DatasetDict(
                 {s: _documents([p], [source]) for s, p in zip(SPLITS, pieces, strict=True)}
             )
-        out = {}
-        for split, files in self.splits.items():
-            out[split] = _documents([read_text_file(f) for f in files], files)
-        return datasets.DatasetDict(out)
+        # A split without files is left out: an empty dataset would break encoding and batching.
+        return datasets.DatasetDict(
+            {
+                split: _documents([read_text_file(f) for f in files], files)
+                for split, files in self.splits.items()
+                if files
+            }
+        )
 
 
 class HubText(TextCorpus):

@@ -16,14 +16,22 @@ def normalize_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def scoring_text(target: str, kind: Targets) -> str:
+    """The reference that CER/WER compare a transcript with: the whole target (the normalised text, or
+    the phoneme tokens one space apart), symbols the alphabet lacks included, so that a model which
+    cannot emit them is charged for them."""
+    return normalize_text(target) if kind == "characters" else " ".join(target.split())
+
+
 class Alphabet:
     """Symbols fitted on the training targets; ``encode`` maps a target to ids 1..len(symbols).
 
     Characters: the symbols are single characters of the normalised text (space included, the word
     boundary). Phonemes: whitespace-separated tokens (``h ə l oʊ | w ɜː l d``; ``|`` marks word
     boundaries). A symbol absent from training (only possible in validation/test or at inference) is
-    dropped from the target and counted in ``unknown``: a model cannot emit it, so it counts as a
-    deletion in the error rates, which is the honest score.
+    dropped from the training target ids and counted in ``unknown``; the error rates still score
+    against the whole reference (:func:`scoring_text`), where a model that cannot emit the symbol is
+    charged for it, which is the honest score.
 
     Args:
         symbols: the symbols in id order (id = position + 1).

@@ -2,14 +2,15 @@
 
 Relative audio paths are resolved against the manifest's folder, so a corpus folder can move. Optional
 keys: ``phonemes`` (a space-separated phoneme string, the target when training on phonemes) and
-``duration`` (seconds, informational). Every problem is reported as ``manifest:line: what was wrong
-(expected ...)``; audio that exists but cannot be decoded is reported the same way when features
-are computed.
+``duration`` (seconds, positive and finite, informational). Every problem is reported as
+``manifest:line: what was wrong (expected ...)``; audio that exists but cannot be decoded is reported
+the same way when features are computed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +51,15 @@ def _parse(entry: dict[str, Any], where: str, folder: Path) -> Utterance:
         raise DataError(f"{where}: 'text' must be a string, got {type(text).__name__} {text!r}")
     if phonemes is not None and not isinstance(phonemes, str):
         raise DataError(f"{where}: 'phonemes' must be a string, got {type(phonemes).__name__} {phonemes!r}")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))):
-        raise DataError(f"{where}: 'duration' must be a number of seconds, got {duration!r}")
+    if duration is not None and (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not math.isfinite(duration)
+        or duration <= 0
+    ):  # JSON's NaN/Infinity literals parse as floats; a length is never zero or negative
+        raise DataError(
+            f"{where}: 'duration' must be a positive, finite number of seconds (e.g. 2.5), got {duration!r}"
+        )
     path = Path(audio) if os.path.isabs(audio) else folder / audio
     if not path.is_file():
         raise DataError(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.engine.build import ConfigError, experiment_parser
+from seqlab.engine.config_files import config_file_problem
 from seqlab.engine.run_dir import next_version
 from seqlab.tune import results
 from seqlab.tune.sweep import Sweep, SweepError, example_point, load_sweep, param_space, to_domain
@@ -204,6 +205,8 @@ def tune_main(argv: list[str]) -> list[results.TrialRow]:
         experiment = Path(args.config).resolve()
         if not experiment.is_file():
             raise FileNotFoundError(f"{args.config}: no such experiment config")
+        if (problem := config_file_problem(args.config)) is not None:
+            raise ConfigError(problem)  # names the file and line, where jsonargparse says "<unicode string>"
         sweep = load_sweep(args.sweep)
         check_experiment(experiment, sweep, extra_args)
         if sweep.scheduler.name == "pbt" and sweep.resources.workers > 1:

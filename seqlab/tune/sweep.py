@@ -19,6 +19,8 @@ from typing import Any, Literal
 import yaml
 from jsonargparse import ArgumentError, ArgumentParser
 
+from seqlab.engine.config_files import yaml_problem
+
 # kind -> number of arguments it takes (None: a non-empty list of values)
 DOMAINS: dict[str, int | None] = {
     "choice": None,
@@ -142,7 +144,7 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise SweepError(f"{path}: not valid YAML: {err}") from None
+        raise SweepError(yaml_problem(str(path), err)) from None
     if not isinstance(raw, dict):
         raise SweepError(f"{path}: expected a mapping of sweep settings, got {type(raw).__name__}")
     parser = ArgumentParser(exit_on_error=False)
