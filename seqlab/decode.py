@@ -10,10 +10,11 @@ from typing import TextIO
 import torch
 
 from seqlab.data.batching import pad
-from seqlab.data.text_files import check_output, read_text_lines, write_output
+from seqlab.data.text_files import read_text_lines
 from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
 from seqlab.data.transduction_data import decode_target, encode_source
-from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
+from seqlab.engine.checkpoints import load_trained
+from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
 from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
 from seqlab.tasks.transduction import TransductionTask
@@ -99,6 +100,7 @@ def decode(
     run_name: str | None = None,
     root_dir: str = "runs",
     device: str = "auto",
+    overwrite: bool = False,
 ) -> None:
     """Decode every input line with a trained encoder-decoder.
 
@@ -125,17 +127,16 @@ def decode(
         run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
         root_dir: where runs live.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        overwrite: let ``output`` replace an existing file (never the input or the checkpoint).
     """
     path = checkpoint_path(ckpt_path, run_name, root_dir, "decode")
     if not input and not interactive:
         raise SystemExit("seqlab decode: give `--input FILE`, `--input -` or `--interactive true`")
-    check_output(output, input)
+    check_output(output, [input] if input else [], path, overwrite)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    state = checkpoint_data_state(read_checkpoint(path))
-    task, _ = load_task(path, device)
-    if not isinstance(task, TransductionTask):
-        raise SystemExit(f"seqlab decode: {type(task).__name__} is not an encoder-decoder")
+    task, state = load_trained(path, device, "decode")
+    assert isinstance(task, TransductionTask)  # load_trained refuses the kinds `decode` does not run
     max_len = task.max_decode_length if max_len is None else max_len
     max_len_ratio = task.max_decode_ratio if max_len_ratio is None else max_len_ratio
     generator = torch.Generator(device=device)

@@ -19,9 +19,10 @@ import torch
 
 from seqlab.data.classification_data import collate_texts, encode_text
 from seqlab.data.tagging_data import collate_sentences, encode_sentence
-from seqlab.data.text_files import DataError, check_output, write_output
+from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_state
-from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
+from seqlab.engine.checkpoints import load_trained
+from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
@@ -138,6 +139,7 @@ def predict(
     run_name: str | None = None,
     root_dir: str = "runs",
     device: str = "auto",
+    overwrite: bool = False,
 ) -> None:
     """Predict labels (a classifier) or tags (a tagger) for every example in a file.
 
@@ -156,15 +158,15 @@ def predict(
         run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
         root_dir: where runs live.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        overwrite: let ``output`` replace an existing file (never an input or the checkpoint).
     """
     path_ckpt = checkpoint_path(ckpt_path, run_name, root_dir, "predict")
     if not input:
         raise SystemExit("seqlab predict: give `--input FILE` (or `--input -` for standard input)")
+    check_output(output, [input], path_ckpt, overwrite)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    data_state = checkpoint_data_state(read_checkpoint(path_ckpt))
-    task, _ = load_task(path_ckpt, device)
-    check_output(output, input)
+    task, data_state = load_trained(path_ckpt, device, "predict")
     with _input_file(input) as source, torch.inference_mode():
         if isinstance(task, ClassificationTask):
             fmt = "text" if input == "-" and format == "auto" else format
@@ -176,8 +178,8 @@ def predict(
             write_output(
                 output, lambda out: tag(task, data_state, source, fmt, tag_field, tag_column, out, batch_size)
             )
-        else:
-            raise SystemExit(f"seqlab predict: {type(task).__name__} is not a classifier or tagger")
+        else:  # load_trained let through only the kinds that `predict` runs
+            raise AssertionError(f"predict cannot run a {type(task).__name__}")
 
 
 def predict_main(argv: list[str]) -> None:

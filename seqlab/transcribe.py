@@ -17,8 +17,9 @@ import torch
 from seqlab.data.speech_alphabet import Alphabet
 from seqlab.data.speech_features import FeatureSettings, features_for_files
 from seqlab.data.speech_manifest import manifest_audio_paths
-from seqlab.data.text_files import DataError, check_output, write_output
-from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint, task_class
+from seqlab.data.text_files import DataError
+from seqlab.engine.checkpoints import CheckpointError, load_trained
+from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
 from seqlab.nn.word_list import WordListScorer
 from seqlab.tasks.speech import SpeechRecognitionTask
@@ -35,12 +36,10 @@ class Transcriber:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", beam_size: int = 1) -> Transcriber:
-        checkpoint = read_checkpoint(path)
-        state = checkpoint_data_state(checkpoint)
-        task = task_class(checkpoint).load_from_checkpoint(path, map_location=device, weights_only=True)
-        if not isinstance(task, SpeechRecognitionTask) or "features" not in state:
-            raise SystemExit(f"seqlab transcribe: {path} is not a speech recognition checkpoint")
-        task.eval()
+        task, state = load_trained(path, device, "transcribe")
+        assert isinstance(task, SpeechRecognitionTask)  # load_trained refuses the other kinds
+        if "features" not in state:
+            raise CheckpointError(f"{path} holds no feature settings (was it written by SpeechDataModule?)")
         alphabet = Alphabet.from_state(state["tokenizer"])
         return cls(task, alphabet, FeatureSettings.from_state(state["features"]), beam_size)
 
@@ -66,6 +65,7 @@ def transcribe(
     run_name: str | None = None,
     root_dir: str = "runs",
     device: str = "auto",
+    overwrite: bool = False,
 ) -> None:
     """Transcribe audio files with a trained CTC model; writes ``path<TAB>transcript`` per file.
 
@@ -83,6 +83,8 @@ def transcribe(
         run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
         root_dir: where runs live.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        overwrite: let ``output`` replace an existing file (never an input, a listed audio file or the
+            checkpoint).
     """
     path = checkpoint_path(ckpt_path, run_name, root_dir, "transcribe")
     if not input:
@@ -90,13 +92,13 @@ def transcribe(
             "seqlab transcribe: give `--input FILE.wav [FILE.wav ...]` or `--input MANIFEST.jsonl`"
         )
     if len(input) == 1 and input[0].endswith(".jsonl"):
-        check_output(output, input[0])
         paths = manifest_audio_paths(input[0])
     else:
         paths = [str(p) for p in input]
         for p in paths:
             if not Path(p).is_file():
                 raise DataError(f"{p}: no such audio file (expected a WAV/FLAC file)")
+    check_output(output, [*input, *paths], path, overwrite)  # the manifest and the audio it lists
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     run = Transcriber.from_checkpoint(path, device, beam_size)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 
 class DataError(ValueError):
@@ -51,29 +48,3 @@ def read_text_lines(path: str | os.PathLike[str], nothing: str, expected: str) -
     if lines[-1] == "":
         lines.pop()  # a final line end does not start another line
     return [line.removesuffix("\r") for line in lines]
-
-
-def check_output(output: str | None, input: str | None) -> None:
-    """Refuse an ``output`` file that is the ``input`` file (``-`` is standard input)."""
-    if output is not None and input not in (None, "-") and Path(output).resolve() == Path(input).resolve():
-        raise DataError(f"{output}: the output would overwrite the input; choose another --output")
-
-
-def write_output(output: str | None, write: Callable[[TextIO], None]) -> None:
-    """Write through ``write(file)`` to ``output``, or to stdout when it is None.
-
-    A file is replaced only when ``write`` returns: an error halfway (bad input on line 500) leaves
-    neither a partial file nor a changed earlier output.
-    """
-    if output is None:
-        write(sys.stdout)
-        return
-    target = Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as file:
-            write(file)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)

@@ -208,6 +208,8 @@ def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, 
                 str(words),
                 "--output",
                 "out.txt",
+                "--overwrite",
+                "true",
                 "--batch_size",
                 "1",
             ]
@@ -217,7 +219,7 @@ def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, 
     assert not Path("out.txt.partial").exists()
     with pytest.raises(SystemExit):
         main(["decode", "--ckpt_path", str(run), "--input", str(words), "--output", str(words)])
-    assert "the output would overwrite the input" in capsys.readouterr().err
+    assert "is the input being read; choose another path" in capsys.readouterr().err
     assert words.read_text() == "cat\nreading\n\ntea\n"
 
 

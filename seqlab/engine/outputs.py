@@ -1,0 +1,87 @@
+"""Files that commands write (``seqlab predict|decode|transcribe --output``): never over what is being
+read, never over a file the user did not ask to replace, and never half-written.
+
+Checked before any model is loaded, so a bad ``--output`` costs nothing; written to a temporary file
+beside the target and renamed over it only when complete, so a failure mid-way (bad input on line
+500, a kill) leaves neither a partial output nor a changed earlier file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TextIO
+
+from seqlab.engine.errors import UserError
+
+
+class OutputError(UserError, ValueError):
+    """An ``--output`` that would destroy something: an input, the checkpoint, or an existing file."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (hard links and symbolic links included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they lead
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(
+    output: str | None,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    checkpoint: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Refuse an ``output`` file that is one of the ``inputs`` (``-``: standard input), the
+    ``checkpoint`` being read, a directory, or (unless ``overwrite``) any other existing file.
+
+    Raises:
+        OutputError: the message names the ``--output`` and what it would destroy.
+    """
+    if output is None:
+        return
+    target = Path(output)
+    if checkpoint is not None and _same_file(target, Path(checkpoint)):
+        raise OutputError(f"--output {output} is the checkpoint being read; choose another path")
+    files = [Path(given) for given in inputs if str(given) != "-"]
+    if any(_same_file(target, given) for given in files):
+        which = "the input" if len(files) == 1 else "one of the inputs"
+        raise OutputError(f"--output {output} is {which} being read; choose another path")
+    if target.is_dir():
+        raise OutputError(f"--output {output} is a directory; give a file path")
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputError(f"--output {output}: {blocker} is a file, not a directory")
+    if not overwrite and (target.exists() or target.is_symlink()):
+        raise OutputError(f"--output {output} exists; pass --overwrite true to replace it")
+
+
+def write_output(output: str | None, write: Callable[[TextIO], object]) -> None:
+    """Write through ``write(file)`` to ``output``, or to standard output when it is None.
+
+    The file appears (or replaces an earlier one) only when ``write`` returns: the text goes to a
+    temporary file in the same directory, which is flushed to disk and then renamed over the target.
+    """
+    if output is None:
+        write(sys.stdout)
+        return
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    # O_EXCL: never write through a file (or link) that happens to be there; mode 0o666 less umask.
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
