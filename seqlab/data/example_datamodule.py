@@ -1,5 +1,6 @@
 """What the encoder tasks' DataModules share: splits of encoded examples, and length-bucketed loaders
-that shard over DDP ranks and resume mid-epoch."""
+that shard over DDP ranks (evaluation: each example counted once, every rank the same number of
+batches) and resume mid-epoch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from seqlab.data.batching import LengthBucketSampler, ResumableLoader, loader_kwargs
+from seqlab.data.batching import (
+    EvalBatchSampler,
+    LengthBucketSampler,
+    ResumableLoader,
+    batches_trained,
+    eval_loader,
+    loader_kwargs,
+)
 from seqlab.data.text_files import DataError
 
 
@@ -50,16 +58,18 @@ class ExampleData(L.LightningDataModule):
     def collate(self, items: list[Any]) -> dict[str, Any]:
         """Pad a list of encoded items into a batch dictionary."""
 
-    def _sampler(self, split: str) -> LengthBucketSampler:
+    def _rank(self, split: str) -> tuple[int, int]:
         if split not in self.splits:
             raise DataError(f"this data configuration has no {split} split; configure one in the source")
         trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        train = split == "train"
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _train_sampler(self) -> LengthBucketSampler:
+        rank, world = self._rank("train")
         return LengthBucketSampler(
-            self.splits[split].lengths,
-            self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
+            self.splits["train"].lengths,
+            self.batch_size,
+            shuffle=True,
             seed=self.seed,
             rank=rank,
             world_size=world,
@@ -70,19 +80,16 @@ class ExampleData(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableLoader:
         def batches_done() -> int:
-            return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+            return batches_trained(self.trainer)
 
         return ResumableLoader(
-            self.splits["train"], self._sampler("train"), self.collate, batches_done, **self._loader_kwargs()
+            self.splits["train"], self._train_sampler(), self.collate, batches_done, **self._loader_kwargs()
         )
 
     def _eval_loader(self, split: str) -> DataLoader:
-        return DataLoader(
-            self.splits.get(split, []),
-            batch_sampler=self._sampler(split),
-            collate_fn=self.collate,
-            **self._loader_kwargs(),
-        )
+        rank, world = self._rank(split)
+        sampler = EvalBatchSampler(self.splits[split].lengths, self.eval_batch_size, rank, world)
+        return eval_loader(self.splits[split], sampler, self.collate, **self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("validation")

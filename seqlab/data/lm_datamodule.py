@@ -16,8 +16,10 @@ import torch
 from jsonargparse import lazy_instance
 from torch.utils.data import DataLoader
 
+from seqlab.data.batching import batches_trained
 from seqlab.data.corpora import PythonStdlib, TextCorpus
 from seqlab.data.streams import ResumableWindows, StreamWindows
+from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, Tokenizer
 
 
@@ -48,7 +50,9 @@ class LanguageModelData(L.LightningDataModule):
         tokenizer: how text becomes ids (default: characters).
         batch_size: parallel streams per process.
         seq_len: window length in tokens (truncated BPTT length).
-        eval_batch_size: parallel streams for validation/test (default: ``batch_size``).
+        eval_batch_size: parallel streams for validation/test, over all processes together (default:
+            ``batch_size``): the text is cut into the same streams however many processes evaluate
+            it, so the loss is the same.
         cache_dir: cache for tokenizers and encoded splits (default: ``$SEQLAB_CACHE``).
     """
 
@@ -113,9 +117,21 @@ class LanguageModelData(L.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         wanted = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"]}
         for split in wanted.get(stage or "fit", list(self.raw)):
+            if split not in self.raw:  # the corpus has no such split (e.g. TextFiles without `test`)
+                raise DataError(
+                    f"the corpus ({type(self.corpus).__name__}) has no {split} split, which "
+                    f"`seqlab {getattr(stage, 'value', stage) or 'fit'}` needs; configure one "
+                    f"(TextFiles: `data.corpus.{split}`)"
+                )
             batch = self.batch_size if split == "train" else self.eval_batch_size
             self.windows[split] = StreamWindows(
-                self.encoded(split), batch, self.seq_len, rank=rank, world_size=world, name=split
+                self.encoded(split),
+                batch,
+                self.seq_len,
+                rank=rank,
+                world_size=world,
+                name=split,
+                evaluation=split != "train",
             )
 
     def _loader(self, split: str) -> DataLoader:
@@ -130,7 +146,7 @@ class LanguageModelData(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableWindows:
         def windows_done() -> int:
-            return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+            return batches_trained(self.trainer)
 
         return ResumableWindows(self.windows["train"], windows_done, pin_memory=torch.cuda.is_available())
 

@@ -25,7 +25,15 @@ from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from seqlab.data.batching import LengthBucketSampler, ResumableLoader, loader_kwargs, pad
+from seqlab.data.batching import (
+    EvalBatchSampler,
+    LengthBucketSampler,
+    ResumableLoader,
+    batches_trained,
+    eval_loader,
+    loader_kwargs,
+    pad,
+)
 from seqlab.data.lm_datamodule import default_cache_dir
 from seqlab.data.speech_alphabet import Alphabet, Targets
 from seqlab.data.speech_features import FeatureSettings, compute_features, spec_augment
@@ -75,7 +83,9 @@ class SpeechSplitData(Dataset):
 
 def collate_speech(items: list[Item]) -> dict[str, Any]:
     """Items -> ``features`` [B, T, F] zero-padded, ``feature_lengths`` [B], ``targets`` [B, S] padded
-    with the blank (0), ``target_lengths`` [B], ``texts`` and ``ids`` (utterance index in its split)."""
+    with the blank (0), ``target_lengths`` [B], ``texts`` (the whole target text: the transcript, or
+    the phoneme string for phoneme targets, what CER/WER score against) and ``ids`` (utterance index in
+    its split)."""
     longest = max(len(f) for _, f, _, _ in items)
     features = torch.zeros(len(items), longest, items[0][1].shape[1])
     for row, (_, feats, _, _) in enumerate(items):
@@ -164,7 +174,8 @@ class SpeechDataModule(L.LightningDataModule):
         if self.alphabet.unknown:
             unknown = ", ".join(f"{s!r} x{n}" for s, n in self.alphabet.unknown.most_common(10))
             rank_zero_warn(
-                f"symbols absent from the training targets were dropped from evaluation targets: {unknown}"
+                f"symbols absent from the training targets, which the model cannot emit and CER/WER count "
+                f"as errors: {unknown}"
             )
         self.splits: dict[str, SpeechSplitData] = {}
 
@@ -230,7 +241,7 @@ class SpeechDataModule(L.LightningDataModule):
                 cached["features"],
                 cached["lengths"],
                 self.encoded[split],
-                self.raw[split].texts,
+                self._targets(split),  # the references CER/WER score against, unknown symbols kept
                 self.augment if split == "train" else None,
                 self.seed,
             )
@@ -239,39 +250,35 @@ class SpeechDataModule(L.LightningDataModule):
                 "speech data: " + ", ".join(f"{s} {len(d)} utterances" for s, d in self.splits.items())
             )
 
-    def _sampler(self, split: str) -> LengthBucketSampler:
+    def _rank(self, split: str) -> tuple[int, int]:
         if split not in self.raw:
             raise DataError(f"this data configuration has no {split} split; configure one in the source")
         self.setup()
         trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        train = split == "train"
-        return (EpochSampler if train else LengthBucketSampler)(
-            self.splits[split].lengths,
-            self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            seed=self.seed,
-            rank=rank,
-            world_size=world,
-        )
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def _loader_kwargs(self) -> dict[str, Any]:
         return loader_kwargs(self.num_workers)
 
     def train_dataloader(self) -> ResumableLoader:
         def batches_done() -> int:
-            return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+            return batches_trained(self.trainer)
 
-        sampler = self._sampler("train")
+        rank, world = self._rank("train")
+        lengths = self.splits["train"].lengths
+        sampler = EpochSampler(
+            lengths, self.batch_size, shuffle=True, seed=self.seed, rank=rank, world_size=world
+        )
         return ResumableLoader(
             self.splits["train"], sampler, collate_speech, batches_done, **self._loader_kwargs()
         )
 
     def _eval_loader(self, split: str) -> DataLoader:
-        sampler = self._sampler(split)
-        return DataLoader(
-            self.splits[split], batch_sampler=sampler, collate_fn=collate_speech, **self._loader_kwargs()
-        )
+        """Each utterance counted once over all ranks; every rank runs the same number of batches (see
+        :class:`EvalBatchSampler`)."""
+        rank, world = self._rank(split)
+        sampler = EvalBatchSampler(self.splits[split].lengths, self.eval_batch_size, rank, world)
+        return eval_loader(self.splits[split], sampler, collate_speech, **self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("validation")

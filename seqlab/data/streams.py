@@ -1,8 +1,13 @@
 """Language-model batching as B contiguous parallel streams cut into consecutive windows.
 
-The token sequence is divided into ``B * world_size`` equal streams; rank ``r`` owns streams
-``r*B .. r*B+B-1``. Item ``k`` is window ``k`` of every owned stream, so the hidden state left by
-window ``k`` is the true history of window ``k+1`` (what truncated BPTT carries across batches).
+Training: the token sequence is divided into ``B * world_size`` equal streams; rank ``r`` owns
+streams ``r*B .. r*B+B-1``. Evaluation: the sequence is divided into ``B`` streams however many
+processes there are (so the loss does not depend on the world size: where the text is cut decides
+which tokens are predicted without history) and rank ``r`` owns streams ``r, r + world_size, ...``;
+a rank left without a stream reads a copy of stream 0 whose targets are all ``IGNORE_INDEX`` (it
+must still run every evaluation step). Item ``k`` is window ``k`` of every owned stream, so the
+hidden state left by window ``k`` is the true history of window ``k+1`` (what truncated BPTT
+carries across batches).
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ from torch.utils.data import Dataset
 
 from seqlab.data.text_files import DataError
 
+IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index: a target that is not predicted or counted
+
 
 class StreamWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Windows over parallel streams; each item is a whole batch ``(inputs, targets)`` of shape [B, T].
 
     The last window may be shorter than ``seq_len`` so every token is predicted exactly once.
+    ``evaluation``: ``batch_size`` streams over all ranks together, not per rank (see the module
+    docstring); targets of a rank's filler stream are ``IGNORE_INDEX``.
     """
 
     def __init__(
@@ -29,22 +38,31 @@ class StreamWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         rank: int = 0,
         world_size: int = 1,
         name: str = "split",
+        evaluation: bool = False,
     ) -> None:
         if ids.dim() != 1:
             raise ValueError("ids must be a 1-D tensor of token ids")
         if batch_size < 1 or seq_len < 1:
             raise ValueError(f"batch_size and seq_len must be positive, got {batch_size} and {seq_len}")
-        streams = batch_size * world_size
+        streams = batch_size if evaluation else batch_size * world_size
         length = (len(ids) - 1) // streams
         if length < 1:
+            how = "evaluation streams" if evaluation else f"batch_size {batch_size} x {world_size} processes"
             raise DataError(
                 f"the {name} split has {len(ids)} tokens, too few for {streams} streams "
-                f"(batch_size {batch_size} x {world_size} processes); use more data or a smaller batch_size"
+                f"({how}); use more data or a smaller batch_size"
             )
         used = streams * length
-        rows = slice(rank * batch_size, (rank + 1) * batch_size)
+        if evaluation:
+            rows = torch.arange(rank, streams, world_size)
+            filler = len(rows) == 0
+            rows = torch.zeros(1, dtype=torch.long) if filler else rows
+        else:
+            rows, filler = torch.arange(rank * batch_size, (rank + 1) * batch_size), False
         self.inputs = ids[:used].view(streams, length)[rows].contiguous().long()
         self.targets = ids[1 : used + 1].view(streams, length)[rows].contiguous().long()
+        if filler:
+            self.targets.fill_(IGNORE_INDEX)
         self.seq_len = seq_len
         self.stream_length = length
 
@@ -60,7 +78,7 @@ class StreamWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     @property
     def num_tokens(self) -> int:
         """Tokens predicted per pass over this rank's streams."""
-        return self.inputs.numel()
+        return int((self.targets != IGNORE_INDEX).sum())
 
 
 class ResumableWindows:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from seqlab.data.batching import is_filler
 from seqlab.tasks.base import SeqTask
 
 
@@ -30,13 +31,15 @@ class ExampleTask(SeqTask):
         self.log_train_step(outputs["loss"].detach(), self.batch_tokens(batch))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.eval_step(batch, "val")
+        if not is_filler(batch):  # a DDP rank short of batches runs fillers that must not count
+            self.eval_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         self.eval_end("val")  # Lightning steps the LR schedulers (automatic optimization)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.eval_step(batch, "test")
+        if not is_filler(batch):
+            self.eval_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
         self.eval_end("test")
