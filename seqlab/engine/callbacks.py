@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +16,99 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 
 class _Checkpoint(ModelCheckpoint):
-    """ModelCheckpoint whose ``last.ckpt`` always holds the final state: Lightning saves it only after
-    a validation, so steps trained after the last validation would be missing from it."""
+    """ModelCheckpoint whose ``last.ckpt`` is always recent.
+
+    Lightning writes ``last.ckpt`` only in a step where it wrote a top-k checkpoint, so once the
+    monitored metric stops improving ``last.ckpt`` stops advancing (a killed run would resume from
+    the last improvement). Here it is written after every validation, whatever the metric did, at the
+    end of training, and optionally every ``every_n_steps`` optimizer steps and every ``every_minutes``
+    minutes in between (after a batch, on every process together as Lightning's own saves are).
+    Partial files that a killed writer left behind are removed when a fit starts.
+    """
+
+    def __init__(
+        self, *args: Any, every_n_steps: int | None = None, every_minutes: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.every_n_steps, self.every_minutes = every_n_steps, every_minutes
+        self._last_written_at: float | None = None  # time.monotonic() of the last last.ckpt write
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if stage == "fit" and trainer.is_global_zero and self.dirpath and Path(self.dirpath).is_dir():
+            for partial in Path(self.dirpath).glob(".*.ckpt.*.partial"):
+                partial.unlink(missing_ok=True)  # AtomicCheckpointIO's temporary file of a killed write
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._last_written_at = time.monotonic()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self._cadence_due(trainer) and not _validates_after_this_batch(trainer):
+            self.save_last_now(trainer)
+
+    def _cadence_due(self, trainer: L.Trainer) -> bool:
+        """Whether ``every_n_steps`` or ``every_minutes`` asks for ``last.ckpt`` now; the same answer
+        on every process (the step count is, the clock is rank 0's), or the save's collectives hang."""
+        due = bool(self.every_n_steps) and trainer.global_step % self.every_n_steps == 0
+        if self.every_minutes is not None:
+            started = self._last_written_at if self._last_written_at is not None else time.monotonic()
+            late = time.monotonic() - started >= self.every_minutes * 60
+            due = bool(trainer.strategy.broadcast(late, src=0)) or due
+        return due
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self.save_last_now(trainer)  # whatever the metric did
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self.save_last_now(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         self.save_last_now(trainer)
 
     def save_last_now(self, trainer: L.Trainer) -> None:
-        """Write ``last.ckpt`` for the current step unless it already holds it (between batches only:
-        at the end of training, or when a stop signal ended it)."""
+        """Write ``last.ckpt`` for the current step unless a checkpoint of this step was written already
+        (between batches only: after a validation, at a cadence step, at the end of training, or when
+        a stop signal ended it)."""
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        self._last_written_at = time.monotonic()  # every_minutes counts from any write of last.ckpt
 
-def checkpoint_callback(run_dir: Path, monitor: str, mode: str) -> ModelCheckpoint:
-    """``best.ckpt`` by the task's validation metric and ``last.ckpt`` for resuming."""
+
+def _validates_after_this_batch(trainer: L.Trainer) -> bool:
+    """Whether Lightning runs a validation right after this batch (which writes ``last.ckpt`` itself,
+    so a cadence write now would be wasted). Asks the training loop as it will decide; ``False`` if a
+    Lightning version lacks that method."""
+    loop = trainer.fit_loop.epoch_loop
+    decide = getattr(loop, "_should_check_val_fx", None)
+    if decide is None or getattr(loop, "_skip_next_val", False):
+        return False
+    try:
+        return bool(decide(trainer.fit_loop._data_fetcher))
+    except (AttributeError, TypeError, AssertionError):
+        return False
+
+
+def checkpoint_callback(
+    run_dir: Path,
+    monitor: str,
+    mode: str,
+    every_n_steps: int | None = None,
+    every_minutes: float | None = None,
+) -> ModelCheckpoint:
+    """``best.ckpt`` by the task's validation metric and ``last.ckpt`` for resuming (see
+    :class:`_Checkpoint` for when ``last.ckpt`` is written)."""
     return _Checkpoint(
         dirpath=run_dir / "checkpoints",
         filename="best",
@@ -39,6 +117,8 @@ def checkpoint_callback(run_dir: Path, monitor: str, mode: str) -> ModelCheckpoi
         save_top_k=1,
         save_last=True,
         auto_insert_metric_name=False,
+        every_n_steps=every_n_steps,
+        every_minutes=every_minutes,
     )
 
 
@@ -105,10 +185,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 class SaveResolvedConfig(SaveConfigCallback):
-    """Saves the resolved config as ``config.yaml`` in the run directory; a later command in the same
-    directory (a resumed fit, a validate) writes ``config.<stage>-N.yaml`` beside it instead of
-    replacing the original. Also hands the whole
-    config to every logger (W&B shows it as the run's config)."""
+    """Saves the resolved config as ``config.yaml`` in the directory the command records into (the
+    run's; ``validate``/``test`` of a run: its own ``evals/<verb>-<n>``); a later command in the same
+    directory (a resumed fit) writes ``config.<stage>-N.yaml`` beside it instead of replacing the
+    original. Also hands the whole config to that command's loggers (W&B shows it as the run's
+    config)."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not self.already_saved and trainer.log_dir:

@@ -1,10 +1,13 @@
 """The shared base of every task: optimizer and scheduler injection, clipping, gradient-norm logging,
-and pretrained embedding initialisation."""
+skipping optimizer steps with a non-finite loss or gradient norm, and pretrained embedding
+initialisation."""
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -15,6 +18,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from seqlab.data.embeddings import read_embedding_file
 from seqlab.data.text_files import DataError
+from seqlab.engine.errors import SettingError, TrainingDiverged
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
 
 
@@ -27,12 +31,21 @@ class SeqTask(L.LightningModule):
     norm in ``on_before_optimizer_step`` (after the AMP scaler has unscaled them, so it is right
     under fp16) and the pre-clipping norm is logged as ``train/grad_norm``.
 
+    An optimizer step whose loss or gradient norm is not finite on any process is skipped on every
+    process (the gradients are dropped, so neither weights nor optimizer state move), warned about
+    and counted in ``train/nonfinite_skipped`` (a running total); after ``max_nonfinite_steps`` such
+    steps in a row training stops with :class:`~seqlab.engine.errors.TrainingDiverged`. Under fp16
+    with a gradient scaler, an overflowing gradient with a finite loss is the scaler's to skip (it
+    lowers its scale) and is not counted.
+
     Args:
         optimizer: optimizer factory, e.g. ``{class_path: torch.optim.AdamW, init_args: {lr: 0.002}}``.
         lr_scheduler: optional scheduler factory; ``ReduceLROnPlateau`` steps on ``val/loss`` (after
             every validation for language models, every epoch for the other tasks), any other
             scheduler once per optimizer step.
         gradient_clip_norm: clip the global gradient norm to this value (``None``: no clipping).
+        max_nonfinite_steps: stop training when this many optimizer steps in a row had a non-finite
+            loss or gradient norm (each of them is skipped).
     """
 
     monitor: str = "val/loss"  # the metric that picks best.ckpt
@@ -43,19 +56,35 @@ class SeqTask(L.LightningModule):
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
         super().__init__()
+        if isinstance(max_nonfinite_steps, bool) or not isinstance(max_nonfinite_steps, int):
+            raise SettingError(f"max_nonfinite_steps must be a whole number (got {max_nonfinite_steps!r})")
+        if max_nonfinite_steps < 1:
+            raise SettingError(f"max_nonfinite_steps must be at least 1 (got {max_nonfinite_steps})")
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
         self.gradient_clip_norm = gradient_clip_norm
+        self.max_nonfinite_steps = max_nonfinite_steps
         self._grad_norm: torch.Tensor | None = None
+        self._loss_nan: torch.Tensor | None = None  # 0, or NaN if a loss since the last step was not finite
+        self._nonfinite_total = 0  # skipped steps, over the whole run (kept in checkpoints)
+        self._nonfinite_in_a_row = 0
         self._pretrained_done: list[nn.Embedding] = []  # applied once, even if fit runs twice
         self._last_step_time: float | None = None  # None: throughput restarts (new epoch, after eval)
         self._tokens_since_log = 0
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record the task class, so ``seqlab generate``/``decode`` can rebuild it from the file alone."""
-        checkpoint["seqlab"] = {"task_class": f"{type(self).__module__}.{type(self).__qualname__}"}
+        checkpoint["seqlab"] = {
+            "task_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "nonfinite_skipped": self._nonfinite_total,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A resumed run goes on counting skipped steps from the checkpoint's total."""
+        self._nonfinite_total = int(checkpoint.get("seqlab", {}).get("nonfinite_skipped", 0))
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
@@ -71,17 +100,81 @@ class SeqTask(L.LightningModule):
             config = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": config}
 
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        """Keep ``loss * 0``: 0 for a finite loss, NaN for a non-finite one (a tensor op, no device sync).
+        Runs for every backward, under automatic and manual optimization alike."""
+        zero = loss.detach().float() * 0
+        self._loss_nan = zero if self._loss_nan is None else self._loss_nan + zero
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip, and skip the step on every process when the loss or gradient norm is not finite.
+
+        Runs after the AMP scaler's ``unscale_`` and right before ``optimizer.step`` (also for manual
+        optimization), so dropping the gradients here keeps weights and optimizer moments where they
+        were. The decision is all-reduced so no process can step while another skips."""
+        loss_nan, self._loss_nan = self._loss_nan, None
         params = [p for p in self.parameters() if p.grad is not None]
-        if not params:
-            return
+        if not params and loss_nan is None:
+            return  # nothing trained by gradients (the n-gram task steps a no-op optimizer)
         max_norm = self.gradient_clip_norm if self.gradient_clip_norm is not None else math.inf
-        self._grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm) if params else None
+        self._grad_norm = norm  # logged as it is, finite or not
+        # Not finite exactly when some process's loss or gradient norm is not: one all-reduce, one sync.
+        check = norm.detach().float() if norm is not None else torch.zeros((), device=self.device)
+        check = check + loss_nan.to(check.device) if loss_nan is not None else check.clone()
+        if self._trainer is not None:
+            check = self.trainer.strategy.reduce(check, reduce_op="sum")
+        if math.isfinite(check.item()):
+            self._nonfinite_in_a_row = 0
+            return
+        bad_loss = self._any_process(loss_nan is not None and not bool(torch.isfinite(loss_nan)))
+        if not bad_loss and getattr(self._precision_plugin(), "scaler", None) is not None:
+            return  # fp16 overflow: the gradient scaler skips this step and lowers its scale itself
+        self._skip_nonfinite_step("loss" if bad_loss else "gradient norm")
+
+    def _any_process(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any process (every process must call this together)."""
+        value = torch.tensor(float(flag), device=self.device)
+        if self._trainer is not None:
+            value = self.trainer.strategy.reduce(value, reduce_op="sum")
+        return bool(value > 0)
+
+    def _precision_plugin(self) -> Any:
+        return self._trainer.precision_plugin if self._trainer is not None else None
+
+    def _skip_nonfinite_step(self, what: str) -> None:
+        """Drop the gradients (optimizers leave parameters without one, and their moments, alone),
+        count, warn, and stop after ``max_nonfinite_steps`` in a row."""
+        for param in self.parameters():
+            param.grad = None
+        self._nonfinite_total += 1
+        self._nonfinite_in_a_row += 1
+        if self._nonfinite_in_a_row >= self.max_nonfinite_steps:
+            raise TrainingDiverged(
+                f"training diverged: {self._nonfinite_in_a_row} consecutive steps had a non-finite loss "
+                f"or gradient norm (last finite checkpoint: {self._last_finite_checkpoint()}); lower the "
+                "learning rate (or gradient_clip_norm, or warm the learning rate up) and train again"
+            )
+        rank_zero_warn(
+            f"step {self.global_step}: non-finite {what} on some process; optimizer step skipped "
+            f"({self._nonfinite_in_a_row} in a row, {self._nonfinite_total} in all; training stops "
+            f"after {self.max_nonfinite_steps} in a row)"
+        )
+
+    def _last_finite_checkpoint(self) -> str:
+        """The newest checkpoint file of this run (checkpoints are never written with non-finite
+        weights, see ``AtomicCheckpointIO``)."""
+        callback = self._trainer.checkpoint_callback if self._trainer is not None else None
+        for path in (getattr(callback, "last_model_path", ""), getattr(callback, "best_model_path", "")):
+            if path and Path(path).is_file():
+                return str(path)
+        return "none was written"
 
     def log_train_step(
         self, loss: torch.Tensor, tokens: int, extra: dict[str, torch.Tensor] | None = None
     ) -> None:
-        """Log ``train/loss``, ``lr``, ``train/grad_norm`` (before clipping) and ``train/tokens_per_sec``.
+        """Log ``train/loss``, ``lr``, ``train/grad_norm`` (before clipping), ``train/tokens_per_sec`` and
+        ``train/nonfinite_skipped`` (steps skipped so far, see the class docstring).
 
         Every ``self.log`` call costs a fraction of a millisecond of Python (a few percent of a small
         model's step), while Lightning hands step metrics to the loggers only every
@@ -104,6 +197,7 @@ class SeqTask(L.LightningModule):
         }
         if self._grad_norm is not None:
             metrics["train/grad_norm"] = self._grad_norm
+        metrics["train/nonfinite_skipped"] = float(self._nonfinite_total)
         if self._tokens_since_log:
             metrics["train/tokens_per_sec"] = self._tokens_since_log / (now - self._last_step_time)
         self._last_step_time, self._tokens_since_log = now, 0

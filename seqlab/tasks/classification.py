@@ -60,6 +60,7 @@ class ClassificationTask(ExampleTask):
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
         gradient_clip_norm: see :class:`SeqTask`.
+        max_nonfinite_steps: see :class:`SeqTask`.
     """
 
     monitor = "val/macro_f1"
@@ -85,8 +86,9 @@ class ClassificationTask(ExampleTask):
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
         self.labels = list(labels)
         self.pretrained_embeddings = pretrained_embeddings

@@ -29,6 +29,7 @@ class GenerationTask(LanguageModelTask):
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
         gradient_clip_norm: see :class:`SeqTask`.
+        max_nonfinite_steps: see :class:`SeqTask`.
     """
 
     def __init__(
@@ -47,8 +48,9 @@ class GenerationTask(LanguageModelTask):
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(tbptt_steps, optimizer, lr_scheduler, gradient_clip_norm)
+        super().__init__(tbptt_steps, optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
         # The file is read once, at fit time; a checkpoint holds the weights (and plain types only).
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
         self.pretrained_embeddings = pretrained_embeddings

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 
+from seqlab.data.streams import IGNORE_INDEX
 from seqlab.nn import PretrainedEmbeddings, State, detach_state
 from seqlab.tasks.base import SeqTask, default_optimizer
 
@@ -34,6 +35,7 @@ class LanguageModelTask(SeqTask):
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
         gradient_clip_norm: see :class:`SeqTask`.
+        max_nonfinite_steps: see :class:`SeqTask`.
     """
 
     model: torch.nn.Module
@@ -45,8 +47,9 @@ class LanguageModelTask(SeqTask):
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
         self.automatic_optimization = False
         self.tbptt_steps = tbptt_steps
         self._train_state: State | None = None
@@ -86,6 +89,7 @@ class LanguageModelTask(SeqTask):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         # Lightning skips on_train_epoch_start when it resumes mid-epoch, so this state carries on.
         saved = checkpoint.get("seqlab", {}).get("train_state")
         trainer = self._trainer
@@ -136,8 +140,13 @@ class LanguageModelTask(SeqTask):
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         inputs, targets = batch
         logits, self._eval_state = self.model(inputs, self._eval_state)
-        nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="sum")
-        self._eval_totals += torch.stack([nll.double(), nll.new_tensor(targets.numel()).double()])
+        # A DDP rank without an evaluation stream of its own reads a filler whose targets are all
+        # IGNORE_INDEX: they add nothing to the sum (cross_entropy skips them) or to the count.
+        nll = F.cross_entropy(
+            logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+        counted = (targets != IGNORE_INDEX).sum()
+        self._eval_totals += torch.stack([nll.double(), counted.double()])
 
     def _eval_end(self, prefix: str, split: str) -> torch.Tensor:
         totals = self.trainer.strategy.reduce(self._eval_totals, reduce_op="sum")

@@ -1,6 +1,7 @@
 """Speech recognition with CTC: a recurrent acoustic encoder over feature frames, trained with the CTC
-loss (float32, infeasible utterances skipped, non-finite steps skipped on every rank together) and
-evaluated by character and word error rate of greedy or prefix-beam-search transcripts."""
+loss (float32, infeasible utterances skipped; non-finite steps are skipped on every rank together by
+SeqTask, as in every task) and evaluated by character and word error rate of greedy or
+prefix-beam-search transcripts."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from typing import Any
 
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_warn
 
-from seqlab.data.speech_alphabet import Alphabet
+from seqlab.data.speech_alphabet import Alphabet, scoring_text
 from seqlab.data.word_lists import read_word_list
 from seqlab.engine.media import log_figure, log_table
 from seqlab.metrics.edit_distance import EditCounts
@@ -38,13 +38,14 @@ def error_units(text: str, kind: str) -> tuple[Sequence[str], list[str]]:
 
 class SpeechRecognitionTask(ExampleTask):
     """CTC speech recognition over a batch of ``features`` [B, T, F], ``feature_lengths``, ``targets``
-    [B, S] (label ids, 0 = blank never used), ``target_lengths`` and ``ids``.
+    [B, S] (label ids, 0 = blank never used), ``target_lengths``, ``texts`` (the whole target text,
+    which CER/WER score against) and ``ids``.
 
     Training loss: CTC per utterance divided by its target length, averaged over the feasible
     utterances of the batch (as ``F.ctc_loss``'s ``mean``). An utterance whose target needs more
     frames than the encoder outputs after subsampling is skipped, named in a warning and counted as
-    ``train/skipped``. A step whose loss is not finite on any rank is skipped on every rank (its
-    gradients dropped before the optimizer sees them) and counted as ``train/nonfinite_skipped``.
+    ``train/skipped``. A step whose loss or gradient norm is not finite on any rank is skipped on
+    every rank and counted as ``train/nonfinite_skipped`` (see :class:`SeqTask`).
     Validation and test log ``loss``, ``cer`` and ``wer`` (``val/cer`` picks the checkpoint; for
     phoneme targets they are phoneme and word error rates, see :func:`error_units`), a table
     of references and transcripts and a posteriorgram of the first utterance.
@@ -71,6 +72,7 @@ class SpeechRecognitionTask(ExampleTask):
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
         gradient_clip_norm: see :class:`SeqTask`.
+        max_nonfinite_steps: see :class:`SeqTask`.
     """
 
     monitor, monitor_mode = "val/cer", "min"
@@ -95,8 +97,9 @@ class SpeechRecognitionTask(ExampleTask):
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.model = CTCModel(
             vocab_size,
@@ -117,10 +120,9 @@ class SpeechRecognitionTask(ExampleTask):
         )
         self._loss_sum, self._loss_weight = 0.0, 0  # over feasible utterances, this evaluation
         self._chars, self._words = EditCounts(), EditCounts()
-        self._step_counts: dict[str, float] = {}
+        self._skipped_utterances = torch.zeros(())  # infeasible ones in this step, over all ranks
         self._rows: list[list[str]] = []
         self._posteriorgram: tuple[torch.Tensor, str, str] | None = None
-        self._skip_step = False
         self.word_list, self.word_list_penalty = word_list, word_list_penalty
         self._scorer: WordListScorer | None = None
 
@@ -142,35 +144,15 @@ class SpeechRecognitionTask(ExampleTask):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss, result, _, _ = self._loss(batch)
-        # One all-reduce for both: [steps with a non-finite loss, skipped utterances] over all ranks.
-        stats = torch.tensor([float(not torch.isfinite(loss)), float(result.skipped)], device=self.device)
-        stats = self.trainer.strategy.reduce(stats, reduce_op="sum")
-        nonfinite, skipped = bool(stats[0] > 0), int(stats[1])
+        skipped = torch.tensor(float(result.skipped), device=self.device)
+        self._skipped_utterances = self.trainer.strategy.reduce(skipped, reduce_op="sum")
         if result.skipped:  # each rank names its own; Python shows a repeated message once
             rank = f"rank {self.global_rank}: " if self.trainer.world_size > 1 else ""
             warnings.warn(f"{rank}{result.describe_skipped(batch.get('ids'))}", stacklevel=1)
-        self._skip_step = nonfinite
-        if nonfinite:
-            # Every rank still runs backward (DDP's gradient all-reduce needs all of them) on a zero
-            # loss; on_before_optimizer_step then drops the gradients so no parameter moves.
-            rank_zero_warn(f"step {self.global_step}: non-finite CTC loss on some rank; step skipped")
-            loss = torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * 0.0
-        self._step_counts = {"train/skipped": float(skipped), "train/nonfinite_skipped": float(nonfinite)}
-        return loss
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if not self._skip_step:
-            super().on_before_optimizer_step(optimizer)
-            return
-        for param in self.parameters():
-            param.grad = None  # optimizers leave parameters (and their moments) without gradients alone
-        self._grad_norm = None
+        return loss  # a non-finite one: SeqTask skips the optimizer step on every rank
 
     def on_train_batch_end(self, outputs: Any, batch: dict[str, Any], batch_idx: int) -> None:
-        extra = {k: torch.tensor(v) for k, v in self._step_counts.items()}
-        if self._skip_step:
-            self.log_dict(extra)
-            return
+        extra = {"train/skipped": self._skipped_utterances}
         self.log_train_step(outputs["loss"].detach(), self.batch_tokens(batch), extra)
 
     def word_list_scorer(self, alphabet: Alphabet) -> WordListScorer | None:
@@ -208,7 +190,8 @@ class SpeechRecognitionTask(ExampleTask):
         scorer = self.word_list_scorer(alphabet) if self.eval_beam_size > 1 else None
         hyps = [alphabet.decode(ids) for ids in self.decode(log_probs, lengths, self.eval_beam_size, scorer)]
         for i, hyp in enumerate(hyps):
-            ref = alphabet.decode(batch["targets"][i, : int(batch["target_lengths"][i])].tolist())
+            # The whole reference text: the target ids lack symbols the training alphabet does not have.
+            ref = scoring_text(batch["texts"][i], alphabet.kind)
             hyp_units, hyp_words = error_units(hyp, alphabet.kind)
             ref_units, ref_words = error_units(ref, alphabet.kind)
             self._chars.update(hyp_units, [ref_units])

@@ -58,6 +58,7 @@ class TransductionTask(ExampleTask):
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
         gradient_clip_norm: see :class:`SeqTask`.
+        max_nonfinite_steps: see :class:`SeqTask`.
     """
 
     def __init__(
@@ -85,8 +86,9 @@ class TransductionTask(ExampleTask):
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm)
+        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
         self.model = Seq2Seq(
             source_vocab_size,

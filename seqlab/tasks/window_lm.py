@@ -27,6 +27,7 @@ class FixedWindowLMTask(LanguageModelTask):
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
         gradient_clip_norm: see :class:`SeqTask`.
+        max_nonfinite_steps: see :class:`SeqTask`.
     """
 
     def __init__(
@@ -43,8 +44,9 @@ class FixedWindowLMTask(LanguageModelTask):
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
+        max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(None, optimizer, lr_scheduler, gradient_clip_norm)
+        super().__init__(None, optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
         self.pretrained_embeddings = pretrained_embeddings
         self.model = FixedWindowLM(
