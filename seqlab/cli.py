@@ -9,6 +9,7 @@ gradient flow; ``tune`` runs a hyperparameter sweep on Ray Tune.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -24,16 +25,33 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlab.data.text_files import DataError
 from seqlab.engine import run_dir as runs
-from seqlab.engine.build import add_seqlab_arguments
+from seqlab.engine.build import ConfigError, add_seqlab_arguments
 from seqlab.engine.callbacks import RandomState, SaveResolvedConfig, checkpoint_callback
-from seqlab.engine.checkpoints import AtomicCheckpointIO
+from seqlab.engine.checkpoints import AtomicCheckpointIO, CheckpointError, read_checkpoint
+from seqlab.engine.compatibility import check_fits, check_task
+from seqlab.engine.config_files import check_config_arguments
+from seqlab.engine.errors import UserError
 from seqlab.engine.loggers import build_loggers, log_artifact, tokenizer_files
+from seqlab.engine.outputs import OutputError
 from seqlab.engine.preemption import PREEMPTED_EXIT_CODE, Preemption
-from seqlab.engine.run_status import write_status
+from seqlab.engine.run_status import read_status, write_status
 
 
 class SeqlabCLI(LightningCLI):
-    """LightningCLI with seqlab's run directory, loggers and checkpoints."""
+    """LightningCLI with seqlab's run directory, loggers and checkpoints.
+
+    Nothing is written before the config, data and checkpoint have been checked: the run directory
+    is chosen in ``instantiate_trainer``, after the model and data are built. A command that fails
+    removes the directories it created if they hold no results, and puts ``latest`` back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._checkpoint: dict[str, Any] | None = None  # read once, for the checks, then dropped
+        self._created: list[tuple[Path, bool, str | None]] = []  # (dir, moved `latest`, its old target)
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self._discard_new_records()
+            raise
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         add_seqlab_arguments(parser)
@@ -48,7 +66,13 @@ class SeqlabCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         given: dict[str, Any] = {}
         if subcommand:
-            self._resolve_ckpt_path(self.config[subcommand])
+            config = self.config[subcommand]
+            self._resolve_ckpt_path(config)
+            if config.get("ckpt_path"):
+                # Before Lightning swaps the config's model class for the checkpoint's.
+                self._checkpoint = read_checkpoint(config.ckpt_path)
+                class_path = getattr(config.model, "class_path", None)
+                check_task(config.ckpt_path, self._checkpoint, class_path, subcommand)
             init_args = self.config[subcommand].model.get("init_args")
             for arg in getattr(self, "_raw_args", []):
                 if not isinstance(arg, str) or not arg.startswith("--model."):
@@ -77,38 +101,87 @@ class SeqlabCLI(LightningCLI):
         elif ckpt:
             config.ckpt_path = str(runs.resolve_checkpoint(ckpt))
 
-    def before_instantiate_classes(self) -> None:
+    def _prepare_run(self) -> None:
+        """Check the checkpoint against the model and data just built, then choose the run directory
+        and the one this command records into (``self.log_dir``: the run's, or an evaluation's)."""
         config = self.config[self.subcommand]
-        run = config.run
-        if run.dir:
-            self.run_dir = Path(run.dir).resolve()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if self.run_dir.parent == (Path(run.root_dir) / run.name).resolve():
-                runs.point_latest(self.run_dir)
-        else:
-            self.run_dir = self._run_dir(run.root_dir, run.name, config.ckpt_path)
+        if self._checkpoint is not None:
+            checkpoint, self._checkpoint = self._checkpoint, None
+            check_fits(config.ckpt_path, checkpoint, self.model, self.datamodule, self.subcommand)
+        self.run_dir, self.log_dir = self._record_dirs(config.run, config.get("ckpt_path"))
 
-    @staticmethod
-    def _run_dir(root_dir: str, name: str, ckpt_path: str | None) -> Path:
+    def _record_dirs(self, run: Any, ckpt_path: str | None) -> tuple[Path, Path]:
+        """A fit records into its run directory (new, or the checkpoint's when resuming); ``validate``
+        and ``test`` of an existing run into ``<run>/evals/<verb>-<n>``, leaving the fit's files alone."""
         inherited = os.environ.get(runs.RUN_DIR_ENV)
-        if inherited and os.environ.get("LOCAL_RANK", "0") != "0":
-            return Path(inherited)  # a DDP child process joins rank 0's run
-        run_dir = runs.run_dir_of_checkpoint(Path(ckpt_path)) if ckpt_path else None
-        if run_dir is None or not run_dir.is_dir():
-            run_dir = runs.new_run_dir(root_dir, name)
-        runs.point_latest(run_dir)
-        os.environ[runs.RUN_DIR_ENV] = str(run_dir)
-        return run_dir
+        rank_zero = _launched_as_rank_zero()
+        if inherited and not rank_zero:  # a DDP child joins rank 0's run
+            return Path(inherited), Path(os.environ.get(runs.LOG_DIR_ENV) or inherited)
+        created = False
+        if run.dir:
+            run_dir = Path(run.dir).resolve()
+            created = not run_dir.is_dir()
+            with runs.writing(run_dir, "creating it"):
+                run_dir.mkdir(parents=True, exist_ok=True)  # every rank of a cluster job may try
+            owns_latest = run_dir.parent == (Path(run.root_dir) / run.name).resolve()
+        else:
+            run_dir = runs.run_dir_of_checkpoint(Path(ckpt_path)) if ckpt_path else None
+            if run_dir is None or not run_dir.is_dir():
+                run_dir, created = runs.new_run_dir(run.root_dir, run.name), True
+            owns_latest = True
+        evaluation = self.subcommand != "fit" and not created
+        if not rank_zero:  # started on its own (srun): only rank 0 records, into what it chooses
+            return run_dir, run_dir
+        moved, previous = False, runs.read_latest(run_dir.parent)
+        if owns_latest and not evaluation:
+            runs.point_latest(run_dir)
+            moved = True
+        if created:
+            self._created.append((run_dir, moved, previous))
+        log_dir = run_dir
+        if evaluation:
+            log_dir = runs.new_eval_dir(run_dir, self.subcommand)
+            self._created.append((log_dir, False, None))
+        fit = self.subcommand == "fit"
+        records = "config, metrics, checkpoints and status" if fit else "config and metrics"
+        runs.check_writable(log_dir, f"{self.subcommand} writes its {records} there")
+        os.environ[runs.RUN_DIR_ENV], os.environ[runs.LOG_DIR_ENV] = str(run_dir), str(log_dir)
+        return run_dir, log_dir
+
+    def _discard_new_records(self) -> None:
+        """After a failure: remove the directories this command created that hold no results (a failed
+        start leaves no empty version_N), and point ``latest`` back where it was."""
+        if not self._created or not _launched_as_rank_zero():
+            return
+        doomed = [entry for entry in self._created if not runs.holds_results(entry[0])]
+        if doomed and getattr(self, "trainer", None) is not None:
+            with contextlib.suppress(Exception):
+                self._finish_wandb(exit_code=1)  # its files are about to go
+        for directory, moved, previous in reversed(doomed):
+            runs.discard(directory)
+            if moved:
+                runs.restore_latest(directory, previous)
+            if runs.is_eval_dir(directory):
+                with contextlib.suppress(OSError):
+                    directory.parent.rmdir()  # only if no other evaluation is there
+            for env in (runs.RUN_DIR_ENV, runs.LOG_DIR_ENV):
+                if os.environ.get(env) == str(directory):
+                    del os.environ[env]
+        self._created = []
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        self._prepare_run()
         run = self._get(self.config_init, "run")
         trainer_config = self._get(self.config_init, "trainer")
         if trainer_config.get("logger") in (None, True):
-            kwargs["logger"] = build_loggers(self.run_dir, run.name, run.wandb, run.logger)
+            evaluation = self.subcommand if self.log_dir != self.run_dir else None
+            kwargs["logger"] = build_loggers(self.log_dir, run.name, run.wandb, run.logger, evaluation)
         callbacks = list(trainer_config.get("callbacks") or [])
         if trainer_config.get("enable_checkpointing", True) is not False:
             monitor = getattr(self.model, "monitor", "val/loss"), getattr(self.model, "monitor_mode", "min")
-            checkpoint = checkpoint_callback(self.run_dir, *monitor)
+            checkpoint = checkpoint_callback(
+                self.run_dir, *monitor, run.checkpoint_every_n_steps, run.checkpoint_every_minutes
+            )
             # Lightning runs Checkpoint callbacks last, in list order: given ones that are not
             # ModelCheckpoints (they use what was saved, e.g. the sweep's ReportToTune) go after ours.
             users = [c for c in callbacks if isinstance(c, Checkpoint) and not isinstance(c, ModelCheckpoint)]
@@ -119,20 +192,25 @@ class SeqlabCLI(LightningCLI):
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
-        kwargs.setdefault("default_root_dir", str(self.run_dir))
+        kwargs.setdefault("default_root_dir", str(self.log_dir))
         return super().instantiate_trainer(**kwargs)
 
-    def _finish_wandb(self) -> None:
+    def _finish_wandb(self, exit_code: int | None = None) -> None:
         """End the W&B run so its files are complete and a later run in this process starts afresh."""
         for logger in self.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is not None:
-                logger._experiment.finish()
+                logger._experiment.finish(exit_code=exit_code)
+
+    def _after_evaluation(self) -> None:
+        self._finish_wandb()
+        if self.log_dir != self.run_dir and self.trainer.is_global_zero:
+            print(f"evaluation recorded in {runs.shown(self.log_dir)}")
 
     def after_validate(self) -> None:
-        self._finish_wandb()
+        self._after_evaluation()
 
     def after_test(self) -> None:
-        self._finish_wandb()
+        self._after_evaluation()
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Record the fit's outcome in the run's ``status.json`` (see engine.run_status)."""
@@ -143,7 +221,8 @@ class SeqlabCLI(LightningCLI):
         write_status(
             self.run_dir,
             "running",
-            name=self._get(self.config_init, "run").name,
+            # a resumed run keeps its name, whichever config resumed it
+            name=read_status(self.run_dir).get("name") or self._get(self.config_init, "run").name,
             task=f"{type(model).__module__}.{type(model).__qualname__}",
             monitor=getattr(model, "monitor", "val/loss"),
             mode=getattr(model, "monitor_mode", "min"),
@@ -158,7 +237,8 @@ class SeqlabCLI(LightningCLI):
             write_status(self.run_dir, state, step=self.trainer.global_step)
             raise
         except BaseException as err:
-            write_status(self.run_dir, "failed", step=self.trainer.global_step, error=repr(err)[:500])
+            message = str(err) if isinstance(err, UserError) else repr(err)  # the words the user sees
+            write_status(self.run_dir, "failed", step=self.trainer.global_step, error=message[:500])
             raise
 
     def after_fit(self) -> None:
@@ -213,6 +293,12 @@ class SeqlabCLI(LightningCLI):
             print(f"W&B (offline): upload with `wandb sync {wandb_dir}/offline-run-*`")
 
 
+def _launched_as_rank_zero() -> bool:
+    """Whether this process is rank 0 as launched (before any Trainer exists to say so): Lightning's
+    DDP children, torchrun and srun tell their processes their rank in the environment."""
+    return all(os.environ.get(key, "0") == "0" for key in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
+
+
 def run_training_cli(args: list[str] | None = None) -> SeqlabCLI:
     return SeqlabCLI(
         L.LightningModule,
@@ -259,11 +345,11 @@ def generate(
     from seqlab.nn import generate as sample
 
     path = runs.checkpoint_path(ckpt_path, run_name, root_dir, "generate")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    task, tokenizer = load_task(path, device)
     if not prompt:
         raise SystemExit("seqlab generate: the prompt must not be empty")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    task, tokenizer = load_task(path, device, "generate")
     ids = torch.as_tensor(tokenizer.encode(prompt), dtype=torch.long, device=device)
     generator = torch.Generator(device=device)
     if seed is not None:
@@ -351,6 +437,9 @@ VERBS = {
     "jobs": _jobs_main,
 }
 
+# Errors about how a verb was used (its checkpoint, its --output): `seqlab predict: error: ...`.
+_VERB_ERRORS = (CheckpointError, OutputError)
+
 
 def main(argv: list[str] | None = None) -> None:
     words = list(sys.argv[1:] if argv is None else argv)
@@ -358,6 +447,10 @@ def main(argv: list[str] | None = None) -> None:
         if words and words[0] in VERBS:
             VERBS[words[0]](words[1:])
         else:
+            # jsonargparse would report a broken config as "<unicode string>", line N after its usage.
+            problem = check_config_arguments(words)
+            if problem is not None:
+                raise ConfigError(problem)
             run_training_cli(argv)
     except SIGTERMException:
         raise SystemExit(PREEMPTED_EXIT_CODE) from None  # last.ckpt is saved (see engine.preemption)
@@ -365,14 +458,15 @@ def main(argv: list[str] | None = None) -> None:
         cause = _user_error(err)
         if cause is None:
             raise
-        print(f"seqlab: error: {cause}", file=sys.stderr)
+        verb = words[0] if words and words[0] in VERBS and isinstance(cause, _VERB_ERRORS) else None
+        print(f"seqlab{f' {verb}' if verb else ''}: error: {cause}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def _user_error(err: BaseException | None) -> BaseException | None:
     """The bad-input error behind ``err`` (jsonargparse wraps errors raised while instantiating)."""
     while err is not None:
-        if isinstance(err, (DataError, FileNotFoundError)):
+        if isinstance(err, (DataError, ConfigError, UserError, FileNotFoundError)):
             return err
         err = err.__cause__ or err.__context__
     return None

@@ -19,10 +19,23 @@ from jsonargparse import ActionConfigFile, ArgumentError, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from seqlab.engine.checkpoints import read_checkpoint
+from seqlab.engine.config_files import config_file_problem
 from seqlab.engine.run_dir import RunSettings, resolve_checkpoint, run_dir_of_checkpoint
 
 # Top-level keys that `seqlab fit` writes into a run's config.yaml but that building does not use.
 _FIT_ONLY_KEYS = ("optimizer", "lr_scheduler", "ckpt_path", "weights_only")
+
+
+# Sizes the data knows once its vocabularies are fitted, linked into the model's init args; a link is
+# skipped where either side lacks the attribute or argument (a language model has no labels).
+DATA_LINKS = (
+    "vocab_size",
+    "char_vocab_size",
+    "labels",
+    "source_vocab_size",
+    "target_vocab_size",
+    "num_features",
+)
 
 
 class ConfigError(ValueError):
@@ -53,16 +66,7 @@ class Built:
 def add_seqlab_arguments(parser: LightningArgumentParser) -> None:
     """The sections seqlab adds to Lightning's (shared by the training CLI and by building)."""
     parser.add_class_arguments(RunSettings, "run")
-    # Sizes the data knows once its vocabularies are fitted; a link is skipped where either side
-    # lacks the attribute or argument (a language model has no labels).
-    for key in (
-        "vocab_size",
-        "char_vocab_size",
-        "labels",
-        "source_vocab_size",
-        "target_vocab_size",
-        "num_features",
-    ):
+    for key in DATA_LINKS:
         parser.link_arguments(f"data.{key}", f"model.init_args.{key}", apply_on="instantiate")
 
 
@@ -101,6 +105,8 @@ def build_from_config(
     """
     if config_path is not None and not Path(config_path).is_file():
         raise FileNotFoundError(f"{config_path}: no such config file")
+    if config_path is not None and (problem := config_file_problem(config_path)) is not None:
+        raise ConfigError(problem)  # names the file and line, where jsonargparse says "<unicode string>"
     args = [*(["--config", str(config_path)] if config_path else []), *overrides]
     parser = experiment_parser()
     try:
@@ -119,8 +125,13 @@ def build_from_config(
 def load_weights(built: Built, ckpt_path: str | os.PathLike[str]) -> Path:
     """Load a checkpoint's weights (``weights_only``) into ``built.task``; the DataModule checks that
     the checkpoint's tokenizer is the one this config builds. Returns the checkpoint file."""
+    from seqlab.engine.compatibility import check_fits, check_task  # it imports this module
+
     path = resolve_checkpoint(ckpt_path)
     checkpoint = read_checkpoint(path)
+    task = type(built.task)
+    check_task(str(path), checkpoint, f"{task.__module__}.{task.__qualname__}", "diagnose")
+    check_fits(str(path), checkpoint, built.task, built.datamodule, "diagnose")
     built.task.load_state_dict(checkpoint["state_dict"])
     data_state = checkpoint.get(type(built.datamodule).__qualname__)
     if data_state is not None:

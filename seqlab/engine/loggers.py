@@ -72,9 +72,19 @@ def wandb_run_id(run_dir: Path) -> str:
 LoggerKind = Literal["wandb", "tensorboard", "csv"]
 
 
-def build_loggers(run_dir: Path, name: str, wandb: WandbSettings, kind: LoggerKind = "wandb") -> list[Logger]:
+def build_loggers(
+    run_dir: Path,
+    name: str,
+    wandb: WandbSettings,
+    kind: LoggerKind = "wandb",
+    evaluation: str | None = None,
+) -> list[Logger]:
     """CSV into the run directory (always: ``seqlab runs`` and ``seqlab report`` read it), plus W&B
-    (unless its mode is ``disabled``) or TensorBoard (``<run dir>/tensorboard``)."""
+    (unless its mode is ``disabled``) or TensorBoard (``<run dir>/tensorboard``).
+
+    ``evaluation`` (``validate``, ``test``): ``run_dir`` is that evaluation's own record inside a run
+    (``<run>/evals/test-0``); its W&B run is a new one of that job type, named after the run, so the
+    fit's W&B run and config are left alone."""
     loggers: list[Logger] = [
         AppendingCSVLogger(
             save_dir=str(run_dir.parent.parent), name=run_dir.parent.name, version=run_dir.name
@@ -83,9 +93,11 @@ def build_loggers(run_dir: Path, name: str, wandb: WandbSettings, kind: LoggerKi
     if kind == "tensorboard":
         loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
     if kind == "wandb" and wandb.mode != "disabled":
+        extra = {"job_type": evaluation} if evaluation else {}
+        label = f"{run_dir.parent.parent.name}/{run_dir.name}" if evaluation else run_dir.name
         loggers.append(
             WandbLogger(
-                name=f"{name}/{run_dir.name}",
+                name=f"{name}/{label}",
                 project=wandb.project,
                 entity=wandb.entity,
                 group=wandb.group,
@@ -96,6 +108,7 @@ def build_loggers(run_dir: Path, name: str, wandb: WandbSettings, kind: LoggerKi
                 resume="allow",
                 # Lightning refuses log_model offline; offline runs log checkpoints at the end instead
                 log_model=wandb.log_model if wandb.mode == "online" else False,
+                **extra,
             )
         )
     return loggers

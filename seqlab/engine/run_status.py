@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from seqlab.engine.run_dir import writing
+
 STATUS_FILE = "status.json"
 
 
@@ -33,8 +35,9 @@ def write_status(run_dir: Path, state: str, **fields: Any) -> None:
         status.update(pid=os.getpid(), host=socket.gethostname())
         status.pop("error", None)
     tmp = run_dir / f".{STATUS_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(status, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, run_dir / STATUS_FILE)
+    with writing(run_dir, f"writing {STATUS_FILE}"):
+        tmp.write_text(json.dumps(status, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, run_dir / STATUS_FILE)
 
 
 def current_state(status: dict[str, Any]) -> str:

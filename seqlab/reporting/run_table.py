@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from seqlab.data.text_files import DataError
+from seqlab.engine.run_dir import is_eval_dir
 from seqlab.engine.run_status import current_state, read_status
 from seqlab.reporting.metrics_file import best_value, read_metrics
 
@@ -38,9 +39,10 @@ class RunRow:
 
 
 def find_runs(root: Path) -> list[Path]:
-    """Run directories under ``root``: those holding a config, metrics or status file."""
+    """Run directories under ``root``: those holding a config, metrics or status file (not the
+    evaluations recorded inside a run, ``<run>/evals/test-0``)."""
     found = {p.parent for marker in RUN_MARKERS for p in root.rglob(marker)}
-    return sorted(d for d in found if d.name != "latest" and not d.is_symlink())
+    return sorted(d for d in found if d.name != "latest" and not d.is_symlink() and not is_eval_dir(d))
 
 
 def _task(run_dir: Path, status: dict) -> str:

@@ -178,7 +178,7 @@ def test_resume_matches_uninterrupted_training(tiny_fit_args):
 
 def test_validate_and_test_evaluate_checkpoint(tiny_fit_args, capsys):
     """`validate --ckpt_path last.ckpt` reports the val/loss the fit logged for that checkpoint and
-    `test` reports a finite test/loss; both reuse the run directory."""
+    `test` reports a finite test/loss; both record into the run directory (evals/<verb>-0)."""
     fit(tiny_fit_args)
     run = run_dir(0)
     ckpt = run / "checkpoints" / "last.ckpt"
@@ -207,6 +207,6 @@ def test_model_options_on_the_command_line_win_over_the_checkpoints(tiny_fit_arg
     main(
         ["validate", "--config", str(CONFIG), *args, "--ckpt_path", "last", "--model.init_args.dropout=0.05"]
     )
-    validated = yaml.safe_load((run / "config.validate-1.yaml").read_text())["model"]["init_args"]
+    validated = yaml.safe_load((run / "evals/validate-0/config.yaml").read_text())["model"]["init_args"]
     assert validated["dropout"] == 0.05  # given on the command line
     assert validated["hidden_size"] == 32  # from the checkpoint (the config file says 512)

@@ -1,0 +1,141 @@
+"""Does a checkpoint belong to the run a config describes? Checked before anything is written.
+
+Lightning would find out late: a checkpoint of another task or another vocabulary fails with a tensor
+size mismatch deep inside ``trainer.fit``, after the run directory (the checkpoint's own run) has had
+its status, hparams and W&B config rewritten. These checks compare the checkpoint with the config
+(task class) and with the freshly built model and data (vocabulary, parameter shapes) first, and say
+what differs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+
+from seqlab.engine.build import DATA_LINKS
+from seqlab.engine.checkpoints import recorded_task
+from seqlab.engine.errors import UserError
+
+_HIDDEN_HPARAMS = ("_class_path", "_instantiator")
+
+
+class CheckpointMismatch(UserError, ValueError):
+    """The checkpoint was trained by another task, on other data, or with another architecture."""
+
+
+def _advice(verb: str) -> str:
+    if verb == "fit":
+        return "leave out --ckpt_path to start a new run"
+    return f"give the config the checkpoint was trained with to {verb} it"
+
+
+def _dotted(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _import(dotted: str) -> type | None:
+    module, _, name = dotted.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return found if isinstance(found, type) else None
+
+
+def check_task(ckpt_path: str, checkpoint: Mapping[str, Any], class_path: str | None, verb: str) -> None:
+    """The config's model class must be the checkpoint's task class (compared as imported classes:
+    ``seqlab.tasks.X`` and ``seqlab.tasks.x.X`` are the same task)."""
+    recorded = recorded_task(checkpoint)
+    if not recorded or not class_path:
+        return
+    theirs, ours = _import(recorded), _import(class_path)
+    if theirs is not None and ours is not None:
+        if theirs is ours:
+            return
+        recorded, class_path = _dotted(theirs), _dotted(ours)
+    elif recorded == class_path:
+        return
+    raise CheckpointMismatch(
+        f"{ckpt_path} was trained by {recorded}, not {class_path}: use a config of that kind, "
+        f"or {_advice(verb)}"
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return f"[{', '.join(map(str, value[:8]))}, ...] ({len(value)})"
+    return str(value)
+
+
+def _hparam_differences(theirs: Mapping[str, Any], ours: Mapping[str, Any], keys: list[str]) -> list[str]:
+    return [f"{key} {_show(theirs[key])} in the checkpoint, {_show(ours[key])} here" for key in keys]
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):  # tensors, arrays: not plain settings
+        return a is b
+
+
+def _differing(theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> list[str]:
+    return [k for k in theirs if k in ours and k not in _HIDDEN_HPARAMS and not _same(theirs[k], ours[k])]
+
+
+def _shape_differences(checkpoint_state: Mapping[str, Any], model: L.LightningModule) -> list[str]:
+    """Parameters and buffers the checkpoint lacks, has extra, or holds in another shape."""
+    ours = model.state_dict()
+    found = []
+    if getattr(model, "strict_loading", True):
+        found += [f"{key} missing from the checkpoint" for key in ours if key not in checkpoint_state]
+        found += [f"{key} unknown to this model" for key in checkpoint_state if key not in ours]
+    for key, value in ours.items():
+        theirs = checkpoint_state.get(key)
+        if key.endswith("_extra_state") or not (torch.is_tensor(value) and torch.is_tensor(theirs)):
+            continue
+        if theirs.shape != value.shape:
+            found.append(f"{key} {list(theirs.shape)} in the checkpoint, {list(value.shape)} here")
+    return found
+
+
+def check_fits(
+    ckpt_path: str,
+    checkpoint: Mapping[str, Any],
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule | None,
+    verb: str,
+) -> None:
+    """The data must rebuild the checkpoint's vocabularies and the model must have its parameter names
+    and shapes; the error names the sizes or hyperparameters that differ."""
+    theirs = checkpoint.get("hyper_parameters") or {}
+    ours = dict(getattr(model, "hparams", {}) or {})
+    differing = _differing(theirs, ours)
+    sizes = [k for k in differing if k in DATA_LINKS]
+    if sizes:
+        raise CheckpointMismatch(
+            f"{ckpt_path} was trained on other data: {'; '.join(_hparam_differences(theirs, ours, sizes))}: "
+            f"use the data settings of that run, or {_advice(verb)}"
+        )
+    data_state = checkpoint.get(type(datamodule).__qualname__) if datamodule is not None else None
+    if data_state is not None:
+        try:
+            datamodule.load_state_dict(data_state)  # a pure check in every seqlab DataModule
+        except ValueError as err:
+            raise CheckpointMismatch(f"{ckpt_path}: {err}, or {_advice(verb)}") from None
+    shapes = _shape_differences(checkpoint.get("state_dict") or {}, model)
+    if not shapes:
+        return
+    options = [k for k in differing if k not in DATA_LINKS]
+    if options:
+        detail = "; ".join(_hparam_differences(theirs, ours, options))
+        hint = "leave out the options that change the architecture"
+    else:
+        detail = "; ".join(shapes[:4]) + (f"; and {len(shapes) - 4} more" if len(shapes) > 4 else "")
+        hint = "use the model settings of that run"
+    raise CheckpointMismatch(
+        f"{ckpt_path} does not fit the model this config builds: {detail}: {hint}, or {_advice(verb)}"
+    )

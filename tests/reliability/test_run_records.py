@@ -1,0 +1,263 @@
+"""End-to-end: what a run has recorded (config, status, hparams, metrics, W&B, `latest`) is never changed by
+another command: not by evaluating its checkpoint, not by a fit handed another task's or another
+vocabulary's checkpoint, not by a fit that fails to start, and a directory that cannot be written is
+named in a one-line error instead of a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import ctypes
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from seqlab.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+LM_CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CLASSIFY_CONFIG = REPO / "configs" / "classify" / "tsv_word_bigru_attention.yaml"
+# bf16 autocast of nn.LSTM needs a CPU with AVX-512 (oneDNN); these tests are about records, not speed.
+FP32 = "--trainer.precision=32-true"
+RUN = Path("runs/char_lstm/version_0")
+LAST = RUN / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def tiny_fit_args(tiny_fit_args: list[str]) -> list[str]:
+    return [*tiny_fit_args, FP32]
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every file's bytes and every link's target under ``root`` (links are not followed). W&B's own
+    debug logs are left out: its service appends to them for a moment after a run has finished."""
+    found: dict[str, bytes | str] = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.parent.name == "logs" and path.name.startswith("debug"):
+            continue
+        if path.is_symlink():
+            found[key] = "-> " + os.readlink(path)
+        elif path.is_file():
+            found[key] = path.read_bytes()
+    return found
+
+
+def fit_lm(tiny_fit_args: list[str], *extra: str) -> None:
+    main(["fit", "--config", str(LM_CONFIG), *tiny_fit_args, *extra])
+
+
+def user_error(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    """Run a command that must stop on bad input; return its one `seqlab: error:` line (exit code 2)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err[-3000:]
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("seqlab: error:")]
+    assert len(lines) == 1, err[-3000:]
+    return lines[0]
+
+
+def metric_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_validate_and_test_record_beside_the_fit_and_leave_its_files_alone(tiny_fit_args, capsys):
+    """`validate` and `test` of a run's checkpoint, with a model option changed, leave every file of the
+    fit byte-identical (config, hparams, status, metrics, its W&B run) and record themselves in
+    evals/validate-0 and evals/test-0, each with its config, metrics and its own offline W&B run."""
+    args = [a for a in tiny_fit_args if a != "--run.wandb.mode=disabled"]  # W&B offline (conftest)
+    fit_lm(args)
+    fit_files = snapshot(RUN)
+    assert {"config.yaml", "hparams.yaml", "status.json", "metrics.csv", "wandb_run_id"} <= set(fit_files)
+    runs_before = sorted(p.name for p in Path("runs/char_lstm").iterdir())
+
+    override = "--model.init_args.dropout=0.05"
+    main(["validate", "--config", str(LM_CONFIG), *args, "--ckpt_path", str(LAST), override])
+    main(["test", "--config", str(LM_CONFIG), *args, "--ckpt_path", str(LAST), override])
+
+    assert {k: v for k, v in snapshot(RUN).items() if not k.startswith("evals/")} == fit_files
+    assert sorted(p.name for p in Path("runs/char_lstm").iterdir()) == runs_before
+    assert sorted(p.name for p in (RUN / "evals").iterdir()) == ["test-0", "validate-0"]
+    fit_wandb_id = fit_files["wandb_run_id"]
+    for verb, metric in (("validate", "val/loss"), ("test", "test/loss")):
+        record = RUN / "evals" / f"{verb}-0"
+        config = yaml.safe_load((record / "config.yaml").read_text())
+        assert config["model"]["init_args"]["dropout"] == 0.05
+        assert config["ckpt_path"] == str(LAST)
+        assert [r[metric] for r in metric_rows(record / "metrics.csv") if r.get(metric)]
+        assert (record / "wandb_run_id").read_bytes() != fit_wandb_id
+        assert len(list((record / "wandb").glob("offline-run-*"))) == 1
+
+    # `seqlab runs` lists the run once, not its evaluations as runs of their own.
+    capsys.readouterr()
+    main(["runs"])
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if line.strip()]
+    assert listed == ["char_lstm/version_0"]
+
+    # A second test of the same run is another record; the first stays as it was.
+    first = snapshot(RUN / "evals" / "test-0")
+    main(["test", "--config", str(LM_CONFIG), *tiny_fit_args, "--ckpt_path", str(LAST)])
+    assert snapshot(RUN / "evals" / "test-0") == first
+    assert (RUN / "evals" / "test-1" / "metrics.csv").is_file()
+
+
+def tiny_classifier_args(tiny_tsv: dict[str, Path], tiny_trainer_args: list[str]) -> list[str]:
+    return [
+        "--config",
+        str(CLASSIFY_CONFIG),
+        f"--data.source.train={tiny_tsv['train']}",
+        f"--data.source.validation={tiny_tsv['validation']}",
+        "--model.hidden_size=16",
+        "--model.embedding_size=8",
+        "--data.batch_size=4",
+        *tiny_trainer_args,
+    ]
+
+
+@pytest.mark.parametrize("verb", ["fit", "validate"])
+def test_checkpoint_of_another_task_is_refused_before_anything_is_written(
+    tiny_fit_args, tiny_tsv, tiny_trainer_args, capsys, verb
+):
+    """A classifier config handed a language model's checkpoint stops with the two task classes named,
+    and the language model's run (and `latest`, and the runs root) stay byte-identical."""
+    fit_lm(tiny_fit_args)
+    before = snapshot(Path("runs"))
+
+    line = user_error(
+        capsys, [verb, *tiny_classifier_args(tiny_tsv, tiny_trainer_args), "--ckpt_path", str(LAST)]
+    )
+
+    advice = "leave out --ckpt_path to start a new run" if verb == "fit" else f"to {verb} it"
+    assert line.startswith(
+        f"seqlab: error: {LAST} was trained by seqlab.tasks.generation.GenerationTask, not "
+        "seqlab.tasks.classification.ClassificationTask: use a config of that kind, or "
+    )
+    assert line.endswith(advice)
+    assert snapshot(Path("runs")) == before
+
+
+def test_checkpoint_of_other_data_or_another_architecture_is_refused(tiny_fit_args, capsys, tmp_path):
+    """Resuming with data whose vocabulary differs names the two vocabulary sizes; with a model option
+    that changes the parameter shapes, names the option's two values. The run stays byte-identical."""
+    fit_lm(tiny_fit_args)
+    before = snapshot(Path("runs"))
+
+    other = tmp_path / "other_train.txt"
+    other.write_text("".join(chr(c) for c in range(0x3B1, 0x3C9)) * 400, encoding="utf-8")  # Greek letters
+    resume = ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, "--ckpt_path", str(LAST)]
+    line = user_error(capsys, [*resume, f"--data.corpus.train={other}"])
+    trained = torch.load(LAST, weights_only=True)["hyper_parameters"]["vocab_size"]
+    match = re.fullmatch(r"vocab_size (\d+) in the checkpoint, (\d+) here", line.split(": ")[3])
+    assert line.startswith(f"seqlab: error: {LAST} was trained on other data: vocab_size ")
+    assert match and int(match.group(1)) == trained and int(match.group(2)) == 1 + 24  # unknown + letters
+    assert line.endswith("use the data settings of that run, or leave out --ckpt_path to start a new run")
+
+    line = user_error(capsys, [*resume, "--model.init_args.hidden_size=48"])
+    assert line == (
+        f"seqlab: error: {LAST} does not fit the model this config builds: hidden_size 32 in the checkpoint, "
+        "48 here: leave out the options that change the architecture, or leave out --ckpt_path to start "
+        "a new run"
+    )
+    assert snapshot(Path("runs")) == before
+
+
+def test_failed_starts_leave_no_run_directory_and_keep_latest(tiny_fit_args, tmp_path):
+    """Fits that fail on their data, whether while the data is read (a missing file) or while it is
+    set up (too small a split for the batch), leave no version_N behind and `latest` on the good run,
+    whose checkpoint `latest` still finds."""
+    fit_lm(tiny_fit_args)
+    before = snapshot(Path("runs"))
+    tiny = tmp_path / "tiny_validation.txt"
+    tiny.write_text("def f():\n    return 1\n")
+    failing = [
+        [f"--data.corpus.train={tmp_path / 'no_such_train.txt'}"],
+        [f"--data.corpus.validation={tiny}", "--data.eval_batch_size=64"],
+    ]
+    for extra in failing:
+        with pytest.raises(SystemExit) as exit_info:
+            fit_lm(tiny_fit_args, *extra)
+        assert exit_info.value.code == 2
+    assert snapshot(Path("runs")) == before
+    assert sorted(p.name for p in Path("runs/char_lstm").iterdir()) == ["latest", "version_0"]
+    assert (Path("runs/char_lstm/latest/checkpoints/last.ckpt")).is_file()
+
+
+def test_runs_root_that_is_a_file_is_named(tiny_fit_args, capsys):
+    """A runs root that is a file (not a directory) is a one-line error naming it; nothing is created."""
+    Path("blocked").write_text("not a directory\n")
+    line = user_error(capsys, ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, "--run.root_dir=blocked"])
+    assert line == (
+        "seqlab: error: cannot write the run directory blocked/char_lstm (Not a directory): creating it "
+        "(blocked is a file, not a directory)"
+    )
+    assert Path("blocked").read_text() == "not a directory\n"
+
+
+@contextlib.contextmanager
+def permission_bits_apply() -> Iterator[None]:
+    """Make this thread subject to permission bits. Root ignores them (CAP_DAC_OVERRIDE), so as root
+    that capability is taken out of this thread's effective set for the block and put back after."""
+    if os.geteuid() != 0:
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
+
+    data = (Data * 2)()
+    if libc.capget(ctypes.byref(Header(0x20080522, 0)), data) != 0:
+        pytest.skip(f"root, and capget failed (errno {ctypes.get_errno()}): cannot test permission bits")
+    saved = data[0].effective
+    data[0].effective &= ~(1 << 1)  # CAP_DAC_OVERRIDE
+    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:
+        pytest.skip(f"root, and capset failed (errno {ctypes.get_errno()}): cannot test permission bits")
+    try:
+        yield
+    finally:
+        data[0].effective = saved
+        assert libc.capset(ctypes.byref(Header(0x20080522, 0)), data) == 0
+
+
+def test_read_only_run_directory_and_runs_root_are_named(tiny_fit_args, capsys):
+    """A read-only run directory (resume, validate) or run name directory (a new version) is a one-line
+    error that names the directory and what was being written; nothing in the run changes."""
+    fit_lm(tiny_fit_args)
+    before = snapshot(Path("runs"))
+    resume = ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, "--trainer.max_steps=9", "--ckpt_path=last"]
+    validate = ["validate", "--config", str(LM_CONFIG), *tiny_fit_args, f"--ckpt_path={LAST}"]
+    try:
+        RUN.chmod(0o555)
+        Path("runs/char_lstm").chmod(0o555)
+        with permission_bits_apply():
+            resumed = user_error(capsys, resume)
+            validated = user_error(capsys, validate)
+            new = user_error(capsys, ["fit", "--config", str(LM_CONFIG), *tiny_fit_args])
+    finally:
+        RUN.chmod(0o755)
+        Path("runs/char_lstm").chmod(0o755)
+    assert resumed == (
+        f"seqlab: error: cannot write the run directory {RUN} (Permission denied): fit writes its config, "
+        "metrics, checkpoints and status there"
+    )
+    assert validated == (
+        f"seqlab: error: cannot write the run directory {RUN} (Permission denied): creating the record of "
+        "this validate in it"
+    )
+    assert new == (
+        "seqlab: error: cannot write the run directory runs/char_lstm/version_1 (Permission denied): "
+        "creating it"
+    )
+    assert snapshot(Path("runs")) == before
