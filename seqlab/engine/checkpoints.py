@@ -3,10 +3,7 @@ and turned back into trained tasks."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +14,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
 from seqlab.engine.errors import UserError
+from seqlab.engine.outputs import write_atomically
 from seqlab.tasks.base import SeqTask
 
 
@@ -73,7 +71,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     Lightning's writer renames a temporary file from the system temp directory, which is a plain
     copy onto the target when that directory is on another file system (local /tmp, runs on NFS or
     Lustre): a kill mid-copy leaves a truncated ``last.ckpt``. Here the temporary file sits beside
-    the target, is flushed to disk, then renamed over it. Reading is always ``weights_only``.
+    the target (see :func:`~seqlab.engine.outputs.write_atomically`). Reading is always ``weights_only``.
 
     A checkpoint whose weights hold NaN or infinity is not written (a warning says so): the file it
     would replace keeps the last finite weights, for resuming or decoding after a divergence.
@@ -90,24 +88,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 stacklevel=2,
             )
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(partial)
-            raise
-        with contextlib.suppress(OSError):  # make the rename itself durable
-            directory = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+        write_atomically(target, lambda file: torch.save(checkpoint, file), binary=True)
 
     def load_checkpoint(
         self, path: Any, map_location: Callable | None = None, weights_only: bool | None = None

@@ -14,7 +14,7 @@ import secrets
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, TextIO
 
 from seqlab.engine.errors import UserError
 
@@ -62,21 +62,28 @@ def check_output(
 
 
 def write_output(output: str | None, write: Callable[[TextIO], object]) -> None:
-    """Write through ``write(file)`` to ``output``, or to standard output when it is None.
-
-    The file appears (or replaces an earlier one) only when ``write`` returns: the text goes to a
-    temporary file in the same directory, which is flushed to disk and then renamed over the target.
-    """
+    """Write through ``write(file)`` to ``output`` (atomically, see :func:`write_atomically`), or to
+    standard output when it is None."""
     if output is None:
         write(sys.stdout)
         return
-    target = Path(output)
+    write_atomically(Path(output), write)
+
+
+def write_atomically(target: Path, write: Callable[[IO[Any]], object], binary: bool = False) -> None:
+    """Write through ``write(file)`` so that ``target`` is either its old self or the complete new file,
+    whatever happens (a kill, a full disk, an error in ``write``).
+
+    The temporary file sits beside the target (a rename from another file system, e.g. /tmp, is a plain
+    copy that a kill can cut short), is created with ``O_EXCL`` (never written through a file or link
+    that happens to be there) and mode 0o666 less the umask (readable by the group as a plain file
+    would be), flushed to disk, then renamed over the target; the rename is made durable too.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
-    # O_EXCL: never write through a file (or link) that happens to be there; mode 0o666 less umask.
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -85,3 +92,9 @@ def write_output(output: str | None, write: Callable[[TextIO], object]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(partial)
         raise
+    with contextlib.suppress(OSError):
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

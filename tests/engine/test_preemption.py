@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -141,3 +142,15 @@ def test_checkpoints_refuse_arbitrary_pickles(tmp_path):
     with pytest.raises(CheckpointError, match="is not a readable seqlab checkpoint") as caught:
         AtomicCheckpointIO().load_checkpoint(path)
     assert "weights_only" not in str(caught.value)
+
+
+def test_checkpoint_files_are_as_readable_as_plain_files(tmp_path):
+    """A checkpoint gets the mode any file would (0o666 less the umask), so a shared group can read
+    it; a temporary file from ``mkstemp`` would leave it 0o600, owner only."""
+    previous = os.umask(0o022)
+    try:
+        AtomicCheckpointIO().save_checkpoint({"w": torch.ones(2)}, tmp_path / "c.ckpt")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "c.ckpt").stat().st_mode) == 0o644
+    assert not list(tmp_path.glob("*.partial"))
