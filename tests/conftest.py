@@ -25,8 +25,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run in ``tmp_path`` with private seqlab, Hugging Face and W&B state; nothing reaches the network.
 
     Also: torch seeded and on one intra-op thread (tiny models on a busy 2-core machine crawl when
-    OpenMP threads spin-wait), restored afterwards; SEQLAB_RUN_DIR, which a fit exports into this
-    process, does not outlive the test."""
+    OpenMP threads spin-wait), restored afterwards; SEQLAB_RUN_DIR and SEQLAB_LOG_DIR, which a fit exports
+    into this process, do not outlive the test."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEQLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -36,8 +36,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.setenv("SEQLAB_RUN_DIR", "")
-    monkeypatch.delenv("SEQLAB_RUN_DIR")  # recorded, so whatever a fit sets is undone afterwards
+    for name in ("SEQLAB_RUN_DIR", "SEQLAB_LOG_DIR"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)  # recorded, so whatever a fit sets is undone afterwards
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -37,6 +37,7 @@ def run_cli(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedP
     env = {k: v for k, v in os.environ.items() if k not in ("SEQLAB_RUN_DIR", "LOCAL_RANK", "WORLD_SIZE")}
     env["MASTER_ADDR"] = "127.0.0.1"
     env["MASTER_PORT"] = str(free_port())
+    env["OMP_NUM_THREADS"] = "1"  # two processes on a 2-core machine: no oversubscribed thread pools
     proc = subprocess.Popen(
         [sys.executable, "-m", "seqlab", *args],
         cwd=cwd,

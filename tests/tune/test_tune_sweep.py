@@ -181,7 +181,14 @@ def test_pbt_exploits_by_checkpoint_with_the_mutated_learning_rate(tiny_fit_args
         checkpoints_to_keep=30,
     )
     command = ["--config", str(EXPERIMENT), "--sweep", str(sweep), "--", *trial_args(tiny_fit_args)]
+    environment = dict(os.environ)
     for attempt in range(5):
+        if attempt:  # a fresh local Ray for the next sweep, as the ray_shutdown fixture does between tests
+            import ray
+
+            ray.shutdown()
+            os.environ.clear()
+            os.environ.update(environment)
         rows = tune_main(command)
         assert sorted(r.status for r in rows) == ["finished", "finished"]
         assert all(r.iterations == 24 for r in rows)
