@@ -19,23 +19,12 @@ from jsonargparse import ActionConfigFile, ArgumentError, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from seqlab.engine.checkpoints import read_checkpoint
+from seqlab.engine.compatibility import DATA_LINKS, check_fits, check_task
 from seqlab.engine.config_files import config_file_problem
 from seqlab.engine.run_dir import RunSettings, resolve_checkpoint, run_dir_of_checkpoint
 
 # Top-level keys that `seqlab fit` writes into a run's config.yaml but that building does not use.
 _FIT_ONLY_KEYS = ("optimizer", "lr_scheduler", "ckpt_path", "weights_only")
-
-
-# Sizes the data knows once its vocabularies are fitted, linked into the model's init args; a link is
-# skipped where either side lacks the attribute or argument (a language model has no labels).
-DATA_LINKS = (
-    "vocab_size",
-    "char_vocab_size",
-    "labels",
-    "source_vocab_size",
-    "target_vocab_size",
-    "num_features",
-)
 
 
 class ConfigError(ValueError):
@@ -125,8 +114,6 @@ def build_from_config(
 def load_weights(built: Built, ckpt_path: str | os.PathLike[str]) -> Path:
     """Load a checkpoint's weights (``weights_only``) into ``built.task``; the DataModule checks that
     the checkpoint's tokenizer is the one this config builds. Returns the checkpoint file."""
-    from seqlab.engine.compatibility import check_fits, check_task  # it imports this module
-
     path = resolve_checkpoint(ckpt_path)
     checkpoint = read_checkpoint(path)
     task = type(built.task)

@@ -16,9 +16,19 @@ from typing import Any
 import lightning as L
 import torch
 
-from seqlab.engine.build import DATA_LINKS
 from seqlab.engine.checkpoints import recorded_task
 from seqlab.engine.errors import UserError
+
+# Sizes the data knows once its vocabularies are fitted, linked into the model's init args; a link is
+# skipped where either side lacks the attribute or argument (a language model has no labels).
+DATA_LINKS = (
+    "vocab_size",
+    "char_vocab_size",
+    "labels",
+    "source_vocab_size",
+    "target_vocab_size",
+    "num_features",
+)
 
 _HIDDEN_HPARAMS = ("_class_path", "_instantiator")
 
