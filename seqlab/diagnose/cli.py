@@ -31,8 +31,8 @@ from seqlab.engine import run_dir as runs
 from seqlab.engine.build import Built, ConfigError, build_from_config, config_of_checkpoint
 from seqlab.engine.loggers import WandbSettings, build_loggers
 from seqlab.nn import RecurrentLM
+from seqlab.nn.recurrent import CELLS
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 Table = tuple[list[str], list[list[Any]]]
 
 

@@ -31,7 +31,7 @@ def unroll(
         raise ValueError("a bidirectional stack cannot be unrolled forwards one step at a time")
     outputs, hiddens = [], []
     for t in range(x.size(1)):
-        out, state = stack.rnn(x[:, t : t + 1], state)
+        out, state = stack(x[:, t : t + 1], state)
         outputs.append(out)
         hiddens.append(state[0] if isinstance(state, tuple) else state)
     return torch.cat(outputs, dim=1), hiddens

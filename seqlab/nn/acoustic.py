@@ -44,7 +44,7 @@ class AcousticEncoder(nn.Module):
         num_features: features per input frame.
         hidden_size: recurrent width per direction.
         num_layers: recurrent layers.
-        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
         bidirectional: read each utterance both ways.
         dropout: dropout between layers and on the encoder output.
         subsampling: ``none``, ``stack`` or ``pyramid``.

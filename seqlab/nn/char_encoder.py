@@ -18,7 +18,7 @@ class CharWordEncoder(nn.Module):
         char_vocab_size: number of character ids.
         char_embedding_size: character embedding width.
         hidden_size: recurrent state width per direction.
-        cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+        cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``, ``mingru``, ``minlstm``).
     """
 
     def __init__(

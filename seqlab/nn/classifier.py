@@ -15,7 +15,7 @@ class RecurrentClassifier(nn.Module):
     Args:
         vocab_size: number of token ids.
         num_classes: output classes.
-        cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+        cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``, ``mingru``, ``minlstm``).
         embedding_size: token embedding width.
         hidden_size: recurrent state width per direction.
         num_layers: stacked recurrent layers.

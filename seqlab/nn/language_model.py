@@ -29,7 +29,7 @@ class RecurrentLM(nn.Module):
 
     Args:
         vocab_size: number of token ids.
-        cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+        cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``, ``mingru``, ``minlstm``).
         embedding_size: token embedding width.
         hidden_size: recurrent state width.
         num_layers: stacked recurrent layers.
@@ -38,6 +38,9 @@ class RecurrentLM(nn.Module):
             ``hidden_size`` differs from ``embedding_size``).
         orthogonal_init: orthogonal recurrent matrices at initialisation.
         forget_bias: LSTM forget-gate bias at initialisation.
+        layer_norm: normalise each recurrent layer's input (``None``: the cell's default, see
+            :class:`RecurrentStack`).
+        residual: residual connections around each recurrent layer (``None``: the cell's default).
     """
 
     def __init__(
@@ -51,6 +54,8 @@ class RecurrentLM(nn.Module):
         tie_weights: bool = False,
         orthogonal_init: bool = True,
         forget_bias: float | None = 1.0,
+        layer_norm: bool | None = None,
+        residual: bool | None = None,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_size)
@@ -63,6 +68,8 @@ class RecurrentLM(nn.Module):
             dropout=dropout,
             orthogonal_init=orthogonal_init,
             forget_bias=forget_bias,
+            layer_norm=layer_norm,
+            residual=residual,
         )
         self.projection, self.output = output_layers(self.embedding, hidden_size, tie_weights)
 

@@ -95,7 +95,8 @@ class Seq2Seq(nn.Module):
         pad_id: padding id (of both vocabularies); its embedding rows are zero.
         bos_id: target begin-of-sequence id: decoder inputs start with it.
         eos_id: target end-of-sequence id: decoding stops at it.
-        cell: recurrent cell of encoder and decoder (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+        cell: recurrent cell of encoder and decoder (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``,
+            ``mingru``, ``minlstm``).
         embedding_size: width of both embeddings.
         hidden_size: decoder state width, and encoder width over both directions (must be even when
             bidirectional).

@@ -24,7 +24,8 @@ class RecurrentTagger(nn.Module):
         word_embedding_size: word embedding width.
         char_embedding_size: character embedding width.
         char_hidden_size: character RNN state width per direction.
-        cell: recurrent cell of the word-level stack (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+        cell: recurrent cell of the word-level stack (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``,
+            ``mingru``, ``minlstm``).
         hidden_size: word-level recurrent state width per direction.
         num_layers: stacked word-level layers.
         bidirectional: read sentences in both directions.

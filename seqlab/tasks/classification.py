@@ -43,7 +43,7 @@ class ClassificationTask(ExampleTask):
     Args:
         vocab_size: number of token ids (linked from the data by the CLI).
         labels: the label names in id order (linked from the data; saved with the model).
-        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
         embedding_size: token embedding width.
         hidden_size: recurrent state width per direction.
         num_layers: stacked recurrent layers.

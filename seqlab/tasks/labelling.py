@@ -42,7 +42,7 @@ class LabellingTask(ExampleTask):
         word_embedding_size: word embedding width.
         char_embedding_size: character embedding width.
         char_hidden_size: character BiLSTM width per direction.
-        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
         hidden_size: recurrent state width per direction.
         num_layers: stacked recurrent layers.
         bidirectional: read sentences in both directions.

@@ -53,7 +53,7 @@ class SpeechRecognitionTask(ExampleTask):
     Args:
         vocab_size: output labels including the blank (linked from the data).
         num_features: features per frame (linked from the data).
-        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
         hidden_size: recurrent width per direction.
         layers: recurrent layers.
         bidirectional: read utterances both ways.

@@ -36,7 +36,7 @@ class TransductionTask(ExampleTask):
     Args:
         source_vocab_size: source token ids (linked from the data).
         target_vocab_size: target token ids including padding/BOS/EOS (linked from the data).
-        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
         embedding_size: source and target embedding width.
         hidden_size: recurrent state width (per direction in the encoder).
         encoder_layers: stacked encoder layers.

@@ -11,7 +11,7 @@ MODES = [("none", 1), ("stack", 3), ("stack", 4), ("pyramid", 2), ("pyramid", 4)
 
 
 @pytest.mark.parametrize(("subsampling", "factor"), MODES)
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "minlstm"])
 def test_output_lengths_match_the_outputs(subsampling, factor, cell):
     encoder = AcousticEncoder(
         5, hidden_size=6, num_layers=3, cell=cell, subsampling=subsampling, subsampling_factor=factor

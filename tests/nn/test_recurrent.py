@@ -9,6 +9,7 @@ from torch import nn
 from seqlab.nn import RecurrentLM, RecurrentStack, detach_state
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+ALL_CELLS = [*CELLS, "mingru", "minlstm"]  # the scan cells have no recurrent matrices to initialise
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 H, F_IN, V = 8, 5, 11
 
@@ -20,7 +21,7 @@ def _state_tensors(state) -> tuple[torch.Tensor, ...]:
 # ---- RecurrentStack ------------------------------------------------------------------------------
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", ALL_CELLS)
 def test_output_and_state_shapes(cell: str, bidirectional: bool, num_layers: int) -> None:
     """Outputs are [B, T, H * directions]; the state is [layers * directions, B, H] (a pair for LSTM)."""
     stack = RecurrentStack(cell, F_IN, H, num_layers=num_layers, bidirectional=bidirectional)
@@ -91,7 +92,7 @@ def test_lstm_forget_bias_drives_the_forget_gate() -> None:
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", ALL_CELLS)
 def test_lengths_zero_padding_and_batch_independence(cell: str, bidirectional: bool) -> None:
     """With lengths, outputs past each length are zero and a short example's outputs and final state are
     the same alone as padded in a batch next to a much longer example (both directions)."""
@@ -148,7 +149,7 @@ def test_detach_state() -> None:
 
 
 # ---- RecurrentLM ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", ALL_CELLS)
 def test_lm_logits_shape(cell: str) -> None:
     """Logits are [B, T, V] for ids [B, T]."""
     lm = RecurrentLM(V, cell, embedding_size=6, hidden_size=H, num_layers=2)
@@ -180,7 +181,7 @@ def test_lm_tie_weights_shares_the_parameter(hidden_size: int) -> None:
     assert untied.output.weight.shape == (V, hidden_size)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", ALL_CELLS)
 def test_lm_state_carries_over_two_halves(cell: str) -> None:
     """Reading a sequence in two halves, passing the state along, gives the logits of one pass."""
     lm = RecurrentLM(V, cell, embedding_size=6, hidden_size=H, num_layers=2, dropout=0.0).eval()

@@ -54,7 +54,7 @@ def test_shapes_and_attention_maps(attention: str) -> None:
 
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("attention", ["none", "additive", "dot", "general"])
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru"])
 def test_padding_invariance(cell: str, attention: str, bidirectional: bool) -> None:
     """A sentence gets the same logits (and attention) alone as in a batch with much longer sources, even
     when its padding holds real token ids: only the lengths decide what is padding."""
@@ -74,7 +74,7 @@ def test_padding_invariance(cell: str, attention: str, bidirectional: bool) -> N
 
 @pytest.mark.parametrize("input_feeding", [True, False])
 @pytest.mark.parametrize("attention", ["none", "additive", "dot", "general"])
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "minlstm"])
 def test_step_matches_teacher_forcing(cell: str, attention: str, input_feeding: bool) -> None:
     """start + T steps fed the teacher-forced tokens give the log-probs (and attention) of forward."""
     model = _model(
@@ -145,7 +145,7 @@ def test_protocol_attributes_and_step_leaves_state_alone() -> None:
 
 
 @pytest.mark.parametrize("attention", ["none", "additive"])
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru"])
 def test_reorder_permutes_rows(cell: str, attention: str) -> None:
     """Decode two sentences, swap them with reorder: the next step is the swapped next step; repeating rows
     (beam expansion) repeats them, including the LSTM (h, c) whose batch is dim 1."""
@@ -178,7 +178,7 @@ def test_reorder_permutes_rows(cell: str, attention: str) -> None:
 
 
 @pytest.mark.parametrize(("encoder_layers", "decoder_layers"), [(1, 3), (3, 1), (2, 2)])
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "minlstm"])
 def test_bridge_between_layer_counts(cell: str, encoder_layers: int, decoder_layers: int) -> None:
     """Equal counts map layer-wise; otherwise every decoder layer maps from the top encoder layer (both
     directions concatenated), through tanh(W s + b)."""

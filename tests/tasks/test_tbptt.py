@@ -118,7 +118,7 @@ def grads_differ(a: dict, b: dict) -> bool:
 
 
 # ---- a. no gradient crosses a window boundary -----------------------------------------------------
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru"])
 def test_no_gradient_crosses_window_boundary(cell: str) -> None:
     """Step 2's gradients (real training_step, lr 0) equal a hand computation of window 2's loss from the
     detached state of window 1 and differ from one that backpropagates into window 1; the window-1
