@@ -26,6 +26,7 @@ class GenerationTask(LanguageModelTask):
         forget_bias: LSTM forget-gate bias at initialisation.
         pretrained_embeddings: start the embedding table from a word2vec/GloVe text file.
         tbptt_steps: backpropagate through at most this many steps (``None``: the whole window).
+        tbptt_backprop_steps: backpropagate each update this far back, past its chunk (``None``: tbptt_steps).
         optimizer: see :class:`SeqTask`.
         lr_scheduler: see :class:`SeqTask`.
         gradient_clip_norm: see :class:`SeqTask`.
@@ -45,12 +46,20 @@ class GenerationTask(LanguageModelTask):
         forget_bias: float | None = 1.0,
         pretrained_embeddings: PretrainedEmbeddings | None = None,
         tbptt_steps: int | None = None,
+        tbptt_backprop_steps: int | None = None,
         optimizer: OptimizerCallable = default_optimizer,
         lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 1.0,
         max_nonfinite_steps: int = 20,
     ) -> None:
-        super().__init__(tbptt_steps, optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
+        super().__init__(
+            tbptt_steps,
+            optimizer,
+            lr_scheduler,
+            gradient_clip_norm,
+            max_nonfinite_steps,
+            tbptt_backprop_steps=tbptt_backprop_steps,
+        )
         # The file is read once, at fit time; a checkpoint holds the weights (and plain types only).
         self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
         self.pretrained_embeddings = pretrained_embeddings

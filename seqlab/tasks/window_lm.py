@@ -12,7 +12,8 @@ from seqlab.tasks.language_model import LanguageModelTask
 class FixedWindowLMTask(LanguageModelTask):
     """A fixed-window language model trained and evaluated exactly like :class:`GenerationTask` (same
     data, streams, metrics and checkpoints); its carried state is the last ``context_size`` tokens, so
-    no gradient crosses a window boundary and there is nothing for ``tbptt_steps`` to truncate.
+    no gradient crosses a window boundary and there is nothing for ``tbptt_steps`` (or
+    ``tbptt_backprop_steps``) to truncate.
 
     Args:
         vocab_size: number of token ids (linked from the data by the CLI).
