@@ -16,7 +16,7 @@ class GenerationTask(LanguageModelTask):
 
     Args:
         vocab_size: number of token ids (linked from the data by the CLI).
-        cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``.
+        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
         embedding_size: token embedding width.
         hidden_size: recurrent state width.
         num_layers: stacked recurrent layers.
@@ -24,6 +24,8 @@ class GenerationTask(LanguageModelTask):
         tie_weights: share input embeddings and output weights.
         orthogonal_init: orthogonal recurrent matrices at initialisation.
         forget_bias: LSTM forget-gate bias at initialisation.
+        layer_norm: normalise each recurrent layer's input (``None``: on for the scan cells only).
+        residual: residual connections around each recurrent layer (``None``: on for the scan cells only).
         pretrained_embeddings: start the embedding table from a word2vec/GloVe text file.
         tbptt_steps: backpropagate through at most this many steps (``None``: the whole window).
         tbptt_backprop_steps: backpropagate each update this far back, past its chunk (``None``: tbptt_steps).
@@ -44,6 +46,8 @@ class GenerationTask(LanguageModelTask):
         tie_weights: bool = False,
         orthogonal_init: bool = True,
         forget_bias: float | None = 1.0,
+        layer_norm: bool | None = None,
+        residual: bool | None = None,
         pretrained_embeddings: PretrainedEmbeddings | None = None,
         tbptt_steps: int | None = None,
         tbptt_backprop_steps: int | None = None,
@@ -73,4 +77,6 @@ class GenerationTask(LanguageModelTask):
             tie_weights,
             orthogonal_init,
             forget_bias,
+            layer_norm,
+            residual,
         )
