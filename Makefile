@@ -37,3 +37,17 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/tbptt_throughput.py
+
+# GPU check (benchmarks/README.md, "GPU check"). `make gpu-wheels` here (needs pip and the registry)
+# fills the ignored .whl/ with what the lent GPU machine lacks; there, `make gpu-check` (or plain
+# `python3 benchmarks/gpu_check.py`) installs .whl/ into a temporary folder if seqlab cannot be
+# imported, then runs every section and prints one table. It uses no .venv: PYTHON is whatever python
+# has torch (default python3). Extra options: make gpu-check GPU_CHECK_ARGS="--only fits --out runs/gpu".
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-wheels gpu-check
+
+gpu-wheels: setup
+	$(BIN)/python benchmarks/gpu_wheels.py
+
+gpu-check:
+	$(PYTHON) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)

@@ -7,7 +7,7 @@ What it measures
     * ``plain``:  a hand-written loop: for each window ``[B, T]``, forward with the carried state,
       cross-entropy on float logits, ``zero_grad``, ``backward``, ``clip_grad_norm_(1.0)``,
       ``AdamW.step``, detach the state.  For ``bf16-mixed`` the forward and the loss run under
-      ``torch.autocast("cpu", dtype=torch.bfloat16)``.
+      ``torch.autocast("cpu", dtype=torch.bfloat16)`` (on ``--device cuda``: the same on the GPU).
     * ``seqlab``: ``seqlab.tasks.GenerationTask`` trained by a real ``lightning.Trainer`` as a user
       gets it (manual optimization, clipping in ``on_before_optimizer_step``, per-step logging,
       optionally the CSV logger), with ``precision="32-true"`` or ``"bf16-mixed"``.
@@ -118,6 +118,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="step: one plain step before every seqlab step inside one fit (robust on a busy machine); "
         "run: whole runs in turn, plain then seqlab, order swapped every repeat",
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, or cuda / cuda:N: both sides train on that GPU (bf16 autocast there; steps are timed "
+        "after torch.cuda.synchronize)",
+    )
     parser.add_argument("--cache-dir", default=None, help="seqlab data cache (default: $SEQLAB_CACHE)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -127,6 +133,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--precisions: choose from {','.join(PRECISIONS)}, got {args.precisions}")
     if min(args.steps, args.repeats, args.threads) < 1 or args.warmup < 0:
         parser.error("--steps, --repeats and --threads must be >= 1 and --warmup >= 0")
+    args.device = torch.device(args.device)
+    if args.device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device")
+    if args.device.type not in ("cpu", "cuda"):
+        parser.error(f"--device: cpu or cuda[:N], got {args.device}")
     return args
 
 
@@ -153,6 +164,12 @@ def quiet_libraries() -> None:
 
 
 # ---- timing -------------------------------------------------------------------------------------
+def synchronize(device: torch.device) -> None:
+    """On a GPU, wait for the queued kernels so that a step's wall time covers them (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 @dataclass
 class StepTimes:
     """Durations of the timed steps ``warmup .. warmup+steps-1`` of one side; ``add`` is called per step."""
@@ -213,9 +230,11 @@ def measurement(side: str, precision: str, repeat: int, times: StepTimes, thread
 
 
 # ---- the plain PyTorch side ---------------------------------------------------------------------
-def forward_context(precision: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+def forward_context(
+    precision: str, device: torch.device
+) -> Callable[[], contextlib.AbstractContextManager[Any]]:
     if precision == "bf16-mixed":
-        return functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16)
+        return functools.partial(torch.autocast, device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
 
 
@@ -236,9 +255,10 @@ class PlainLoop:
     ) -> None:
         self.model = RecurrentLM(**model_kwargs(args, data.vocab_size))
         self.model.load_state_dict(init)
-        self.model.train()
+        self.device = args.device
+        self.model.to(self.device).train()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=0.0)
-        self.autocast = forward_context(precision)
+        self.autocast = forward_context(precision, self.device)
         self.windows = endless_windows(data.train_dataloader())
         self.state: State | None = None
         self.times = StepTimes(args.warmup, args.steps)
@@ -246,6 +266,7 @@ class PlainLoop:
     def step(self) -> tuple[int, torch.Tensor]:
         """Fetch the next window and train on it; returns its token count and loss."""
         epoch_start, inputs, targets = next(self.windows)
+        inputs, targets = inputs.to(self.device), targets.to(self.device)  # no-ops on CPU
         if epoch_start:
             self.state = None
         with self.autocast():
@@ -261,6 +282,7 @@ class PlainLoop:
     def timed_step(self) -> None:
         start = time.perf_counter()
         tokens, loss = self.step()
+        synchronize(self.device)
         self.times.add(time.perf_counter() - start, tokens, loss)
 
 
@@ -279,14 +301,18 @@ class StepClock(Callback):
     a step includes the next fetch and all of Lightning's per-step work.  With ``plain`` given, one
     plain step runs (and is timed by itself) at every pause between seqlab steps: lockstep."""
 
-    def __init__(self, times: StepTimes, plain: PlainLoop | None = None) -> None:
+    def __init__(
+        self, times: StepTimes, plain: PlainLoop | None = None, device: torch.device | None = None
+    ) -> None:
         self.times, self.plain = times, plain
+        self.device = device or torch.device("cpu")
         self.resumed: float | None = None
         self.tokens = 0
         self.loss: torch.Tensor | None = None
         self.threads = 0
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int):
+        synchronize(self.device)
         now = time.perf_counter()
         if self.resumed is not None:
             self.times.add(now - self.resumed, self.tokens, self.loss)
@@ -305,9 +331,10 @@ class StepClock(Callback):
 def build_trainer(args: argparse.Namespace, precision: str, clock: StepClock, log_dir: Path) -> L.Trainer:
     """The Trainer a user gets, minus checkpoints, progress bar and validation."""
     logger = CSVLogger(log_dir, name=precision) if args.logger == "csv" else False
+    cuda = args.device.type == "cuda"
     return L.Trainer(
-        accelerator="cpu",
-        devices=1,
+        accelerator="cuda" if cuda else "cpu",
+        devices=[args.device.index or 0] if cuda else 1,
         precision=precision,
         max_steps=args.warmup + args.steps + 1,  # + 1: the last timed step ends when the next begins
         logger=logger,
@@ -339,7 +366,7 @@ def run_seqlab(
         gradient_clip_norm=CLIP_NORM,
     )
     task.model.load_state_dict(init)
-    clock = StepClock(StepTimes(args.warmup, args.steps), plain)
+    clock = StepClock(StepTimes(args.warmup, args.steps), plain, args.device)
     build_trainer(args, precision, clock, log_dir).fit(task, datamodule=data)
     results = [measurement("seqlab", precision, rep, clock.times, clock.threads)]
     if plain is not None:
@@ -467,6 +494,7 @@ def header(args: argparse.Namespace, data: LanguageModelData) -> str:
         f"{args.steps} timed steps after {args.warmup} warm-up, {args.repeats} repeats interleaved per "
         f"{args.interleave}; {args.threads} threads; torch {torch.__version__}, lightning {L.__version__}, "
         f"python {platform.python_version()}, {os.cpu_count()} CPUs; seqlab logger: {args.logger}"
+        + (f"; device {torch.cuda.get_device_name(args.device)}" if args.device.type == "cuda" else "")
     )
 
 
@@ -515,7 +543,7 @@ def verdict(summary: dict[str, Any]) -> str:
 
 
 def write_json(path: Path, args: argparse.Namespace, results: list[Measurement], summary: dict) -> None:
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    config = {k: (str(v) if isinstance(v, Path | torch.device) else v) for k, v in vars(args).items()}
     payload = {
         "config": config,
         "environment": {
@@ -524,6 +552,7 @@ def write_json(path: Path, args: argparse.Namespace, results: list[Measurement],
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             "threads": args.threads,
+            "device": torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else "cpu",
         },
         "summary": summary,
         "measurements": [asdict(r) | {"tokens_per_sec": r.tokens_per_sec} for r in results],
