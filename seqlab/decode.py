@@ -65,12 +65,18 @@ class Decoder:
         return [[(decode_target(self.target, h.tokens), h.score) for h in hyps] for hyps in found]
 
 
+def one_line(text: str) -> str:
+    """``text`` with its line breaks (any that ``str.splitlines`` knows) turned into spaces: a subword
+    model can emit a newline piece, and output line k must stay the output of input line k."""
+    return " ".join(text.splitlines()) if text else text
+
+
 def _write(out: TextIO, number: int, results: list[tuple[str, float]], with_scores: bool) -> None:
     if not with_scores:
-        out.write(results[0][0] + "\n")
+        out.write(one_line(results[0][0]) + "\n")
         return
     for text, score in results:
-        out.write(f"{number}\t{score:.4f}\t{text}\n")
+        out.write(f"{number}\t{score:.4f}\t{one_line(text)}\n")
 
 
 def _batches(lines: list[str], size: int) -> Iterator[tuple[int, list[str]]]:

@@ -3,6 +3,7 @@ metrics equal the edit-distance metrics on the same outputs, and `seqlab decode`
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import lightning as L
@@ -23,6 +24,7 @@ from seqlab.data.examples import ParallelExample
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import tokenizer_from_state
 from seqlab.data.transduction_data import BOS, EOS, PAD, SPECIALS, ParallelSource, decode_target
+from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
 from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
 from seqlab.tasks import TransductionTask
@@ -242,3 +244,13 @@ def test_hub_parallel_translation_column_offline(tmp_path):
     _, target, refs, source = data.splits["validation"].items[1]
     assert source == "hallo 1" and refs == ["hello 1"]
     assert decode_target(data.target_tokenizer, target[1:]) == "hello 1"
+
+
+def test_decoded_outputs_stay_one_line_per_input() -> None:
+    """A hypothesis holding line breaks (a subword model can emit a newline piece) is written on one
+    line, with or without scores, so output line k is still the output of input line k."""
+    assert one_line("a\nb\r\nc\u2028d") == "a b c d" and one_line("") == ""
+    out = io.StringIO()
+    _write(out, 1, [("x\ny", -1.0)], with_scores=False)
+    _write(out, 2, [("p\nq", -0.5), ("r", -0.7)], with_scores=True)
+    assert out.getvalue().splitlines() == ["x y", "2\t-0.5000\tp q", "2\t-0.7000\tr"]
