@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from seqlab.nn import RecurrentLM, RecurrentStack
-from seqlab.nn.scan_cells import MinimalGatedCell, ScanLayer, linear_recurrence, reverse_padded
+from seqlab.nn.linear_recurrence import gated_loop
+from seqlab.nn.scan_cells import MinimalGatedCell, ScanLayer, reverse_padded
 
 KINDS = ["mingru", "minlstm"]
 FAST_PATHS = ["scan", "loop"]
@@ -52,13 +53,15 @@ def test_fast_paths_equal_the_step_loop_forward_and_gradients(kind: str, path: s
         torch.testing.assert_close(got / want.abs().max(), want / want.abs().max(), atol=1e-4, rtol=0)
 
 
-def test_the_loops_hand_written_backward_passes_gradcheck() -> None:
-    """The adjoint recurrence of the CPU loop against finite differences (float64)."""
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_cpu_loops_hand_written_backward_passes_gradcheck(kind: str) -> None:
+    """The CPU path's backward (adjoint recurrence, gates chained by hand) against finite differences,
+    float64, with padding and an initial state of both signs."""
     torch.manual_seed(0)
-    a = torch.rand(2, 6, 3, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(2, 6, 3, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, 6, (2 if kind == "mingru" else 3) * 3, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(linear_recurrence, (a, b, h0))
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    assert torch.autograd.gradcheck(lambda k, h0: gated_loop(kind, k, h0, mask), (k, h0))
 
 
 @pytest.mark.parametrize("path", FAST_PATHS)
