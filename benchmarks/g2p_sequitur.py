@@ -32,8 +32,9 @@ from seqlab.data.builtin_g2p import g2p_examples
 from seqlab.data.examples import ParallelExample
 from seqlab.data.tokenizers import tokenizer_from_state
 from seqlab.data.transduction_data import decode_target
-from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
+from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.engine.run_dir import resolve_checkpoint
+from seqlab.loading import load_task
 from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
 
 

@@ -13,9 +13,9 @@ from seqlab.data.batching import pad
 from seqlab.data.text_files import read_text_lines
 from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
 from seqlab.data.transduction_data import decode_target, encode_source
-from seqlab.engine.checkpoints import load_trained
 from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
+from seqlab.loading import load_trained
 from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
 from seqlab.tasks.transduction import TransductionTask
 

@@ -21,9 +21,9 @@ from seqlab.data.classification_data import collate_texts, encode_text
 from seqlab.data.tagging_data import collate_sentences, encode_sentence
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_state
-from seqlab.engine.checkpoints import load_trained
 from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
+from seqlab.loading import load_trained
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
 

@@ -18,9 +18,10 @@ from seqlab.data.speech_alphabet import Alphabet
 from seqlab.data.speech_features import FeatureSettings, features_for_files
 from seqlab.data.speech_manifest import manifest_audio_paths
 from seqlab.data.text_files import DataError
-from seqlab.engine.checkpoints import CheckpointError, load_trained
+from seqlab.engine.checkpoints import CheckpointError
 from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
+from seqlab.loading import load_trained
 from seqlab.nn.word_list import WordListScorer
 from seqlab.tasks.speech import SpeechRecognitionTask
 

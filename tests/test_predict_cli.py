@@ -15,7 +15,8 @@ from seqlab.data.classification_data import collate_texts
 from seqlab.data.conll import read_conll, read_conllu
 from seqlab.data.tagging_data import collate_sentences, encode_sentence
 from seqlab.data.tokenizers import tokenizer_from_state
-from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
+from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
+from seqlab.loading import load_task
 
 TINY = [
     "--trainer.max_steps=4",

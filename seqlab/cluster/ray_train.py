@@ -35,12 +35,40 @@ def worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: ``seqlab fit`` with the job's arguments, from the job's working
     directory (Ray Train starts workers in a staging directory of its own; the uploaded working
     directory sits at the same path on every node of one cluster session)."""
-    from seqlab.cli import main
+    import seqlab.tasks  # noqa: F401  (the task classes, for the config's class_path, as `seqlab fit`)
+    from seqlab.engine.training_cli import train_main
 
     if os.path.isdir(config["workdir"]):
         os.chdir(config["workdir"])
     accelerator = "gpu" if config["use_gpu"] else "cpu"
-    main(["fit", *config["fit_args"], f"--trainer.accelerator={accelerator}", *RAY_TRAINER_ARGS])
+    train_main(["fit", *config["fit_args"], f"--trainer.accelerator={accelerator}", *RAY_TRAINER_ARGS])
+
+
+def fit_trainer(
+    fit_args: list[str],
+    num_workers: int,
+    gpus_per_worker: float,
+    cpus_per_worker: float,
+    name: str,
+    storage_path: str,
+    **run_options: Any,
+) -> Any:
+    """The one Ray Train set-up (``seqlab submit ray`` jobs and multi-worker sweep trials): a
+    ``TorchTrainer`` whose ``num_workers`` workers each run :func:`worker` with ``fit_args``.
+    ``run_options`` go to Ray's ``RunConfig`` (``failure_config``, ``callbacks``)."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    use_gpu = gpus_per_worker > 0
+    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if use_gpu else {})}
+    return TorchTrainer(
+        worker,
+        train_loop_config={"fit_args": fit_args, "use_gpu": use_gpu, "workdir": os.getcwd()},
+        scaling_config=ScalingConfig(
+            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(name=name, storage_path=storage_path, **run_options),
+    )
 
 
 def run(
@@ -52,19 +80,11 @@ def run(
     name: str,
     max_failures: int,
 ) -> None:
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train import FailureConfig
 
-    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
-    trainer = TorchTrainer(
-        worker,
-        train_loop_config={"fit_args": fit_args, "use_gpu": gpus_per_worker > 0, "workdir": os.getcwd()},
-        scaling_config=ScalingConfig(
-            num_workers=num_workers, use_gpu=gpus_per_worker > 0, resources_per_worker=resources
-        ),
-        run_config=RunConfig(
-            name=name, storage_path=storage_path, failure_config=FailureConfig(max_failures=max_failures)
-        ),
+    failures = FailureConfig(max_failures=max_failures)
+    trainer = fit_trainer(
+        fit_args, num_workers, gpus_per_worker, cpus_per_worker, name, storage_path, failure_config=failures
     )
     trainer.fit()
 

@@ -29,7 +29,7 @@ from seqlab.diagnose.history import read_grad_history
 from seqlab.diagnose.long_range import LongRangeSettings, accuracy_vs_length
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import Built, ConfigError, build_from_config, config_of_checkpoint
-from seqlab.engine.loggers import WandbSettings, build_loggers
+from seqlab.engine.loggers import WandbSettings, build_loggers, finish_wandb
 from seqlab.nn import RecurrentLM
 from seqlab.nn.recurrent import CELLS
 
@@ -93,7 +93,7 @@ def log_to_wandb(
                 logger.log_image(key, [str(path)])
             for key, (columns, rows) in tables.items():
                 logger.log_table(key, columns, rows)
-            logger.experiment.finish()
+            finish_wandb([logger])
             where = f"`wandb sync {run_dir}/wandb/offline-run-*`" if settings.mode == "offline" else "online"
             print(f"W&B ({settings.mode}): logged {', '.join(images)}; {where}")
 

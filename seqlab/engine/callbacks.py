@@ -14,6 +14,8 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 
+from seqlab.engine.lightning_internals import validates_after_this_batch
+
 
 class _Checkpoint(ModelCheckpoint):
     """ModelCheckpoint whose ``last.ckpt`` is always recent.
@@ -47,7 +49,8 @@ class _Checkpoint(ModelCheckpoint):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        if self._cadence_due(trainer) and not _validates_after_this_batch(trainer):
+        # A validation right after this batch writes last.ckpt itself: a cadence write now is wasted.
+        if self._cadence_due(trainer) and not validates_after_this_batch(trainer):
             self.save_last_now(trainer)
 
     def _cadence_due(self, trainer: L.Trainer) -> bool:
@@ -84,20 +87,6 @@ class _Checkpoint(ModelCheckpoint):
     def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, torch.Tensor]) -> None:
         super()._save_last_checkpoint(trainer, monitor_candidates)
         self._last_written_at = time.monotonic()  # every_minutes counts from any write of last.ckpt
-
-
-def _validates_after_this_batch(trainer: L.Trainer) -> bool:
-    """Whether Lightning runs a validation right after this batch (which writes ``last.ckpt`` itself,
-    so a cadence write now would be wasted). Asks the training loop as it will decide; ``False`` if a
-    Lightning version lacks that method."""
-    loop = trainer.fit_loop.epoch_loop
-    decide = getattr(loop, "_should_check_val_fx", None)
-    if decide is None or getattr(loop, "_skip_next_val", False):
-        return False
-    try:
-        return bool(decide(trainer.fit_loop._data_fetcher))
-    except (AttributeError, TypeError, AssertionError):
-        return False
 
 
 def checkpoint_callback(

@@ -1,5 +1,5 @@
 """Errors whose message is meant for the user: ``seqlab`` prints them as ``seqlab: error: MESSAGE`` and
-exits non-zero instead of showing a traceback (see ``seqlab.cli._user_error``)."""
+exits non-zero instead of showing a traceback (see ``seqlab.engine.user_errors``)."""
 
 from __future__ import annotations
 

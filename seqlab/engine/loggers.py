@@ -6,12 +6,15 @@ import csv
 import json
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from seqlab.engine.lightning_internals import started_wandb_run
 
 
 @dataclass
@@ -143,3 +146,17 @@ def log_artifact(logger: WandbLogger, kind: str, files: list[Path]) -> None:
     for path in files:
         artifact.add_file(str(path))
     logger.experiment.log_artifact(artifact)
+
+
+def finish_wandb(loggers: Iterable[Logger], exit_code: int | None = None, best_effort: bool = False) -> None:
+    """End the W&B runs among ``loggers`` that were started, so their files are complete and a later
+    run in this process starts afresh (the one place seqlab finishes W&B runs). ``best_effort``: a
+    failure to finish one is ignored (the process is on its way out anyway)."""
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger) or (run := started_wandb_run(logger)) is None:
+            continue
+        try:
+            run.finish(exit_code=exit_code)
+        except Exception:
+            if not best_effort:
+                raise

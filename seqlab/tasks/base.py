@@ -19,6 +19,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from seqlab.data.embeddings import read_embedding_file
 from seqlab.data.text_files import DataError
 from seqlab.engine.errors import SettingError, TrainingDiverged
+from seqlab.engine.lightning_internals import should_update_logs
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
 
 
@@ -188,7 +189,7 @@ class SeqTask(L.LightningModule):
             self._tokens_since_log += tokens * self.trainer.world_size
         if self.trainer.progress_bar_callback is not None:
             self.log("loss", loss, prog_bar=True, logger=False)
-        if not self.trainer._logger_connector.should_update_logs:
+        if not should_update_logs(self.trainer):
             return
         metrics = {
             "train/loss": loss,

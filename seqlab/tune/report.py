@@ -4,7 +4,6 @@ the run's metrics (and, for PBT, a checkpoint) to Ray."""
 from __future__ import annotations
 
 import atexit
-import contextlib
 import tempfile
 import threading
 from pathlib import Path
@@ -12,7 +11,8 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
-from lightning.pytorch.loggers import WandbLogger
+
+from seqlab.engine.loggers import finish_wandb
 
 CHECKPOINT_FILE = "trial.ckpt"  # the file inside a reported Tune checkpoint
 STOPPED_MARKER = "stopped_by_scheduler"  # in the run directory of a trial the scheduler stopped
@@ -90,10 +90,7 @@ class ReportToTune(Checkpoint):
             # runs after the checkpoint callback); close W&B now and leave the marker for the table.
             if trainer.is_global_zero:
                 Path(trainer.default_root_dir, STOPPED_MARKER).write_text(f"{self.iteration}\n")
-            for logger in trainer.loggers:
-                if isinstance(logger, WandbLogger) and logger._experiment is not None:
-                    with contextlib.suppress(Exception):  # best effort
-                        logger._experiment.finish()
+            finish_wandb(trainer.loggers, best_effort=True)
             self._closed.set()
             raise
 

@@ -143,10 +143,11 @@ def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
             raise
         return
     torch.set_num_threads(max(1, int(plan.cpu)))
-    from seqlab.cli import run_training_cli
+    import seqlab.tasks  # noqa: F401  (the task classes, for the config's class_path, as `seqlab fit`)
+    from seqlab.engine.training_cli import run_training
 
     try:
-        run_training_cli(["fit", *args])
+        run_training(["fit", *args])
         last = run_dir / "checkpoints" / "last.ckpt"
         if ckpt_path != "last" and not last.is_file():  # restored at the end: nothing left to train
             os.replace(ckpt_path, last)
@@ -160,24 +161,12 @@ def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
 
 def _fit_on_ray_train(plan: TrialPlan, args: list[str], trial_id: str) -> None:
     """A multi-worker trial: ``plan.workers`` DDP processes on Ray Train, reporting back to this trial."""
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from seqlab.cluster.ray_train import worker
+    from seqlab.cluster.ray_train import fit_trainer
 
-    use_gpu = plan.gpu > 0
-    resources = {"CPU": plan.cpu, **({"GPU": plan.gpu} if use_gpu else {})}
-    trainer = TorchTrainer(
-        worker,
-        train_loop_config={"fit_args": args, "use_gpu": use_gpu, "workdir": os.getcwd()},
-        scaling_config=ScalingConfig(
-            num_workers=plan.workers, use_gpu=use_gpu, resources_per_worker=resources
-        ),
-        run_config=RunConfig(
-            name=trial_id,
-            storage_path=str(Path(plan.sweep_dir).resolve() / "ray_train"),
-            callbacks=[TuneReportCallback()],
-        ),
+    storage = str(Path(plan.sweep_dir).resolve() / "ray_train")
+    trainer = fit_trainer(
+        args, plan.workers, plan.gpu, plan.cpu, trial_id, storage, callbacks=[TuneReportCallback()]
     )
     trainer.fit()

@@ -11,8 +11,9 @@ import lightning as L
 import pytest
 import torch
 
-from seqlab.cli import SeqlabCLI, main
+from seqlab.cli import main
 from seqlab.engine.callbacks import SaveResolvedConfig
+from seqlab.engine.training_cli import SeqlabCLI
 from tests.reliability.ddp_run import run_ddp_fit
 
 REPO = Path(__file__).resolve().parents[2]

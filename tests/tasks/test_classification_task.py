@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from seqlab.cli import main
 from seqlab.data import CharTokenizer, ClassificationData, ClassificationFiles, WordTokenizer
 from seqlab.data.classification_data import collate_texts
-from seqlab.engine.checkpoints import load_task
+from seqlab.loading import load_task
 from seqlab.tasks import ClassificationTask
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "classify" / "tsv_word_bigru_attention.yaml"

@@ -25,7 +25,8 @@ from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import tokenizer_from_state
 from seqlab.data.transduction_data import BOS, EOS, PAD, SPECIALS, ParallelSource, decode_target
 from seqlab.decode import _write, one_line
-from seqlab.engine.checkpoints import checkpoint_data_state, load_task, read_checkpoint
+from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
+from seqlab.loading import load_task
 from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
 from seqlab.tasks import TransductionTask
 

@@ -1,0 +1,184 @@
+"""The training entry (``seqlab fit | validate | test``): Lightning's ``LightningCLI`` with seqlab's run
+directory, loggers, callbacks and checkpoints. ``seqlab.cli`` runs it for the command line, and
+``seqlab.tune`` and ``seqlab.cluster`` run it for a sweep's trials and for Ray Train's workers.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
+from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from seqlab.engine import run_dir as runs
+from seqlab.engine.build import ConfigError, add_seqlab_arguments
+from seqlab.engine.callbacks import RandomState, SaveResolvedConfig, checkpoint_callback
+from seqlab.engine.checkpoints import AtomicCheckpointIO, read_checkpoint
+from seqlab.engine.compatibility import check_fits, check_task
+from seqlab.engine.config_files import check_config_arguments
+from seqlab.engine.loggers import build_loggers, finish_wandb
+from seqlab.engine.preemption import Preemption
+from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
+from seqlab.engine.user_errors import exit_on_user_errors
+
+
+class SeqlabCLI(LightningCLI):
+    """LightningCLI with seqlab's run directory, loggers and checkpoints.
+
+    Nothing is written before the config, data and checkpoint have been checked: the run directory
+    is chosen in ``instantiate_trainer``, after the model and data are built. A command that fails
+    removes the directories it created if they hold no results, and puts ``latest`` back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._checkpoint: dict[str, Any] | None = None  # read once, for the checks, then dropped
+        self._records = RunRecords()
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            trainer = getattr(self, "trainer", None)
+            self._records.discard_new(trainer.loggers if trainer is not None else ())
+            raise
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        add_seqlab_arguments(parser)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        self._raw_args = list(sys.argv[1:] if args is None else args)
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning replaces the model's config with the checkpoint's hyperparameters; model options
+        written on the command line (``seqlab test ... --model.init_args.eval_beam_size 8``) win."""
+        subcommand = self.config.get("subcommand")
+        given: dict[str, Any] = {}
+        if subcommand:
+            config = self.config[subcommand]
+            self._resolve_ckpt_path(config)
+            if config.get("ckpt_path"):
+                # Before Lightning swaps the config's model class for the checkpoint's.
+                self._checkpoint = read_checkpoint(config.ckpt_path)
+                class_path = getattr(config.model, "class_path", None)
+                check_task(config.ckpt_path, self._checkpoint, class_path, subcommand)
+            init_args = self.config[subcommand].model.get("init_args")
+            for arg in getattr(self, "_raw_args", []):
+                if not isinstance(arg, str) or not arg.startswith("--model."):
+                    continue
+                parts = [p for p in arg[2:].split("=", 1)[0].split(".")[1:] if p != "init_args"]
+                if parts and init_args is not None and parts[0] in init_args:
+                    given[parts[0]] = init_args[parts[0]]
+        super()._parse_ckpt_path()
+        for key, value in given.items():
+            self.config[subcommand].model.init_args[key] = value
+
+    @staticmethod
+    def _resolve_ckpt_path(config: Any) -> None:
+        """``last`` and run directories become checkpoint files (before Lightning reads their
+        hyperparameters)."""
+        run = config.run
+        ckpt = config.get("ckpt_path")
+        if ckpt == "last":
+            found = (
+                runs.latest_checkpoint(Path(run.dir)) if run.dir else runs.find_last(run.root_dir, run.name)
+            )
+            if found is None:
+                where = run.dir or f"{run.root_dir}/{run.name}/"
+                print(f"seqlab: no last.ckpt under {where}; starting a new run", file=sys.stderr)
+            config.ckpt_path = str(found) if found else None
+        elif ckpt:
+            config.ckpt_path = str(runs.resolve_checkpoint(ckpt))
+
+    def _prepare_run(self) -> None:
+        """Check the checkpoint against the model and data just built, then choose the run directory
+        and the one this command records into (``self.log_dir``: the run's, or an evaluation's)."""
+        config = self.config[self.subcommand]
+        if self._checkpoint is not None:
+            checkpoint, self._checkpoint = self._checkpoint, None
+            check_fits(config.ckpt_path, checkpoint, self.model, self.datamodule, self.subcommand)
+        self.run_dir, self.log_dir = self._records.choose(
+            config.run, config.get("ckpt_path"), self.subcommand
+        )
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        self._prepare_run()
+        run = self._get(self.config_init, "run")
+        trainer_config = self._get(self.config_init, "trainer")
+        if trainer_config.get("logger") in (None, True):
+            evaluation = self.subcommand if self.log_dir != self.run_dir else None
+            kwargs["logger"] = build_loggers(self.log_dir, run.name, run.wandb, run.logger, evaluation)
+        callbacks = list(trainer_config.get("callbacks") or [])
+        if trainer_config.get("enable_checkpointing", True) is not False:
+            callbacks = self._with_checkpoints(callbacks, run)
+        kwargs["callbacks"] = callbacks
+        plugins = trainer_config.get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
+        kwargs.setdefault("default_root_dir", str(self.log_dir))
+        return super().instantiate_trainer(**kwargs)
+
+    def _with_checkpoints(self, callbacks: list[Callback], run: Any) -> list[Callback]:
+        """The given callbacks plus seqlab's checkpoint, preemption and random-state callbacks."""
+        monitor = getattr(self.model, "monitor", "val/loss"), getattr(self.model, "monitor_mode", "min")
+        checkpoint = checkpoint_callback(
+            self.run_dir, *monitor, run.checkpoint_every_n_steps, run.checkpoint_every_minutes
+        )
+        # Lightning runs Checkpoint callbacks last, in list order: given ones that are not
+        # ModelCheckpoints (they use what was saved, e.g. the sweep's ReportToTune) go after ours.
+        users = [c for c in callbacks if isinstance(c, Checkpoint) and not isinstance(c, ModelCheckpoint)]
+        callbacks = [c for c in callbacks if c not in users]
+        return [*callbacks, checkpoint, Preemption(checkpoint), RandomState(), *users]
+
+    def _after_evaluation(self) -> None:
+        finish_wandb(self.trainer.loggers)
+        if self.log_dir != self.run_dir and self.trainer.is_global_zero:
+            print(f"evaluation recorded in {runs.shown(self.log_dir)}")
+
+    def after_validate(self) -> None:
+        self._after_evaluation()
+
+    def after_test(self) -> None:
+        self._after_evaluation()
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Record the fit's outcome in the run's ``status.json`` (see engine.run_status)."""
+        if subcommand != "fit" or not self.trainer.is_global_zero:
+            super()._run_subcommand(subcommand)
+            return
+        name = self._get(self.config_init, "run").name
+        with fit_status(self.run_dir, self.trainer, self.model, name):
+            super()._run_subcommand(subcommand)
+
+    def after_fit(self) -> None:
+        if self.trainer.is_global_zero:
+            record_fit_end(self.trainer, self.run_dir, self._get(self.config_init, "run").wandb)
+        finish_wandb(self.trainer.loggers)
+
+
+def run_training(args: list[str] | None = None) -> SeqlabCLI:
+    """Run ``seqlab fit | validate | test`` with ``args`` (the verb first; ``None``: ``sys.argv``)."""
+    return SeqlabCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_callback=SaveResolvedConfig,
+        save_config_kwargs={"overwrite": True},
+        # seqlab's DataModules shard data per rank themselves (LM streams must stay in order).
+        trainer_defaults={"use_distributed_sampler": False},
+        args=args,
+    )
+
+
+def train_main(argv: list[str] | None = None) -> None:
+    """:func:`run_training` as the command line runs it: a broken config file is named first, and
+    bad input ends in ``seqlab: error: ...`` (see :mod:`seqlab.engine.user_errors`)."""
+    with exit_on_user_errors():
+        # jsonargparse would report a broken config as "<unicode string>", line N after its usage.
+        problem = check_config_arguments(list(sys.argv[1:] if argv is None else argv))
+        if problem is not None:
+            raise ConfigError(problem)
+        run_training(argv)

@@ -1,0 +1,123 @@
+"""Trained tasks from checkpoints, for the verbs that run them (``generate``, ``predict``, ``decode``,
+``transcribe``): which task a checkpoint holds, whether the verb runs it, its weights and its data state.
+
+Reading the file is the engine's (:func:`seqlab.engine.checkpoints.read_checkpoint`); this module sits
+above the tasks because it builds them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
+from seqlab.engine.checkpoints import CheckpointError, checkpoint_data_state, read_checkpoint, recorded_task
+from seqlab.tasks.base import SeqTask
+
+
+def _task_kinds() -> tuple[tuple[type[SeqTask], str, str], ...]:
+    """The one table of what each kind of task is called and which command runs it (the first base
+    class that matches wins)."""
+    from seqlab.tasks import (
+        ClassificationTask,
+        LabellingTask,
+        LanguageModelTask,
+        SpeechRecognitionTask,
+        TransductionTask,
+    )
+
+    return (
+        (LanguageModelTask, "language model", "generate"),
+        (ClassificationTask, "classification", "predict"),
+        (LabellingTask, "tagging", "predict"),
+        (TransductionTask, "encoder-decoder", "decode"),
+        (SpeechRecognitionTask, "speech recognition", "transcribe"),
+    )
+
+
+def check_verb(cls: type[SeqTask], path: str | Path, verb: str) -> None:
+    """Refuse a checkpoint that ``seqlab <verb>`` does not run, naming what it holds and the verb
+    that does run it."""
+    for base, kind, runs_it in _task_kinds():
+        if issubclass(cls, base):
+            if runs_it != verb:
+                raise CheckpointError(f"{path} holds a {cls.__name__} ({kind}); use seqlab {runs_it} for it")
+            return
+    raise CheckpointError(f"{path} holds a {cls.__name__}, which seqlab {verb} does not run")
+
+
+def task_class(checkpoint: dict[str, Any], path: str | Path = "the checkpoint") -> type[SeqTask]:
+    """The task class recorded in a seqlab checkpoint (``path`` only names the file in errors)."""
+    dotted = recorded_task(checkpoint)
+    if not dotted:
+        raise CheckpointError(f"{path} is not a seqlab checkpoint: it records no task class")
+    module, _, name = dotted.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise CheckpointError(
+            f"{path} holds a {dotted}, which this version of seqlab does not have"
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, SeqTask)):
+        raise CheckpointError(f"{path} names {dotted!r}, which is not a seqlab task")
+    return cls
+
+
+def load_trained(
+    path: str | Path, device: str | torch.device = "cpu", verb: str | None = None
+) -> tuple[SeqTask, dict[str, Any]]:
+    """The trained task (in eval mode, on ``device``) and its run's data state (tokenizers, labels,
+    features). With ``verb``, a checkpoint of a task that ``seqlab <verb>`` does not run is refused
+    before its weights are built."""
+    checkpoint = read_checkpoint(path)
+    cls = task_class(checkpoint, path)
+    if verb is not None:
+        check_verb(cls, path, verb)
+    state = checkpoint_data_state(checkpoint, path)
+    _check_vocabulary(checkpoint, state, cls, path)
+    try:
+        task = cls.load_from_checkpoint(path, map_location=device, weights_only=True)
+    except (TypeError, RuntimeError) as err:  # another version's arguments, weights of other shapes
+        if isinstance(err, RuntimeError) and "state_dict" not in str(err):
+            raise
+        detail = " ".join(line.strip() for line in str(err).strip().splitlines()[:2])
+        raise CheckpointError(
+            f"{path} does not fit seqlab's {cls.__name__} (another seqlab version, or a damaged file): "
+            f"{detail}"
+        ) from None
+    task.eval()
+    return task, state
+
+
+def _check_vocabulary(
+    checkpoint: dict[str, Any], state: dict[str, Any], cls: type[SeqTask], path: str | Path
+) -> None:
+    """The model's vocabulary must be its tokenizer's: a mismatch would fail later as an index error
+    deep in a forward pass, or quietly decode the wrong tokens."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    size = hparams.get("vocab_size", hparams.get("source_vocab_size"))
+    if not isinstance(size, int):
+        return
+    tokenizer = state["tokenizer"]
+    if tokenizer.get("type") == "speech_alphabet":
+        from seqlab.data.speech_alphabet import Alphabet
+
+        found = Alphabet.from_state(tokenizer).size
+    else:
+        found = tokenizer_from_state(tokenizer).vocab_size
+    if found != size:
+        raise CheckpointError(
+            f"{path} is inconsistent: its {cls.__name__} has a vocabulary of {size} tokens, "
+            f"its tokenizer one of {found}"
+        )
+
+
+def load_task(
+    path: str | Path, device: str | torch.device = "cpu", verb: str | None = None
+) -> tuple[SeqTask, Tokenizer]:
+    """The trained task (in eval mode, on ``device``) and its tokenizer."""
+    task, state = load_trained(path, device, verb)
+    return task, tokenizer_from_state(state["tokenizer"])
