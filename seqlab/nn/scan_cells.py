@@ -54,9 +54,9 @@ class MinimalGatedCell(nn.Module):
         self.kind, self.hidden_size = kind, hidden_size
         self.linear = nn.Linear(input_size, (2 if kind == "mingru" else 3) * hidden_size)
 
-    def coefficients(self, x: torch.Tensor, log_space: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """``a``, ``b`` [B, T, H] (float32 or wider) of the recurrence for inputs ``x``, or their logs."""
-        k = at_least_fp32(self.linear(x))
+    def coefficients(self, k: torch.Tensor, log_space: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``a``, ``b`` [B, T, H] of the recurrence for the input projection ``k`` (float32 or wider),
+        or their logs."""
         if not log_space:
             mix, candidate = mix_and_candidate(self.kind, k)
             return 1 - mix, mix * g(candidate)
@@ -82,11 +82,14 @@ class MinimalGatedCell(nn.Module):
         """
         if path == "auto":
             path = "steps" if x.size(1) == 1 else ("scan" if x.is_cuda else "loop")
+        # The projection runs in the autocast dtype (the matrix work); the recurrence in float32.
+        projected = self.linear(x)
         with torch.autocast(x.device.type, enabled=False):
+            k = at_least_fp32(projected)
             if path == "loop":
-                return gated_loop(self.kind, at_least_fp32(self.linear(x)), h0, mask)
+                return gated_loop(self.kind, k, h0, mask)
             log_space = path == "scan"
-            a, b = self.coefficients(x, log_space)
+            a, b = self.coefficients(k, log_space)
             if mask is not None:
                 keep = mask.unsqueeze(-1)
                 a = a.masked_fill(~keep, 0.0 if log_space else 1.0)
