@@ -6,6 +6,7 @@ directory, loggers, callbacks and checkpoints. ``seqlab.cli`` runs it for the co
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,8 +159,9 @@ class SeqlabCLI(LightningCLI):
         finish_wandb(self.trainer.loggers)
 
 
-def run_training(args: list[str] | None = None) -> SeqlabCLI:
-    """Run ``seqlab fit | validate | test`` with ``args`` (the verb first; ``None``: ``sys.argv``)."""
+def run_training(args: list[str] | None = None, callbacks: Sequence[L.Callback] = ()) -> SeqlabCLI:
+    """Run ``seqlab fit | validate | test`` with ``args`` (the verb first; ``None``: ``sys.argv``);
+    ``callbacks`` join the Trainer's (tests and benchmarks watch a run through them)."""
     return SeqlabCLI(
         L.LightningModule,
         L.LightningDataModule,
@@ -168,7 +170,7 @@ def run_training(args: list[str] | None = None) -> SeqlabCLI:
         save_config_callback=SaveResolvedConfig,
         save_config_kwargs={"overwrite": True},
         # seqlab's DataModules shard data per rank themselves (LM streams must stay in order).
-        trainer_defaults={"use_distributed_sampler": False},
+        trainer_defaults={"use_distributed_sampler": False, "callbacks": list(callbacks)},
         args=args,
     )
 

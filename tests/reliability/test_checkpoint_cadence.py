@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.engine.callbacks import SaveResolvedConfig
-from seqlab.engine.training_cli import SeqlabCLI
+from seqlab.engine.training_cli import SeqlabCLI, run_training
 from tests.reliability.ddp_run import run_ddp_fit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,16 +35,7 @@ class LastCheckpointProbe(L.Callback):
 
 def fit(args: list[str], *callbacks: L.Callback) -> SeqlabCLI:
     """``seqlab fit --config char_lstm.yaml ARGS`` in this process, with extra callbacks."""
-    return SeqlabCLI(
-        L.LightningModule,
-        L.LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        save_config_callback=SaveResolvedConfig,
-        save_config_kwargs={"overwrite": True},
-        trainer_defaults={"use_distributed_sampler": False, "callbacks": list(callbacks)},
-        args=["fit", "--config", str(CONFIG), *args],
-    )
+    return run_training(["fit", "--config", str(CONFIG), *args], callbacks)
 
 
 def _step_of(path: Path) -> int:
