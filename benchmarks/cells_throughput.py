@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from cells_common import SCAN_CELLS, lm_kwargs, markdown
+from tbptt_throughput import train_window
 
 from seqlab.data.streams import StreamWindows
-from seqlab.nn import RecurrentLM, State, detach_state
+from seqlab.nn import RecurrentLM, State
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-CLIP_NORM = 1.0
 GOAL = 5.0  # a scan cell at this many times the LSTM's tokens/s at the longest window
 Key = tuple[str, int, str]  # (cell, seq_len, precision)
 
@@ -69,14 +68,7 @@ class Runner:
         epoch_start, inputs, targets = next(self.windows)
         if epoch_start:
             self.state = None
-        with self.context():
-            logits, state = self.model(inputs, self.state)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), CLIP_NORM)
-        self.optimizer.step()
-        self.state = detach_state(state)
+        loss, self.state = train_window(self.model, self.optimizer, self.context, self.state, inputs, targets)
         return inputs.numel(), loss.item()
 
     def measure(self, steps: int) -> float:

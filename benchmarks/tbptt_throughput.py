@@ -247,6 +247,26 @@ def endless_windows(
             yield k == 0, inputs, targets
 
 
+def train_window(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+    state: State | None,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+) -> tuple[torch.Tensor, State]:
+    """One hand-written TBPTT update on a window: forward from the carried state, float cross-entropy,
+    backward, clipping, AdamW; returns the (detached) loss and the detached state."""
+    with autocast():
+        logits, state = model(inputs, state)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+    optimizer.step()
+    return loss.detach(), detach_state(state)
+
+
 class PlainLoop:
     """The hand-written TBPTT loop, one window per ``step``; the state is reset at each epoch start."""
 
@@ -269,15 +289,10 @@ class PlainLoop:
         inputs, targets = inputs.to(self.device), targets.to(self.device)  # no-ops on CPU
         if epoch_start:
             self.state = None
-        with self.autocast():
-            logits, state = self.model(inputs, self.state)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), CLIP_NORM)
-        self.optimizer.step()
-        self.state = detach_state(state)
-        return inputs.numel(), loss.detach()
+        loss, self.state = train_window(
+            self.model, self.optimizer, self.autocast, self.state, inputs, targets
+        )
+        return inputs.numel(), loss
 
     def timed_step(self) -> None:
         start = time.perf_counter()
