@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.scan_cells import SCAN_CELLS, ScanLayer
 
 Cell = Literal["rnn_tanh", "rnn_relu", "lstm", "gru", "mingru", "minlstm"]
@@ -145,7 +146,7 @@ class RecurrentStack(nn.Module):
             if self.residual:
                 y = y + shortcut(x)
                 if lengths is not None:  # padded steps stay zero, as in the fused stack
-                    y = y * _mask(lengths, x.size(1), y)
+                    y = y * lengths_to_mask(lengths.to(y.device), x.size(1)).unsqueeze(-1).to(y.dtype)
             finals.append(final)
             x = y
         return x, _join_states(finals)
@@ -202,12 +203,6 @@ def _run_packed(
     out, state = rnn(packed, state)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
     return out, state
-
-
-def _mask(lengths: torch.Tensor, steps: int, like: torch.Tensor) -> torch.Tensor:
-    """[B, T, 1] ones on real steps and zeros on padding, in ``like``'s dtype and device."""
-    real = torch.arange(steps, device=like.device).unsqueeze(0) < lengths.to(like.device).unsqueeze(1)
-    return real.unsqueeze(-1).to(like.dtype)
 
 
 def _layer_state(state: State | None, index: int, directions: int) -> State | None:

@@ -33,6 +33,7 @@ from seqlab.nn.linear_recurrence import (
     mix_and_candidate,
     step_by_step,
 )
+from seqlab.nn.pooling import lengths_to_mask
 
 ScanCell = Literal["mingru", "minlstm"]
 Path = Literal["auto", "scan", "loop", "steps"]
@@ -130,9 +131,7 @@ class ScanLayer(nn.Module):
         path: Path = "auto",
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Outputs [B, T, directions * H] (zero on padding) and final states [directions, B, H]."""
-        mask = None
-        if lengths is not None:
-            mask = torch.arange(x.size(1), device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+        mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.size(1))
         outputs, finals = [], []
         for direction, cell in enumerate(self.cells):
             h0 = None if state is None else state[direction]
