@@ -13,7 +13,8 @@ import torch
 from seqlab.data import TransductionData, WordTokenizer
 from seqlab.data.examples import ParallelExample
 from seqlab.data.transduction_data import ParallelSource
-from seqlab.nn.search import _ban_repeated_ngrams, beam_search
+from seqlab.nn.search import beam_search
+from seqlab.nn.search_rules import ban_repeated_ngrams
 from seqlab.tasks import TransductionTask
 from tests.nn.test_search import CONTENT, EOS, MarkovDecoder, _assert_same, _batch, _brute_force
 
@@ -100,7 +101,7 @@ def test_ngram_blocking_bans_exactly_what_brute_force_bans(n: int) -> None:
     blocked_any = 0
     for t in range(horizon + 1):
         log_probs = torch.randn(rows, vocab, generator=g).log_softmax(-1)
-        out = _ban_repeated_ngrams(log_probs.clone(), sequences[:, :t], n)
+        out = ban_repeated_ngrams(log_probs.clone(), sequences[:, :t], n)
         for row in range(rows):
             want = _must_block(sequences[row, :t].tolist(), n)
             banned = set(torch.isinf(out[row]).nonzero().flatten().tolist())
