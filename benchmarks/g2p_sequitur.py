@@ -35,7 +35,7 @@ from seqlab.data.transduction_data import decode_target
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.engine.run_dir import resolve_checkpoint
 from seqlab.loading import load_task
-from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
+from seqlab.metrics.edit_distance import item_error_rate, phoneme_error_rate
 
 
 def write_lexicon(examples: list[ParallelExample], path: Path) -> None:
@@ -177,7 +177,7 @@ def main() -> None:
 
             def score(order: int, model: Path, seconds: float) -> None:
                 hyps = apply_sequitur(model, words, work)
-                per, wer = phoneme_error_rate(hyps, refs), word_error_rate(hyps, refs)
+                per, wer = phoneme_error_rate(hyps, refs), item_error_rate(hyps, refs)
                 rows.append((f"sequitur-g2p order {order}", seconds, per, wer, None))
                 print(f"sequitur order {order}: {seconds:.0f} s, PER {per:.2%} WER {wer:.2%}", flush=True)
 
@@ -202,7 +202,7 @@ def main() -> None:
             hyps, speed = seqlab_outputs(ckpt, words, beam)
             label = "seqlab greedy" if beam == 1 else f"seqlab beam {beam}"
             rows.append(
-                (label, train_seconds, phoneme_error_rate(hyps, refs), word_error_rate(hyps, refs), speed)
+                (label, train_seconds, phoneme_error_rate(hyps, refs), item_error_rate(hyps, refs), speed)
             )
     print(f"\n{'system':28} {'train s':>9} {'PER':>7} {'WER':>7} {'words/s':>9}")
     for name, seconds, per, wer, speed in rows:

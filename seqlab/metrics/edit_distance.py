@@ -1,6 +1,7 @@
-"""Edit-distance metrics for sequence-to-sequence outputs: phoneme and word error rates for G2P
-(against the closest of several references) and character and word error rates for speech (as
-``jiwer`` computes them), with Levenshtein distances from the ``editdistance`` C implementation.
+"""Edit-distance metrics for sequence-to-sequence outputs: phoneme and item error rates for G2P
+(against the closest of several references; G2P calls the item error rate its word error rate) and
+character and word error rates for speech (as ``jiwer`` computes them), with Levenshtein distances
+from the ``editdistance`` C implementation.
 
 Rates are corpus-level: total edits over total reference length, not a mean of per-item ratios
 (which would let a 2-phone word weigh as much as a 15-phone one). Counts stream item by item in
@@ -130,11 +131,12 @@ def phoneme_error_rate(
     return _g2p_counts(hypotheses, references).error_rate()
 
 
-def word_error_rate(
+def item_error_rate(
     hypotheses: Sequence[str | Sequence[str]], references: Sequence[Sequence[str | Sequence[str]]]
 ) -> float:
-    """G2P's word error rate: the share of words whose predicted pronunciation equals none of their
-    references (arguments as for ``phoneme_error_rate``). For speech, see ``word_error_rate_text``."""
+    """The share of items equal to none of their references: what G2P calls its word error rate (a word
+    whose predicted pronunciation is wrong), logged as ``val/wer``; arguments as for
+    ``phoneme_error_rate``. Speech's word error rate (word edits) is ``word_error_rate``."""
     return _g2p_counts(hypotheses, references).item_error_rate()
 
 
@@ -158,6 +160,6 @@ def character_error_rate(hypotheses: Sequence[str], references: Sequence[str]) -
     return _text_counts(hypotheses, references, words=False).error_rate()
 
 
-def word_error_rate_text(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+def word_error_rate(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Word edits over reference words, corpus-level, as ``jiwer.wer``: words are split on whitespace."""
     return _text_counts(hypotheses, references, words=True).error_rate()

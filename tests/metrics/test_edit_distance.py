@@ -11,9 +11,9 @@ from seqlab.metrics.edit_distance import (
     EditCounts,
     character_error_rate,
     closest_reference_errors,
+    item_error_rate,
     phoneme_error_rate,
     word_error_rate,
-    word_error_rate_text,
 )
 
 RECORD = [["R", "AH", "K", "AO", "R", "D"], ["R", "EH", "K", "ER", "D"], ["R", "IH", "K", "AO", "R", "D"]]
@@ -43,7 +43,7 @@ def test_empty_hypothesis_and_bad_references() -> None:
     assert closest_reference_errors(["A"], [[]]) == (1, 0)
     with pytest.raises(ValueError, match="no references"):
         closest_reference_errors(["A"], [])
-    assert phoneme_error_rate([[]], [RECORD]) == 1.0 and word_error_rate([""], [["R EH K ER D"]]) == 1.0
+    assert phoneme_error_rate([[]], [RECORD]) == 1.0 and item_error_rate([""], [["R EH K ER D"]]) == 1.0
 
 
 def test_per_is_total_edits_over_total_length_not_a_mean_of_ratios() -> None:
@@ -65,8 +65,8 @@ def test_per_and_g2p_wer_with_several_references() -> None:
     assert phoneme_error_rate(hypotheses, references) == pytest.approx(2 / 10)
     as_lists = [[r.split() for r in refs] for refs in references]
     assert phoneme_error_rate([h.split() for h in hypotheses], as_lists) == pytest.approx(2 / 10)
-    assert word_error_rate(hypotheses, references) == pytest.approx(2 / 3)
-    assert word_error_rate(["R EH K ER D", "DH AH", "B AE T"], references) == 0.0
+    assert item_error_rate(hypotheses, references) == pytest.approx(2 / 3)
+    assert item_error_rate(["R EH K ER D", "DH AH", "B AE T"], references) == 0.0
     with pytest.raises(ValueError, match="3 hypotheses but references for 2 items"):
         phoneme_error_rate(hypotheses, references[:2])
 
@@ -88,10 +88,10 @@ def test_wer_text_as_jiwer() -> None:
     of 1/3 and 2/4); runs of whitespace separate words like one space."""
     hypotheses = ["the cat sat down", "a x  c"]
     references = ["the cat sat", "a b c d"]
-    assert word_error_rate_text(hypotheses, references) == pytest.approx(3 / 7)
-    assert word_error_rate_text(["the\tcat  sat "], [" the cat sat"]) == 0.0
+    assert word_error_rate(hypotheses, references) == pytest.approx(3 / 7)
+    assert word_error_rate(["the\tcat  sat "], [" the cat sat"]) == 0.0
     with pytest.raises(ValueError, match="2 hypotheses but 1 references"):
-        word_error_rate_text(hypotheses, references[:1])
+        word_error_rate(hypotheses, references[:1])
 
 
 def test_streaming_counts_merge_and_tensor_round_trip() -> None:

@@ -27,7 +27,7 @@ from seqlab.data.transduction_data import BOS, EOS, PAD, SPECIALS, ParallelSourc
 from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.loading import load_task
-from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
+from seqlab.metrics.edit_distance import item_error_rate, phoneme_error_rate
 from seqlab.tasks import TransductionTask
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduce" / "g2p_bilstm_attention.yaml"
@@ -147,7 +147,7 @@ def test_validation_metrics_equal_edit_distance_on_decoded_outputs(tiny_parallel
         ]
     refs = [r for _, _, r, _ in items]
     assert metrics["val/per"] == pytest.approx(phoneme_error_rate(outputs, refs), abs=1e-6)
-    assert metrics["val/wer"] == pytest.approx(word_error_rate(outputs, refs), abs=1e-6)
+    assert metrics["val/wer"] == pytest.approx(item_error_rate(outputs, refs), abs=1e-6)
 
 
 def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, capsys, monkeypatch):
