@@ -6,7 +6,8 @@ Layers, lowest first; a module may import its own layer and the ones below it, n
     1  seqlab.data
     2  seqlab.engine
     3  seqlab.tasks
-    4  seqlab.predict, .decode, .transcribe, .generate, .loading, .verb_options, .tune, .cluster, .diagnose, .reporting
+    4  seqlab.predict, .decode, .transcribe, .generate, .loading, .verb_options, .tune, .cluster,
+       .diagnose, .reporting
     5  seqlab.cli, seqlab.__main__ (``python -m seqlab``, the one module that may import the cli)
 
 ``seqlab.console`` holds plain-text tables that any layer may print, so it sits at the bottom.
