@@ -185,6 +185,4 @@ def decode(model: TrainedModel, reading: DecodeInput, search: SearchSettings, ou
 
 def decode_main(argv: list[str]) -> None:
     groups = (TrainedModel, DecodeInput, SearchSettings, OutputFile)
-    decode(
-        *parse_verb_options("decode", "Decode every input line with a trained encoder-decoder.", argv, groups)
-    )
+    decode(*parse_verb_options("decode", decode.__doc__ or "", argv, groups))

@@ -8,6 +8,7 @@ form: the input's own columns with the tag column filled in (raw text becomes ``
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -21,13 +22,40 @@ from seqlab.data.classification_data import collate_texts, encode_text
 from seqlab.data.tagging_data import collate_sentences, encode_sentence
 from seqlab.data.text_files import DataError
 from seqlab.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_state
-from seqlab.engine.outputs import check_output, write_output
-from seqlab.engine.run_dir import checkpoint_path
 from seqlab.loading import load_trained
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
+from seqlab.verb_options import OutputFile, TrainedModel, parse_verb_options
 
 InputFormat = Literal["auto", "text", "csv", "tsv", "jsonl", "conll", "conllu"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictInput:
+    """What ``seqlab predict`` reads, and where a tagger's tags go.
+
+    Args:
+        input: the file to read (``-``: standard input, as text).
+        format: ``auto`` (by suffix and content), ``text``, ``csv``, ``tsv``, ``jsonl`` (classifiers),
+            ``conll`` or ``conllu`` (taggers).
+        column: classifiers: the text column of a CSV/TSV/JSON Lines file (default ``sentence`` or
+            ``text``).
+        tag_field: taggers on CoNLL-U: write tags into ``upos`` or ``xpos``.
+        tag_column: taggers on CoNLL column files: the column the tags go into (0-based, negative
+            from the end); a file with only a token column gets a tag column appended.
+        batch_size: examples per forward pass.
+    """
+
+    input: str | None = None
+    format: InputFormat = "auto"
+    column: str | None = None
+    tag_field: Literal["upos", "xpos"] = "upos"
+    tag_column: int = -1
+    batch_size: int = 64
+
+    def format_to_read(self) -> InputFormat:
+        """``format``, except that standard input with ``auto`` is read as text (it has no suffix)."""
+        return "text" if self.input == "-" and self.format == "auto" else self.format
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
@@ -127,62 +155,29 @@ def _input_file(input: str) -> Iterator[Path]:
         yield path
 
 
-def predict(
-    ckpt_path: str | None = None,
-    input: str | None = None,
-    output: str | None = None,
-    format: InputFormat = "auto",
-    column: str | None = None,
-    tag_field: Literal["upos", "xpos"] = "upos",
-    tag_column: int = -1,
-    batch_size: int = 64,
-    run_name: str | None = None,
-    root_dir: str = "runs",
-    device: str = "auto",
-    overwrite: bool = False,
-) -> None:
-    """Predict labels (a classifier) or tags (a tagger) for every example in a file.
-
-    Args:
-        ckpt_path: checkpoint file, run directory, or ``last`` (with ``run_name``).
-        input: the file to read (``-``: standard input, as text).
-        output: where to write (default: standard output).
-        format: ``auto`` (by suffix and content), ``text``, ``csv``, ``tsv``, ``jsonl`` (classifiers),
-            ``conll`` or ``conllu`` (taggers).
-        column: classifiers: the text column of a CSV/TSV/JSON Lines file (default ``sentence`` or
-            ``text``).
-        tag_field: taggers on CoNLL-U: write tags into ``upos`` or ``xpos``.
-        tag_column: taggers on CoNLL column files: the column the tags go into (0-based, negative
-            from the end); a file with only a token column gets a tag column appended.
-        batch_size: examples per forward pass.
-        run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
-        root_dir: where runs live.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        overwrite: let ``output`` replace an existing file (never an input or the checkpoint).
-    """
-    path_ckpt = checkpoint_path(ckpt_path, run_name, root_dir, "predict")
-    if not input:
+def predict(model: TrainedModel, reading: PredictInput, out: OutputFile) -> None:
+    """Predict labels (a classifier) or tags (a tagger) for every example in a file."""
+    path_ckpt = model.checkpoint("predict")
+    if not reading.input:
         raise SystemExit("seqlab predict: give `--input FILE` (or `--input -` for standard input)")
-    check_output(output, [input], path_ckpt, overwrite)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    task, data_state = load_trained(path_ckpt, device, "predict")
-    with _input_file(input) as source, torch.inference_mode():
+    out.check([reading.input], path_ckpt)
+    task, data_state = load_trained(path_ckpt, model.torch_device(), "predict")
+    fmt, size = reading.format_to_read(), reading.batch_size
+    with _input_file(reading.input) as source, torch.inference_mode():
         if isinstance(task, ClassificationTask):
-            fmt = "text" if input == "-" and format == "auto" else format
-            results = classify(task, data_state, source, fmt, column, batch_size)
+            results = classify(task, data_state, source, fmt, reading.column, size)
             lines = "".join(f"{label}\t{prob:.4f}\n" for label, prob in results)
-            write_output(output, lambda out: out.write(lines))
+            out.write(lambda file: file.write(lines))
         elif isinstance(task, LabellingTask):
-            fmt = "text" if input == "-" and format == "auto" else format
-            write_output(
-                output, lambda out: tag(task, data_state, source, fmt, tag_field, tag_column, out, batch_size)
+            out.write(
+                lambda file: tag(
+                    task, data_state, source, fmt, reading.tag_field, reading.tag_column, file, size
+                )
             )
         else:  # load_trained let through only the kinds that `predict` runs
             raise AssertionError(f"predict cannot run a {type(task).__name__}")
 
 
 def predict_main(argv: list[str]) -> None:
-    from jsonargparse import auto_cli
-
-    auto_cli(predict, args=argv)
+    groups = (TrainedModel, PredictInput, OutputFile)
+    predict(*parse_verb_options("predict", predict.__doc__ or "", argv, groups))

@@ -7,7 +7,7 @@ features here are computed exactly as in training.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 from pathlib import Path
 from typing import TextIO
@@ -19,11 +19,33 @@ from seqlab.data.speech_features import FeatureSettings, features_for_files
 from seqlab.data.speech_manifest import manifest_audio_paths
 from seqlab.data.text_files import DataError
 from seqlab.engine.checkpoints import CheckpointError
-from seqlab.engine.outputs import check_output, write_output
-from seqlab.engine.run_dir import checkpoint_path
 from seqlab.loading import load_trained
 from seqlab.nn.word_list import WordListScorer
 from seqlab.tasks.speech import SpeechRecognitionTask
+from seqlab.verb_options import OutputFile, TrainedModel, parse_verb_options
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscribeSettings:
+    """What ``seqlab transcribe`` reads and how it searches.
+
+    Args:
+        input: audio files (WAV/FLAC: ``--input a.wav b.flac``) or one JSON Lines manifest (``.jsonl``,
+            its ``audio`` paths are transcribed; ``text`` is ignored).
+        beam_size: CTC prefix beam search width (1: greedy).
+        prune: in beam search, skip labels below this log-probability at a frame (``null``: none).
+        word_list: with beam search, prefer known words: a file with one word per line or
+            ``wordfreq:en:50000``.
+        word_list_penalty: log-score added for leaving the word list.
+        batch_size: files transcribed together.
+    """
+
+    input: list[str] | None = None
+    beam_size: int = 1
+    prune: float | None = math.log(1e-3)
+    word_list: str | None = None
+    word_list_penalty: float = -6.0
+    batch_size: int = 16
 
 
 class Transcriber:
@@ -54,92 +76,50 @@ class Transcriber:
         return [self.alphabet.decode(i) for i in ids]
 
 
-def transcribe(
-    ckpt_path: str | None = None,
-    input: list[str] | None = None,
-    output: str | None = None,
-    beam_size: int = 1,
-    prune: float | None = math.log(1e-3),
-    word_list: str | None = None,
-    word_list_penalty: float = -6.0,
-    batch_size: int = 16,
-    run_name: str | None = None,
-    root_dir: str = "runs",
-    device: str = "auto",
-    overwrite: bool = False,
-) -> None:
-    """Transcribe audio files with a trained CTC model; writes ``path<TAB>transcript`` per file.
-
-    Args:
-        ckpt_path: checkpoint file, run directory, or ``last`` (with ``run_name``).
-        input: audio files (WAV/FLAC: ``--input a.wav b.flac``) or one JSON Lines manifest (``.jsonl``,
-            its ``audio`` paths are transcribed; ``text`` is ignored).
-        output: where to write (default: standard output).
-        beam_size: CTC prefix beam search width (1: greedy).
-        prune: in beam search, skip labels below this log-probability at a frame (``null``: none).
-        word_list: with beam search, prefer known words: a file with one word per line or
-            ``wordfreq:en:50000``.
-        word_list_penalty: log-score added for leaving the word list.
-        batch_size: files transcribed together.
-        run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
-        root_dir: where runs live.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        overwrite: let ``output`` replace an existing file (never an input, a listed audio file or the
-            checkpoint).
-    """
-    path = checkpoint_path(ckpt_path, run_name, root_dir, "transcribe")
-    if not input:
+def audio_paths(inputs: list[str] | None) -> list[str]:
+    """The audio files to transcribe: the files given, or the ones a single ``.jsonl`` manifest lists."""
+    if not inputs:
         raise SystemExit(
             "seqlab transcribe: give `--input FILE.wav [FILE.wav ...]` or `--input MANIFEST.jsonl`"
         )
-    if len(input) == 1 and input[0].endswith(".jsonl"):
-        paths = manifest_audio_paths(input[0])
-    else:
-        paths = [str(p) for p in input]
-        for p in paths:
-            if not Path(p).is_file():
-                raise DataError(f"{p}: no such audio file (expected a WAV/FLAC file)")
-    check_output(output, [*input, *paths], path, overwrite)  # the manifest and the audio it lists
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    run = Transcriber.from_checkpoint(path, device, beam_size)
-    run.task.eval_prune = prune
-    if word_list is not None:
-        if beam_size <= 1:
-            raise SystemExit("seqlab transcribe: --word_list needs --beam_size of 2 or more")
-        run.task.word_list, run.task.word_list_penalty = word_list, word_list_penalty
-        run.scorer = run.task.word_list_scorer(run.alphabet)
+    if len(inputs) == 1 and inputs[0].endswith(".jsonl"):
+        return manifest_audio_paths(inputs[0])
+    for path in inputs:
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such audio file (expected a WAV/FLAC file)")
+    return list(inputs)
 
-    def write_all(out: TextIO) -> None:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            for file, text in zip(chunk, run(chunk), strict=True):
-                out.write(f"{file}\t{text}\n")
+
+def _load(path: Path, device: str, settings: TranscribeSettings) -> Transcriber:
+    """The transcriber, with the pruning and (for beam search) the word list asked for."""
+    if settings.word_list is not None and settings.beam_size <= 1:
+        raise SystemExit("seqlab transcribe: --word_list needs --beam_size of 2 or more")
+    run = Transcriber.from_checkpoint(path, device, settings.beam_size)
+    run.task.eval_prune = settings.prune
+    if settings.word_list is not None:
+        run.task.word_list, run.task.word_list_penalty = settings.word_list, settings.word_list_penalty
+        run.scorer = run.task.word_list_scorer(run.alphabet)
+    return run
+
+
+def transcribe(model: TrainedModel, settings: TranscribeSettings, out: OutputFile) -> None:
+    """Transcribe audio files with a trained CTC model; writes ``path<TAB>transcript`` per file."""
+    path = model.checkpoint("transcribe")
+    paths = audio_paths(settings.input)
+    out.check([*(settings.input or []), *paths], path)  # the manifest and the audio it lists
+    run = _load(path, model.torch_device(), settings)
+
+    def write_all(file: TextIO) -> None:
+        for start in range(0, len(paths), settings.batch_size):
+            chunk = paths[start : start + settings.batch_size]
+            for audio, text in zip(chunk, run(chunk), strict=True):
+                file.write(f"{audio}\t{text}\n")
 
     with torch.inference_mode():
-        write_output(output, write_all)
-
-
-def gather_inputs(argv: list[str]) -> list[str]:
-    """``--input a.wav b.wav`` (the values up to the next ``--option``) as jsonargparse's list form."""
-    out, i = [], 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--input":
-            end = i + 1
-            while end < len(argv) and not argv[end].startswith("--"):
-                end += 1
-            out.append("--input=" + json.dumps(argv[i + 1 : end]))
-            i = end
-            continue
-        if arg.startswith("--input=") and not arg[len("--input=") :].startswith("["):
-            arg = "--input=" + json.dumps([arg[len("--input=") :]])
-        out.append(arg)
-        i += 1
-    return out
+        out.write(write_all)
 
 
 def transcribe_main(argv: list[str]) -> None:
-    from jsonargparse import auto_cli
-
-    auto_cli(transcribe, args=gather_inputs(argv))
+    groups = (TrainedModel, TranscribeSettings, OutputFile)
+    description = transcribe.__doc__ or ""
+    transcribe(*parse_verb_options("transcribe", description, argv, groups, several={"input"}))
