@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TypeVar
 
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from seqlab.cluster import kuberay, ray_jobs, slurm
 from seqlab.cluster.secrets import mask_secrets
@@ -22,6 +23,7 @@ from seqlab.cluster.submit import slurm_logs, slurm_status, submit_k8s, submit_r
 BACKENDS = ("slurm", "ray")  # `seqlab jobs` back-ends; `submit` also writes Kubernetes manifests
 SUBMIT = (*BACKENDS, "k8s")
 DEFAULT_RAY_ADDRESS = "http://127.0.0.1:8265"
+T = TypeVar("T")
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -61,11 +63,7 @@ def _slurm_parser() -> ArgumentParser:
 def _ray_parser() -> ArgumentParser:
     parser = _parser("ray", "the experiment YAML that `seqlab fit` trains (inside --working_dir)")
     parser.add_argument("--address", default=_ray_address(), help="Ray Jobs API (default: $RAY_ADDRESS)")
-    parser.add_argument("--gpus", type=int, default=0, help="GPUs of the job's node (DDP across them)")
-    parser.add_argument("--cpus", type=float, default=1, help="CPUs reserved for the job")
-    parser.add_argument("--num_workers", type=int, default=0, help="Ray Train workers (0: one process)")
-    parser.add_argument("--gpus_per_worker", type=float, default=0, help="GPUs of each Ray Train worker")
-    parser.add_argument("--cpus_per_worker", type=float, default=1, help="CPUs of each Ray Train worker")
+    parser.add_class_arguments(ray_jobs.RayJobResources, None)
     parser.add_argument("--working_dir", default=".", help="uploaded to the cluster; holds the config")
     parser.add_argument("--requirements", type=str | None, default=None, help="pip requirements file")
     parser.add_argument("--root_dir", default="runs", help="runs on the cluster (use shared storage)")
@@ -89,6 +87,11 @@ def _k8s_parser() -> ArgumentParser:
     return parser
 
 
+def _resources(cls: type[T], cfg: Namespace) -> T:
+    """The back-end's resources dataclass from the parsed options its fields became."""
+    return cls(**{name: cfg[name] for name in cls.__dataclass_fields__})  # type: ignore[attr-defined]
+
+
 def submit_main(argv: list[str]) -> None:
     if not argv or argv[0] not in SUBMIT:
         backends = "|".join(SUBMIT)
@@ -97,21 +100,20 @@ def submit_main(argv: list[str]) -> None:
     options, fit_args = _split(argv[1:])
     if backend == "k8s":
         cfg = _k8s_parser().parse_args(options)
-        pod = kuberay.PodResources(**{k: cfg[k] for k in kuberay.PodResources.__dataclass_fields__})
+        pod = _resources(kuberay.PodResources, cfg)
         submit_k8s(cfg.config, pod, fit_args, cfg.run_name, cfg.python, cfg.output, cfg.dry_run)
         return
     if backend == "ray":
         cfg = _ray_parser().parse_args(options)
-        keys = ("gpus", "cpus", "num_workers", "gpus_per_worker", "cpus_per_worker", "working_dir",
-                "requirements", "run_name", "root_dir", "python", "follow")  # fmt: skip
+        job = _resources(ray_jobs.RayJobResources, cfg)
+        keys = ("working_dir", "requirements", "run_name", "root_dir", "python", "follow", "dry_run")
         try:
-            submit_ray(cfg.config, cfg.address, fit_args, **{k: cfg[k] for k in keys}, dry_run=cfg.dry_run)
+            submit_ray(cfg.config, cfg.address, job, fit_args, **{k: cfg[k] for k in keys})
         except ray_jobs.RayJobError as err:
             raise SystemExit(mask_secrets(f"seqlab submit ray: {err}")) from None
         return
     cfg = _slurm_parser().parse_args(options)
-    fields = slurm.SlurmResources.__dataclass_fields__
-    job = slurm.SlurmResources(**{k: cfg[k] for k in fields})
+    job = _resources(slurm.SlurmResources, cfg)
     try:
         submit_slurm(cfg.config, job, fit_args, cfg.run_name, cfg.root_dir, cfg.python, cfg.dry_run)
     except slurm.SlurmError as err:

@@ -12,6 +12,7 @@ import shlex
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,34 @@ FINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 class RayJobError(RuntimeError):
     """The Ray cluster refused or could not be reached; the message says which address and why."""
+
+
+@dataclass(frozen=True)
+class RayJobResources:
+    """What a Ray job holds: one node's GPUs and CPUs, or Ray Train workers anywhere in the cluster.
+
+    Args:
+        gpus: GPUs of the job's node (DDP across them).
+        cpus: CPUs reserved for the job.
+        num_workers: Ray Train workers (0: one process).
+        gpus_per_worker: GPUs of each Ray Train worker.
+        cpus_per_worker: CPUs of each Ray Train worker.
+    """
+
+    gpus: int = 0
+    cpus: float = 1
+    num_workers: int = 0
+    gpus_per_worker: float = 0
+    cpus_per_worker: float = 1
+
+    def problem(self) -> str | None:
+        """What is wrong with these numbers, or None."""
+        if (
+            min(self.gpus, self.num_workers, self.gpus_per_worker) < 0
+            or min(self.cpus, self.cpus_per_worker) <= 0
+        ):
+            return "need gpus, num_workers, gpus_per_worker >= 0 and cpus, cpus_per_worker > 0"
+        return None
 
 
 def client(address: str) -> Any:

@@ -56,6 +56,21 @@ def fit_command(
     ]
 
 
+def _experiment_config(config: str, command: str) -> Path:
+    """The experiment config's absolute path; ``<command>: ...`` when there is no such file."""
+    path = Path(config).resolve()
+    if not path.is_file():
+        raise SystemExit(f"{command}: {config}: no such experiment config")
+    return path
+
+
+def _print_how_to_follow(backend: str, job_id: str, options: str = "", log_hint: str = "") -> None:
+    """The ``seqlab jobs`` commands that follow, inspect and stop the job just submitted."""
+    print(f"  follow:  seqlab jobs logs {backend} {job_id}{options} --follow true{log_hint}")
+    print(f"  status:  seqlab jobs status {backend} {job_id}{options}")
+    print(f"  stop:    seqlab jobs stop {backend} {job_id}{options}")
+
+
 def submit_slurm(
     config: str,
     job: slurm.SlurmResources,
@@ -69,9 +84,7 @@ def submit_slurm(
 
     With ``dry_run`` the script is printed and nothing is created or submitted.
     """
-    config_path = Path(config).resolve()
-    if not config_path.is_file():
-        raise SystemExit(f"seqlab submit: {config}: no such experiment config")
+    config_path = _experiment_config(config, "seqlab submit")
     name = run_name or _run_name(config_path)
     if dry_run:  # where the job would go, without creating it
         run_dir = (Path(root_dir) / name / f"version_{runs.next_version(root_dir, name)}").resolve()
@@ -98,6 +111,11 @@ def submit_slurm(
     except SystemExit:
         run_dir.rmdir()
         raise
+    return _sbatch(run_dir, script, command)
+
+
+def _sbatch(run_dir: Path, script: str, command: list[str]) -> str:
+    """Submit the written script; record the job in ``job.json`` beside it and say how to follow it."""
     path = run_dir / "job.sbatch"
     path.write_text(script, encoding="utf-8")
     job_id = slurm.sbatch(path)
@@ -105,9 +123,7 @@ def submit_slurm(
     record = {"backend": "slurm", "job_id": job_id, "script": str(path), "log": str(log), "command": command}
     (run_dir / "job.json").write_text(mask_secrets(json.dumps(record, indent=2)) + "\n", encoding="utf-8")
     print(f"submitted SLURM job {job_id}; run directory {run_dir}")
-    print(f"  follow:  seqlab jobs logs slurm {job_id} --follow true   (or tail -f {log})")
-    print(f"  status:  seqlab jobs status slurm {job_id}")
-    print(f"  stop:    seqlab jobs stop slurm {job_id}")
+    _print_how_to_follow("slurm", job_id, log_hint=f"   (or tail -f {log})")
     return job_id
 
 
@@ -152,15 +168,30 @@ _FORWARDED_ENV = ("WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_API_KEY"
                   "HF_DATASETS_OFFLINE", "SEQLAB_CACHE")  # fmt: skip
 
 
+def _ray_entrypoint(
+    python: str,
+    config: Path,
+    run_dir: str,
+    submission_id: str,
+    job: ray_jobs.RayJobResources,
+    fit_args: list[str],
+) -> tuple[list[str], float, float]:
+    """The job's command and the CPUs and GPUs its entrypoint holds: ``seqlab fit`` itself on one node,
+    or, with Ray Train workers, a driver that holds nothing (the workers hold the resources)."""
+    if not job.num_workers:
+        return fit_command(python, config, run_dir, _gpu_trainer_args(job.gpus), fit_args), job.cpus, job.gpus
+    fit = fit_command(python, config, run_dir, [], fit_args)[4:]  # after `fit`
+    command = [python, "-m", "seqlab.cluster.ray_train", f"--num_workers={job.num_workers}",
+               f"--gpus_per_worker={job.gpus_per_worker}", f"--cpus_per_worker={job.cpus_per_worker}",
+               f"--storage_path={run_dir}/ray_train", f"--name={submission_id}", "--", *fit]  # fmt: skip
+    return command, 0, 0
+
+
 def submit_ray(
     config: str,
     address: str,
+    job: ray_jobs.RayJobResources,
     fit_args: list[str] | None = None,
-    gpus: int = 0,
-    cpus: float = 1,
-    num_workers: int = 0,
-    gpus_per_worker: float = 0,
-    cpus_per_worker: float = 1,
     working_dir: str = ".",
     requirements: str | None = None,
     run_name: str | None = None,
@@ -171,34 +202,25 @@ def submit_ray(
 ) -> str | None:
     """Submit ``seqlab fit`` through the Ray Jobs API; returns the submission id.
 
-    With ``num_workers`` 0 the job trains on one node with ``gpus`` GPUs (DDP across them) or on
-    CPU; with ``num_workers`` N, Ray Train runs N workers of ``gpus_per_worker`` GPUs and
+    With ``job.num_workers`` 0 the job trains on one node with ``job.gpus`` GPUs (DDP across them) or
+    on CPU; with N workers, Ray Train runs N workers of ``gpus_per_worker`` GPUs and
     ``cpus_per_worker`` CPUs anywhere in the cluster, DDP across all of them. ``config`` must lie
     inside ``working_dir``, which Ray uploads; a relative ``root_dir`` is relative to the job's copy
     of it on the node, so name shared storage to keep runs.
     """
     work = Path(working_dir).resolve()
-    config_path = Path(config).resolve()
-    if not config_path.is_file():
-        raise SystemExit(f"seqlab submit ray: {config}: no such experiment config")
+    config_path = _experiment_config(config, "seqlab submit ray")
     if not config_path.is_relative_to(work):
         raise SystemExit(f"seqlab submit ray: {config} is not inside the working directory {work}")
-    if gpus < 0 or cpus <= 0 or num_workers < 0 or gpus_per_worker < 0 or cpus_per_worker <= 0:
-        raise SystemExit(
-            "seqlab submit ray: need gpus, num_workers, gpus_per_worker >= 0 and cpus, cpus_per_worker > 0"
-        )
+    if (problem := job.problem()) is not None:
+        raise SystemExit(f"seqlab submit ray: {problem}")
     name = run_name or _run_name(config_path)
     submission_id = f"seqlab-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-{uuid.uuid4().hex[:8]}"
     run_dir = f"{root_dir}/{name}/{submission_id}"
-    config_rel = config_path.relative_to(work)
-    if num_workers:
-        fit = fit_command(python, config_rel, run_dir, [], list(fit_args or []))[4:]  # after `fit`
-        command = [python, "-m", "seqlab.cluster.ray_train", f"--num_workers={num_workers}",
-                   f"--gpus_per_worker={gpus_per_worker}", f"--cpus_per_worker={cpus_per_worker}",
-                   f"--storage_path={run_dir}/ray_train", f"--name={submission_id}", "--", *fit]  # fmt: skip
-        cpus, gpus = 0, 0  # the entrypoint only drives the workers, which hold the resources
-    else:
-        command = fit_command(python, config_rel, run_dir, _gpu_trainer_args(gpus), list(fit_args or []))
+    entry = _ray_entrypoint(
+        python, config_path.relative_to(work), run_dir, submission_id, job, list(fit_args or [])
+    )
+    command, cpus, gpus = entry
     env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     if dry_run:  # what would be sent, secrets masked (the real submission sends them to the job)
         spec = {
@@ -212,15 +234,18 @@ def submit_ray(
         return None
     job_id = ray_jobs.submit(address, command, work, requirements, cpus, gpus, env_vars, submission_id)
     print(f"submitted Ray job {job_id} to {address}; run directory {run_dir} (on the cluster)")
-    print(f"  follow:  seqlab jobs logs ray {job_id} --address {address} --follow true")
-    print(f"  status:  seqlab jobs status ray {job_id} --address {address}")
-    print(f"  stop:    seqlab jobs stop ray {job_id} --address {address}")
+    _print_how_to_follow("ray", job_id, f" --address {address}")
     if follow:
-        state = ray_jobs.follow_logs(address, job_id, follow=True)
-        print(f"Ray job {job_id}: {state}")
-        if state != "SUCCEEDED":
-            raise SystemExit(1)
+        _follow_to_the_end(address, job_id)
     return job_id
+
+
+def _follow_to_the_end(address: str, job_id: str) -> None:
+    """Print the job's logs until it ends; exit with status 1 unless it succeeded."""
+    state = ray_jobs.follow_logs(address, job_id, follow=True)
+    print(f"Ray job {job_id}: {state}")
+    if state != "SUCCEEDED":
+        raise SystemExit(1)
 
 
 def submit_k8s(
