@@ -188,70 +188,81 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def tune_main(argv: list[str]) -> list[results.TrialRow]:
-    cut = argv.index("--") if "--" in argv else len(argv)
-    parser = _parser()
-    args = parser.parse_args(argv[:cut])
-    extra_args = argv[cut + 1 :]
-    if args.resume:
-        sweep_dir = Path(args.resume).resolve()
-        if not (sweep_dir / PLAN_FILE).is_file():
-            raise SweepError(f"{sweep_dir}: not a sweep directory (no {PLAN_FILE})")
-        sweep = load_sweep(sweep_dir / SWEEP_FILE)
-        plan = TrialPlan.load(sweep_dir / PLAN_FILE)
-    else:
-        if not args.config or not args.sweep:
-            parser.error("give --config and --sweep (or --resume SWEEP_DIR)")
-        experiment = Path(args.config).resolve()
-        if not experiment.is_file():
-            raise FileNotFoundError(f"{args.config}: no such experiment config")
-        if (problem := config_file_problem(args.config)) is not None:
-            raise ConfigError(problem)  # names the file and line, where jsonargparse says "<unicode string>"
-        sweep = load_sweep(args.sweep)
-        check_experiment(experiment, sweep, extra_args)
-        if sweep.scheduler.name == "pbt" and sweep.resources.workers > 1:
-            raise SweepError(
-                f"{args.sweep}: scheduler pbt needs resources.workers 1 (it restores checkpoints)"
-            )
-        plan_args = {
-            "experiment": str(experiment),
-            "group": sweep.name,
-            "metric": sweep.metric,
-            "overrides": sweep.overrides,
-            "extra_args": extra_args,
-            "workers": sweep.resources.workers,
-            "cpu": sweep.resources.cpu,
-            "gpu": sweep.resources.gpu,
-            "checkpoints": sweep.scheduler.name == "pbt",
-        }
-        sweep_dir = new_sweep_dir(args.root_dir, sweep, experiment, plan_args, Path(args.sweep))
-        plan = TrialPlan.load(sweep_dir / PLAN_FILE)
-    print(f"seqlab tune: sweep directory {sweep_dir}", flush=True)
-    init_ray(args.address)
+def _resumed(resume: str) -> tuple[Sweep, Path, TrialPlan]:
+    """The sweep, directory and trial plan of an interrupted sweep."""
+    sweep_dir = Path(resume).resolve()
+    if not (sweep_dir / PLAN_FILE).is_file():
+        raise SweepError(f"{sweep_dir}: not a sweep directory (no {PLAN_FILE})")
+    return load_sweep(sweep_dir / SWEEP_FILE), sweep_dir, TrialPlan.load(sweep_dir / PLAN_FILE)
+
+
+def _started(args: argparse.Namespace, extra_args: list[str]) -> tuple[Sweep, Path, TrialPlan]:
+    """A new sweep: the experiment and sweep files checked (before Ray starts), its directory made and
+    its trial plan saved there."""
+    experiment = Path(args.config).resolve()
+    if not experiment.is_file():
+        raise FileNotFoundError(f"{args.config}: no such experiment config")
+    if (problem := config_file_problem(args.config)) is not None:
+        raise ConfigError(problem)  # names the file and line, where jsonargparse says "<unicode string>"
+    sweep = load_sweep(args.sweep)
+    check_experiment(experiment, sweep, extra_args)
+    if sweep.scheduler.name == "pbt" and sweep.resources.workers > 1:
+        raise SweepError(f"{args.sweep}: scheduler pbt needs resources.workers 1 (it restores checkpoints)")
+    plan_args = {
+        "experiment": str(experiment),
+        "group": sweep.name,
+        "metric": sweep.metric,
+        "overrides": sweep.overrides,
+        "extra_args": extra_args,
+        "workers": sweep.resources.workers,
+        "cpu": sweep.resources.cpu,
+        "gpu": sweep.resources.gpu,
+        "checkpoints": sweep.scheduler.name == "pbt",
+    }
+    sweep_dir = new_sweep_dir(args.root_dir, sweep, experiment, plan_args, Path(args.sweep))
+    return sweep, sweep_dir, TrialPlan.load(sweep_dir / PLAN_FILE)
+
+
+def _tuner(plan: TrialPlan, sweep: Sweep, sweep_dir: Path, resume: bool) -> Any:
+    """Ray Tune's tuner for the sweep: restored from its ``tune/`` state, or new."""
     from ray import tune
 
     trainable = _trainable(plan)
+    if resume:
+        return tune.Tuner.restore(str(sweep_dir / TUNE_DIR), trainable, resume_unfinished=True)
+    optuna = sweep.search.algorithm == "optuna"  # the other search takes the limit itself (see _search)
+    tune_config = tune.TuneConfig(
+        metric=sweep.metric,
+        mode=sweep.mode,
+        search_alg=_search(sweep),
+        scheduler=_scheduler(sweep),
+        num_samples=sweep.num_samples,
+        max_concurrent_trials=sweep.max_concurrent_trials if optuna else None,
+        time_budget_s=sweep.time_budget_s,
+        trial_dirname_creator=lambda trial: trial.trial_id,
+    )
+    return tune.Tuner(
+        trainable,
+        param_space=_space(sweep),
+        tune_config=tune_config,
+        run_config=_run_config(sweep, sweep_dir),
+    )
+
+
+def tune_main(argv: list[str]) -> list[results.TrialRow]:
+    """``seqlab tune``: start (or resume) a sweep, run it to the end and report its trials."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    parser = _parser()
+    args = parser.parse_args(argv[:cut])
     if args.resume:
-        tuner = tune.Tuner.restore(str(sweep_dir / TUNE_DIR), trainable, resume_unfinished=True)
+        sweep, sweep_dir, plan = _resumed(args.resume)
+    elif not args.config or not args.sweep:
+        parser.error("give --config and --sweep (or --resume SWEEP_DIR)")
     else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space=_space(sweep),
-            tune_config=tune.TuneConfig(
-                metric=sweep.metric,
-                mode=sweep.mode,
-                search_alg=_search(sweep),
-                scheduler=_scheduler(sweep),
-                num_samples=sweep.num_samples,
-                max_concurrent_trials=sweep.max_concurrent_trials
-                if sweep.search.algorithm == "optuna"
-                else None,
-                time_budget_s=sweep.time_budget_s,
-                trial_dirname_creator=lambda trial: trial.trial_id,
-            ),
-            run_config=_run_config(sweep, sweep_dir),
-        )
-    grid = tuner.fit()
+        sweep, sweep_dir, plan = _started(args, argv[cut + 1 :])
+    print(f"seqlab tune: sweep directory {sweep_dir}", flush=True)
+    init_ray(args.address)
+    grid = _tuner(plan, sweep, sweep_dir, bool(args.resume)).fit()
     return report(grid, sweep, sweep_dir)
 
 
