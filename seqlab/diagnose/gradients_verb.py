@@ -1,0 +1,162 @@
+"""``seqlab diagnose gradients``: the norm of the gradient of the loss at the last step with respect to
+each earlier hidden state, against the distance in steps, for a trained (or fresh) language model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqlab.data.streams import StreamWindows
+from seqlab.data.text_files import DataError
+from seqlab.diagnose import plots
+from seqlab.diagnose.gradients import language_model_gradient_norms
+from seqlab.diagnose.verb_common import (
+    cell_list,
+    log_to_wandb,
+    one_thread,
+    positive,
+    print_table,
+    verb_parser,
+    write_csv,
+)
+from seqlab.engine import run_dir as runs
+from seqlab.engine.build import Built, ConfigError, build_from_config, config_of_checkpoint
+from seqlab.nn import RecurrentLM
+
+
+def text_batch(datamodule: Any, batch_size: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``seq_len`` tokens of ``batch_size`` evenly spaced streams of the validation split,
+    and their next tokens: real text, as the model reads it."""
+    if not callable(getattr(datamodule, "encoded", None)):
+        raise DataError(
+            f"{type(datamodule).__name__} is not a language-model DataModule: `diagnose gradients` "
+            "reads token streams from LanguageModelData"
+        )
+    windows = StreamWindows(datamodule.encoded("validation"), batch_size, seq_len, name="validation")
+    inputs, targets = windows[0]
+    if inputs.size(1) < seq_len:
+        raise DataError(
+            f"the validation split gives {batch_size} streams of only {inputs.size(1)} tokens; "
+            f"lower --batch_size or --seq_len (asked for {seq_len})"
+        )
+    return inputs, targets
+
+
+def _language_model(built: Built) -> RecurrentLM:
+    model = getattr(built.task, "model", None)
+    if not isinstance(model, RecurrentLM):
+        raise ConfigError(
+            f"{type(built.task).__name__} has no recurrent language model (`.model` is "
+            f"{type(model).__name__}); `diagnose gradients` measures seqlab.nn.RecurrentLM"
+        )
+    return model
+
+
+def _output_dir(built: Built) -> tuple[Path, str]:
+    """The checkpoint's run directory, else a new ``<root_dir>/<run.name>-diagnose/version_N``; and
+    the run name that goes with it (W&B names runs ``<name>/version_N``)."""
+    run_dir = runs.run_dir_of_checkpoint(built.checkpoint) if built.checkpoint else None
+    if run_dir is not None and run_dir.is_dir():
+        return run_dir, built.run.name
+    name = f"{built.run.name}-diagnose"
+    run_dir = runs.new_run_dir(built.run.root_dir, name)
+    runs.point_latest(run_dir)
+    return run_dir, name
+
+
+def _gradients_parser() -> argparse.ArgumentParser:
+    parser = verb_parser(
+        "gradients",
+        "Norm of the gradient of the loss at the last step with respect to each earlier hidden state "
+        "(top layer), against the distance in steps, on validation text.",
+        "Any other --key=value overrides the experiment config, as for `seqlab fit`.",
+    )
+    parser.add_argument("--config", help="experiment YAML (default: the checkpoint's run config.yaml)")
+    parser.add_argument(
+        "--ckpt_path", help="checkpoint file or run directory whose trained weights to measure"
+    )
+    parser.add_argument(
+        "--compare",
+        type=cell_list,
+        default=[],
+        help="also measure untrained models of these cells, e.g. rnn_tanh,gru,lstm",
+    )
+    parser.add_argument("--seq_len", type=positive, default=200, help="tokens per sequence (default: 200)")
+    parser.add_argument("--batch_size", type=positive, default=16, help="sequences averaged (default: 16)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output directory (default: the checkpoint's run directory, else a new "
+        "<run.root_dir>/<run.name>-diagnose/version_N)",
+    )
+    return parser
+
+
+def _curves(
+    built: Built,
+    config: str,
+    overrides: list[str],
+    compare: list[str],
+    batch: tuple[torch.Tensor, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """The norms of the built model (unless it is an untrained model of a compared cell) and of an
+    untrained model of each cell in ``compare``, by curve label."""
+    lm, (ids, targets) = _language_model(built), batch
+    curves: dict[str, torch.Tensor] = {}
+    with one_thread():
+        if built.checkpoint is not None or lm.rnn.cell not in compare:
+            state = f"trained, {built.checkpoint.name}" if built.checkpoint else "init"
+            curves[f"{lm.rnn.cell} ({state})"] = language_model_gradient_norms(lm, ids, targets)
+        for cell in compare:  # same config and seed, only the cell: what `fit` would start from
+            fresh = build_from_config(config, [*overrides, f"--model.init_args.cell={cell}"])
+            curves[f"{cell} (init)"] = language_model_gradient_norms(_language_model(fresh), ids, targets)
+    return curves
+
+
+def _report(curves: dict[str, torch.Tensor], built: Built, args: Any, out: Path, name: str) -> None:
+    """The figure and CSV in ``out``, a table of a few distances on the console, and both to W&B."""
+    stack = _language_model(built).rnn
+    title = (
+        f"{built.run.name}: {stack.num_layers}x{stack.hidden_size}, top layer, float64; "
+        f"{args.batch_size} validation sequences x {args.seq_len} tokens\n"
+        f"init = untrained (seed {built.seed}); loss = next-token cross-entropy at the last step"
+    )
+    png = plots.plot_gradient_norms(
+        {k: v.tolist() for k, v in curves.items()}, title, out / "gradient_norms.png"
+    )
+    labels = list(curves)
+    rows = [[d, *(float(curves[k][d]) for k in labels)] for d in range(args.seq_len)]
+    write_csv(out / "gradient_norms.csv", ["distance", *labels], rows)
+
+    shown = sorted({d for d in (0, 1, 10, 50, 100, args.seq_len - 1) if d < args.seq_len})
+    print(f"mean ||d loss_T / d h_t|| by distance T-1-t ({args.batch_size} sequences, T={args.seq_len})")
+    print_table(["distance", *shown], [[k, *(float(v[d]) for d in shown)] for k, v in curves.items()])
+    print(f"figure: {png}\nnumbers: {out / 'gradient_norms.csv'}")
+    table = (["distance", *labels], rows)
+    log_to_wandb(
+        out,
+        name,
+        built.run.wandb,
+        {"diagnose/gradient_norms": png},
+        {"diagnose/gradient_norms_table": table},
+    )
+
+
+def gradients(argv: list[str]) -> dict[str, torch.Tensor]:
+    """``seqlab diagnose gradients``; returns the norms by curve label."""
+    parser = _gradients_parser()
+    args, overrides = parser.parse_known_args(argv)
+    config = args.config or (config_of_checkpoint(args.ckpt_path) if args.ckpt_path else None)
+    if config is None:
+        parser.error("give --config C.yaml (or a --ckpt_path inside a run directory with a config.yaml)")
+    built = build_from_config(config, overrides, args.ckpt_path)
+    _language_model(built)  # before reading text: the clearer error first
+    batch = text_batch(built.datamodule, args.batch_size, args.seq_len)
+    curves = _curves(built, config, overrides, args.compare, batch)
+    out, name = (args.out, built.run.name) if args.out else _output_dir(built)
+    out.mkdir(parents=True, exist_ok=True)
+    _report(curves, built, args, out, name)
+    return curves

@@ -1,0 +1,98 @@
+"""``seqlab diagnose long-range``: held-out accuracy against sequence length on a synthetic long-range
+task (the label of T random tokens is the first token), for each cell type."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from docstring_parser import parse as parse_docstring
+
+from seqlab.diagnose import plots
+from seqlab.diagnose.long_range import LongRangeSettings, accuracy_vs_length
+from seqlab.diagnose.verb_common import (
+    cell_list,
+    length_list,
+    log_to_wandb,
+    one_thread,
+    positive,
+    print_table,
+    verb_parser,
+    write_csv,
+)
+from seqlab.engine import run_dir as runs
+from seqlab.engine.loggers import WandbSettings
+
+
+def _long_range_parser() -> argparse.ArgumentParser:
+    """The verb's options; every ``LongRangeSettings`` field is one, documented by its docstring."""
+    parser = verb_parser(
+        "long-range",
+        "Synthetic long-range task (the label of T random tokens is the first token): held-out "
+        "accuracy against T for each cell type: small fresh models per cell, length and seed.",
+    )
+    parser.add_argument(
+        "--cells", type=cell_list, default="rnn_tanh,lstm,gru", help="(default: rnn_tanh,lstm,gru)"
+    )
+    parser.add_argument("--lengths", type=length_list, default="5,10,20,40", help="(default: 5,10,20,40)")
+    parser.add_argument(
+        "--steps", type=positive, default=1500, help="most training steps per model (default: 1500)"
+    )
+    documented = {p.arg_name: p.description for p in parse_docstring(LongRangeSettings.__doc__ or "").params}
+    for f in fields(LongRangeSettings):
+        help_text = f"{documented.get(f.name, '')} (default: {f.default})".replace("%", "%%")
+        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=help_text)
+    parser.add_argument(
+        "--out", type=Path, help="output directory (default: a new <root_dir>/long_range/version_N)"
+    )
+    parser.add_argument("--root_dir", default="runs", help="where runs live (default: runs)")
+    parser.add_argument("--wandb_mode", choices=["offline", "online", "disabled"], default="offline")
+    return parser
+
+
+def _report(
+    table: dict[str, list[float]], args: argparse.Namespace, settings: LongRangeSettings, out: Path
+) -> None:
+    """The figure and CSV in ``out``, the table on the console, and both to W&B."""
+    chance = 1 / settings.vocab_size
+    title = (
+        f"first-token task: vocab {settings.vocab_size}, 1 layer x {settings.hidden_size}, LSTM forget "
+        f"bias {settings.forget_bias:g}\nat most {args.steps} Adam steps (lr {settings.lr:g}); "
+        f"mean of {settings.repeats} seeds from {settings.seed}"
+    )
+    png = plots.plot_accuracy_vs_length(table, args.lengths, chance, title, out / "long_range.png")
+    rows = [[cell, *accs] for cell, accs in table.items()]
+    write_csv(out / "long_range.csv", ["cell", *args.lengths], rows)
+    print(f"held-out accuracy, mean of {settings.repeats} seeds ({settings.eval_size} sequences each)")
+    print(f"chance: {chance:.3f}")
+    print_table(["T", *args.lengths], rows, ".3f")
+    print(f"figure: {png}\nnumbers: {out / 'long_range.csv'}")
+    log_to_wandb(
+        out,
+        "long_range",
+        WandbSettings(mode=args.wandb_mode),
+        {"diagnose/long_range": png},
+        {"diagnose/long_range_table": (["cell", *map(str, args.lengths)], rows)},
+    )
+
+
+def long_range(argv: list[str]) -> dict[str, list[float]]:
+    """``seqlab diagnose long-range``; returns held-out accuracy by cell, in --lengths order."""
+    args = _long_range_parser().parse_args(argv)
+    settings = LongRangeSettings(**{f.name: getattr(args, f.name) for f in fields(LongRangeSettings)})
+    start = time.perf_counter()
+
+    def progress(cell: str, length: int, seed: int, acc: float) -> None:
+        elapsed = time.perf_counter() - start
+        print(f"  {cell:<8} T={length:<4} seed {seed}: accuracy {acc:.3f}   ({elapsed:.0f} s)", flush=True)
+
+    with one_thread():
+        table = accuracy_vs_length(args.cells, args.lengths, args.steps, settings, progress)
+    out = args.out
+    if out is None:
+        out = runs.new_run_dir(args.root_dir, "long_range")
+        runs.point_latest(out)
+    _report(table, args, settings, out)
+    return table

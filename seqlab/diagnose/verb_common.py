@@ -1,0 +1,94 @@
+"""What the ``seqlab diagnose`` verbs share: argument types, their argparse parser, running on one
+thread, and their outputs (tables, CSV files, W&B).
+
+The verbs' own options are parsed with argparse so that ``gradients`` can pass every other
+``--key=value`` on to the experiment config, exactly as ``seqlab fit`` would take it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.loggers import WandbLogger
+
+from seqlab.console import format_table
+from seqlab.engine.loggers import WandbSettings, build_loggers, finish_wandb
+from seqlab.nn.recurrent import CELLS
+
+Table = tuple[list[str], list[list[Any]]]
+
+
+# ---- argument types ------------------------------------------------------------------------
+def cell_list(text: str) -> list[str]:
+    cells = [c.strip() for c in text.split(",") if c.strip()]
+    if not cells or any(c not in CELLS for c in cells):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated subset of {','.join(CELLS)}, got {text!r}"
+        )
+    return cells
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def length_list(text: str) -> list[int]:
+    return [positive(part) for part in text.split(",") if part.strip()]
+
+
+def verb_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    # No abbreviations: `--data.seq_len` must reach the config, not be taken for `--seq_len`.
+    return argparse.ArgumentParser(
+        prog=f"seqlab diagnose {prog}", description=description, epilog=epilog, allow_abbrev=False
+    )
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run on one intra-op thread: the diagnostics are long chains of tiny ops (one time step, one
+    small model), which threads do not speed up; on a busy CPU their spin-waits made the char_lstm
+    gradient measurement 15x slower (16 s instead of 1.1 s on 2 shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ---- shared output -------------------------------------------------------------------------
+def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], number: str = ".3g") -> None:
+    print(format_table(header, rows, number))
+
+
+def log_to_wandb(
+    run_dir: Path, name: str, settings: WandbSettings, images: dict[str, Path], tables: dict[str, Table]
+) -> None:
+    """Log figures and tables to the W&B run of ``run_dir`` (for a checkpoint's directory, the
+    training's own W&B run, resumed), through the engine's logger set-up."""
+    for logger in build_loggers(run_dir, name, settings):
+        if isinstance(logger, WandbLogger):
+            for key, path in images.items():
+                logger.log_image(key, [str(path)])
+            for key, (columns, rows) in tables.items():
+                logger.log_table(key, columns, rows)
+            finish_wandb([logger])
+            where = f"`wandb sync {run_dir}/wandb/offline-run-*`" if settings.mode == "offline" else "online"
+            print(f"W&B ({settings.mode}): logged {', '.join(images)}; {where}")
+
+
+def write_csv(path: Path, header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> Path:
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
