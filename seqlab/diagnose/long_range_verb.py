@@ -11,34 +11,27 @@ from pathlib import Path
 from docstring_parser import parse as parse_docstring
 
 from seqlab.diagnose import plots
+from seqlab.diagnose import verb_common as common
 from seqlab.diagnose.long_range import LongRangeSettings, accuracy_vs_length
-from seqlab.diagnose.verb_common import (
-    cell_list,
-    length_list,
-    log_to_wandb,
-    one_thread,
-    positive,
-    print_table,
-    verb_parser,
-    write_csv,
-)
 from seqlab.engine import run_dir as runs
 from seqlab.engine.loggers import WandbSettings
 
 
 def _long_range_parser() -> argparse.ArgumentParser:
     """The verb's options; every ``LongRangeSettings`` field is one, documented by its docstring."""
-    parser = verb_parser(
+    parser = common.verb_parser(
         "long-range",
         "Synthetic long-range task (the label of T random tokens is the first token): held-out "
         "accuracy against T for each cell type: small fresh models per cell, length and seed.",
     )
     parser.add_argument(
-        "--cells", type=cell_list, default="rnn_tanh,lstm,gru", help="(default: rnn_tanh,lstm,gru)"
+        "--cells", type=common.cell_list, default="rnn_tanh,lstm,gru", help="(default: rnn_tanh,lstm,gru)"
     )
-    parser.add_argument("--lengths", type=length_list, default="5,10,20,40", help="(default: 5,10,20,40)")
     parser.add_argument(
-        "--steps", type=positive, default=1500, help="most training steps per model (default: 1500)"
+        "--lengths", type=common.length_list, default="5,10,20,40", help="(default: 5,10,20,40)"
+    )
+    parser.add_argument(
+        "--steps", type=common.positive, default=1500, help="most training steps per model (default: 1500)"
     )
     documented = {p.arg_name: p.description for p in parse_docstring(LongRangeSettings.__doc__ or "").params}
     for f in fields(LongRangeSettings):
@@ -64,12 +57,12 @@ def _report(
     )
     png = plots.plot_accuracy_vs_length(table, args.lengths, chance, title, out / "long_range.png")
     rows = [[cell, *accs] for cell, accs in table.items()]
-    write_csv(out / "long_range.csv", ["cell", *args.lengths], rows)
+    common.write_csv(out / "long_range.csv", ["cell", *args.lengths], rows)
     print(f"held-out accuracy, mean of {settings.repeats} seeds ({settings.eval_size} sequences each)")
     print(f"chance: {chance:.3f}")
-    print_table(["T", *args.lengths], rows, ".3f")
+    common.print_table(["T", *args.lengths], rows, ".3f")
     print(f"figure: {png}\nnumbers: {out / 'long_range.csv'}")
-    log_to_wandb(
+    common.log_to_wandb(
         out,
         "long_range",
         WandbSettings(mode=args.wandb_mode),
@@ -88,7 +81,7 @@ def long_range(argv: list[str]) -> dict[str, list[float]]:
         elapsed = time.perf_counter() - start
         print(f"  {cell:<8} T={length:<4} seed {seed}: accuracy {acc:.3f}   ({elapsed:.0f} s)", flush=True)
 
-    with one_thread():
+    with common.one_thread():
         table = accuracy_vs_length(args.cells, args.lengths, args.steps, settings, progress)
     out = args.out
     if out is None:
