@@ -11,6 +11,8 @@ import pytest
 import soundfile
 
 from seqlab.cli import main
+from seqlab.transcribe import TranscribeSettings
+from seqlab.verb_options import OutputFile, TrainedModel, parse_verb_options
 
 RATE = 16000
 PITCH = {"a": 400.0, "b": 1000.0, "c": 2500.0}
@@ -153,3 +155,17 @@ def test_transcribe_missing_file_is_a_clear_error(trained, capsys, tmp_path):
         )
     assert "broken.wav" in capsys.readouterr().err
     assert not (tmp_path / "o.tsv").exists()
+
+
+def test_several_inputs_parse_up_to_the_next_flag_and_a_bad_flag_is_named(capsys, tmp_path):
+    """`--input a.wav b.wav --beam_size 2` reaches the files check with both files (the first is
+    missing), and an unknown flag after the inputs is refused by name, exit status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transcribe", "--ckpt_path", str(tmp_path), "--input", "a.wav", "b.wav", "--bogus", "1"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --bogus 1" in capsys.readouterr().err
+    argv = ["--input", "a.wav", "b.wav", "--beam_size", "2"]
+    _, settings, _ = parse_verb_options(
+        "transcribe", "", argv, (TrainedModel, TranscribeSettings, OutputFile), {"input"}
+    )
+    assert settings.input == ["a.wav", "b.wav"] and settings.beam_size == 2
