@@ -4,7 +4,7 @@ model of sequitur-g2p (Bisani & Ney 2008), trained and tested on the same words,
     pip install sequitur-g2p        # the peer (not a seqlab dependency)
     python benchmarks/g2p_sequitur.py --seqlab_run runs/g2p_bilstm_attention/latest --order 6
     python benchmarks/g2p_sequitur.py --max_words 5000 --order 3 \
-        --seqlab_config configs/transduce/g2p_bilstm_attention.yaml
+        --seqlab_config configs/transduction/g2p_bilstm_attention.yaml
 
 It writes the split as sequitur lexicons, trains sequitur from order 1 and ramps up to ``--order``
 (timing every step), applies it to the test words, and scores both systems with the same PER/WER
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from seqlab.data.builtin_g2p import g2p_examples
+from seqlab.data.builtin.g2p import g2p_examples
 from seqlab.data.examples import ParallelExample
-from seqlab.data.tokenizers import tokenizer_from_state
-from seqlab.data.transduction_data import decode_target
+from seqlab.data.modules.transduction import decode_target
+from seqlab.data.tokenizers.text import tokenizer_from_state
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.engine.run_dir import resolve_checkpoint
 from seqlab.loading import load_task

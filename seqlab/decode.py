@@ -9,10 +9,10 @@ from typing import TextIO
 
 import torch
 
-from seqlab.data.batching import pad
-from seqlab.data.text_files import read_text_lines
-from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
-from seqlab.data.transduction_data import decode_target, encode_source
+from seqlab.data.formats.text_files import read_text_lines
+from seqlab.data.modules.batching import pad
+from seqlab.data.modules.transduction import decode_target, encode_source
+from seqlab.data.tokenizers.text import Tokenizer, tokenizer_from_state
 from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
 from seqlab.loading import load_trained

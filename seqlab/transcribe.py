@@ -14,10 +14,10 @@ from typing import TextIO
 
 import torch
 
-from seqlab.data.speech_alphabet import Alphabet
-from seqlab.data.speech_features import FeatureSettings, features_for_files
-from seqlab.data.speech_manifest import manifest_audio_paths
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.formats.speech_manifest import manifest_audio_paths
+from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
+from seqlab.data.tokenizers.speech_alphabet import Alphabet
 from seqlab.engine.checkpoints import CheckpointError
 from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
@@ -40,7 +40,7 @@ class Transcriber:
         task, state = load_trained(path, device, "transcribe")
         assert isinstance(task, SpeechRecognitionTask)  # load_trained refuses the other kinds
         if "features" not in state:
-            raise CheckpointError(f"{path} holds no feature settings (was it written by SpeechDataModule?)")
+            raise CheckpointError(f"{path} holds no feature settings (was it written by SpeechData?)")
         alphabet = Alphabet.from_state(state["tokenizer"])
         return cls(task, alphabet, FeatureSettings.from_state(state["features"]), beam_size)
 

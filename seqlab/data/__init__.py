@@ -1,32 +1,30 @@
-"""Data: readers, corpora, tokenizers, batching and DataModules."""
+"""Data: readers (formats), built-in corpora, sources, tokenizers and DataModules (modules).
 
-from seqlab.data.classification_data import (
-    ClassificationData,
+The names users write in configs are exported here, so `seqlab.data.TextFiles` is a class path."""
+
+from seqlab.data.errors import DataError
+from seqlab.data.formats.embeddings import read_embedding_file
+from seqlab.data.modules.classification import ClassificationData
+from seqlab.data.modules.labelling import LabellingData
+from seqlab.data.modules.language_model import LanguageModelData
+from seqlab.data.modules.speech import SpeechData
+from seqlab.data.modules.transduction import TransductionData
+from seqlab.data.sources.classification import (
     ClassificationFiles,
     ClassificationSource,
     HubClassification,
     WordLanguages,
 )
-from seqlab.data.corpora import HubText, PythonStdlib, TextCorpus, TextFiles
-from seqlab.data.embeddings import read_embedding_file
-from seqlab.data.lm_datamodule import LanguageModelData
-from seqlab.data.speech_data import SpeechDataModule
-from seqlab.data.speech_sources import BuiltinSpeech, HubSpeech, SpeechManifests, SpeechSource
-from seqlab.data.tagging_data import CmudictStress, TaggedFiles, TaggingData, TaggingSource
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import (
+from seqlab.data.sources.labelling import CmudictStress, LabelledFiles, LabellingSource
+from seqlab.data.sources.speech import BuiltinSpeech, HubSpeech, SpeechManifests, SpeechSource
+from seqlab.data.sources.text import HubText, PythonStdlib, TextCorpus, TextFiles
+from seqlab.data.sources.transduction import CmudictG2P, HubParallel, ParallelFiles, ParallelSource
+from seqlab.data.tokenizers.text import (
     CharTokenizer,
     SentencePieceTokenizer,
     Tokenizer,
     WordTokenizer,
     tokenizer_from_state,
-)
-from seqlab.data.transduction_data import (
-    CmudictG2P,
-    HubParallel,
-    ParallelFiles,
-    ParallelSource,
-    TransductionData,
 )
 
 __all__ = [
@@ -42,17 +40,17 @@ __all__ = [
     "HubParallel",
     "HubSpeech",
     "HubText",
+    "LabelledFiles",
+    "LabellingData",
+    "LabellingSource",
     "LanguageModelData",
     "ParallelFiles",
     "ParallelSource",
     "PythonStdlib",
     "SentencePieceTokenizer",
-    "SpeechDataModule",
+    "SpeechData",
     "SpeechManifests",
     "SpeechSource",
-    "TaggedFiles",
-    "TaggingData",
-    "TaggingSource",
     "TextCorpus",
     "TextFiles",
     "Tokenizer",

@@ -21,8 +21,8 @@ from docstring_parser import parse as parse_docstring
 from lightning.pytorch.loggers import WandbLogger
 
 from seqlab.console import format_table
-from seqlab.data.streams import StreamWindows
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.modules.streams import StreamWindows
 from seqlab.diagnose import plots
 from seqlab.diagnose.gradients import language_model_gradient_norms
 from seqlab.diagnose.history import read_grad_history

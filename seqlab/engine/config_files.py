@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from seqlab.data.text_files import DataError, read_text_file
+from seqlab.data.errors import DataError
+from seqlab.data.formats.text_files import read_text_file
 
 
 def config_file_problem(path: str | os.PathLike[str]) -> str | None:

@@ -11,19 +11,19 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
 
-from seqlab.data.transduction_data import PAD
+from seqlab.data.modules.transduction import PAD
 from seqlab.engine.media import log_figure, log_table
 from seqlab.nn.recurrent import Cell
 from seqlab.nn.search import beam_search, greedy_search
 from seqlab.nn.seq2seq import Seq2Seq
 from seqlab.tasks.base import default_optimizer
-from seqlab.tasks.example_task import ExampleTask
 from seqlab.tasks.plots import attention_figure
+from seqlab.tasks.supervised import SupervisedTask
 
 AttentionKind = Literal["none", "additive", "dot", "general"]
 
 
-class TransductionTask(ExampleTask):
+class TransductionTask(SupervisedTask):
     """Sequence-to-sequence transduction (grapheme-to-phoneme, translation).
 
     Validation decodes every example (``eval_beam_size`` 1: greedy) and scores it against all its

@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab.data.classification_data import (
-    ClassificationData,
-    ClassificationFiles,
-    HubClassification,
-    WordLanguages,
-    collate_texts,
-    encode_text,
-)
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import (
+from seqlab.data.errors import DataError
+from seqlab.data.modules.classification import ClassificationData, collate_texts, encode_text
+from seqlab.data.sources.classification import ClassificationFiles, HubClassification, WordLanguages
+from seqlab.data.tokenizers.text import (
     CharTokenizer,
     SentencePieceTokenizer,
     WordTokenizer,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seqlab.data.labels import LabelSet
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.modules.labels import LabelSet
 
 
 def test_integer_labels_sort_numerically() -> None:

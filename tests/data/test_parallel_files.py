@@ -7,14 +7,14 @@ from pathlib import Path
 import datasets
 import pytest
 
+from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
-from seqlab.data.parallel_files import (
+from seqlab.data.formats.parallel_files import (
     length_filter,
     load_hub_parallel,
     read_parallel_files,
     read_parallel_table,
 )
-from seqlab.data.text_files import DataError
 
 
 def write(name: str, content: str) -> Path:

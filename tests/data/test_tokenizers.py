@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import UNK, CharTokenizer, SentencePieceTokenizer, tokenizer_from_state
+from seqlab.data.errors import DataError
+from seqlab.data.tokenizers.text import UNK, CharTokenizer, SentencePieceTokenizer, tokenizer_from_state
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 

@@ -12,7 +12,7 @@ import torch
 
 from seqlab.data import TransductionData, WordTokenizer
 from seqlab.data.examples import ParallelExample
-from seqlab.data.transduction_data import ParallelSource
+from seqlab.data.sources.transduction import ParallelSource
 from seqlab.nn.search import _ban_repeated_ngrams, beam_search
 from seqlab.tasks import TransductionTask
 from tests.nn.test_search import CONTENT, EOS, MarkovDecoder, _assert_same, _batch, _brute_force

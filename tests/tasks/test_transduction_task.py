@@ -19,18 +19,19 @@ from seqlab.data import (
     TransductionData,
     WordTokenizer,
 )
-from seqlab.data.batching import pad
+from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import tokenizer_from_state
-from seqlab.data.transduction_data import BOS, EOS, PAD, SPECIALS, ParallelSource, decode_target
+from seqlab.data.modules.batching import pad
+from seqlab.data.modules.transduction import BOS, EOS, PAD, SPECIALS, decode_target
+from seqlab.data.sources.transduction import ParallelSource
+from seqlab.data.tokenizers.text import tokenizer_from_state
 from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.loading import load_task
 from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
 from seqlab.tasks import TransductionTask
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduce" / "g2p_bilstm_attention.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduction" / "g2p_bilstm_attention.yaml"
 
 
 class Lexicon(ParallelSource):
