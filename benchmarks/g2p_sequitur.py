@@ -30,8 +30,8 @@ import torch
 
 from seqlab.data.builtin.g2p import g2p_examples
 from seqlab.data.examples import ParallelExample
-from seqlab.data.modules.transduction import decode_target
-from seqlab.data.tokenizers.text import tokenizer_from_state
+from seqlab.data.modules.transduction import detokenize_target
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.engine.run_dir import resolve_checkpoint
 from seqlab.loading import load_task
@@ -146,7 +146,7 @@ def seqlab_outputs(ckpt: Path, words: list[str], beam: int) -> tuple[list[str], 
             ids = [torch.as_tensor(source_tokenizer.encode(w), dtype=torch.long) for w in chunk]
             src = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True)
             lengths = torch.tensor([len(x) for x in ids])
-            outputs += [decode_target(target, t) for t in task.decode_ids(src, lengths, beam)]
+            outputs += [detokenize_target(target, t) for t in task.decode_ids(src, lengths, beam)]
     return outputs, len(words) / (time.perf_counter() - start)
 
 

@@ -11,8 +11,9 @@ import torch
 
 from seqlab.data.formats.text_files import read_text_lines
 from seqlab.data.modules.batching import pad
-from seqlab.data.modules.transduction import decode_target, encode_source
-from seqlab.data.tokenizers.text import Tokenizer, tokenizer_from_state
+from seqlab.data.modules.transduction import detokenize_target, encode_source
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
 from seqlab.loading import load_trained
@@ -62,7 +63,7 @@ class Decoder:
                 no_repeat_ngram_size=s["no_repeat_ngram_size"],
                 **limits,
             )
-        return [[(decode_target(self.target, h.tokens), h.score) for h in hyps] for hyps in found]
+        return [[(detokenize_target(self.target, h.tokens), h.score) for h in hyps] for hyps in found]
 
 
 def one_line(text: str) -> str:

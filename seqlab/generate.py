@@ -51,7 +51,7 @@ def generate(
     else:
         generator.seed()
     out = sample(task, ids.expand(num_samples, -1), max_new_tokens, temperature, top_k, top_p, generator)
-    return [prompt + tokenizer.decode(row.tolist()) for row in out]
+    return [prompt + tokenizer.detokenize(row.tolist()) for row in out]
 
 
 def generate_main(argv: list[str]) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from seqlab.data.tokenizers.text import Tokenizer, tokenizer_from_state
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import CheckpointError, checkpoint_data_state, read_checkpoint, recorded_task
 from seqlab.tasks.base import SeqTask
 

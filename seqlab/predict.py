@@ -20,7 +20,9 @@ import torch
 from seqlab.data.errors import DataError
 from seqlab.data.modules.classification import collate_texts, encode_text
 from seqlab.data.modules.labelling import collate_sentences, encode_sentence
-from seqlab.data.tokenizers.text import CharTokenizer, WordTokenizer, tokenizer_from_state
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.data.tokenizers.words import WordTokenizer
 from seqlab.engine.outputs import check_output, write_output
 from seqlab.engine.run_dir import checkpoint_path
 from seqlab.loading import load_trained

@@ -51,7 +51,7 @@ class Transcriber:
         batch = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device)
         log_probs, out_lengths = self.task(batch, lengths)
         ids = self.task.decode(log_probs, out_lengths, self.beam_size, self.scorer)
-        return [self.alphabet.decode(i) for i in ids]
+        return [self.alphabet.detokenize(i) for i in ids]
 
 
 def transcribe(

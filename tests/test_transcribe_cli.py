@@ -63,10 +63,10 @@ model:
     subsampling_factor: 3
     optimizer: {{class_path: torch.optim.AdamW, init_args: {{lr: 0.01}}}}
 data:
-  class_path: seqlab.data.modules.speech.SpeechData
+  class_path: seqlab.data.SpeechData
   init_args:
     source:
-      class_path: seqlab.data.sources.speech.SpeechManifests
+      class_path: seqlab.data.SpeechManifests
       init_args: {{train: {train}, validation: {validation}}}
     num_mel_bins: 16
     spec_augment: false

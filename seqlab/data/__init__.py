@@ -19,15 +19,17 @@ from seqlab.data.sources.labelling import CmudictStress, LabelledFiles, Labellin
 from seqlab.data.sources.speech import BuiltinSpeech, HubSpeech, SpeechManifests, SpeechSource
 from seqlab.data.sources.text import HubText, PythonStdlib, TextCorpus, TextFiles
 from seqlab.data.sources.transduction import CmudictG2P, HubParallel, ParallelFiles, ParallelSource
-from seqlab.data.tokenizers.text import (
-    CharTokenizer,
-    SentencePieceTokenizer,
-    Tokenizer,
-    WordTokenizer,
-    tokenizer_from_state,
-)
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.data.tokenizers.subwords import SentencePieceTokenizer
+from seqlab.data.tokenizers.words import WordTokenizer
+
+# Every seqlab DataModule: a checkpoint holds the state of one of them, under its class name.
+DATA_MODULES = (ClassificationData, LabellingData, LanguageModelData, SpeechData, TransductionData)
 
 __all__ = [
+    "DATA_MODULES",
     "BuiltinSpeech",
     "CharTokenizer",
     "ClassificationData",

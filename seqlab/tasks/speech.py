@@ -188,7 +188,8 @@ class SpeechRecognitionTask(SupervisedTask):
         self._loss_weight += feasible
         alphabet = self.trainer.datamodule.alphabet
         scorer = self.word_list_scorer(alphabet) if self.eval_beam_size > 1 else None
-        hyps = [alphabet.decode(ids) for ids in self.decode(log_probs, lengths, self.eval_beam_size, scorer)]
+        found = self.decode(log_probs, lengths, self.eval_beam_size, scorer)
+        hyps = [alphabet.detokenize(ids) for ids in found]
         for i, hyp in enumerate(hyps):
             # The whole reference text: the target ids lack symbols the training alphabet does not have.
             ref = scoring_text(batch["texts"][i], alphabet.kind)
@@ -227,7 +228,7 @@ class SpeechRecognitionTask(SupervisedTask):
             log_table(self.trainer, f"{prefix}/transcripts", ["id", "reference", "transcript"], rows)
             if gram is not None:
                 labels = self.trainer.datamodule.alphabet
-                names = ["<b>"] + [labels.decode([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
+                names = ["<b>"] + [labels.detokenize([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
                 title = f"{prefix} utterance {gram[2]}: {gram[1]!r}, step {self.global_step}"
                 log_figure(
                     self.trainer,

@@ -13,7 +13,8 @@ import torch
 from seqlab.data.errors import DataError
 from seqlab.data.modules.labelling import LabellingData, collate_sentences, encode_sentence
 from seqlab.data.sources.labelling import CmudictStress, LabelledFiles
-from seqlab.data.tokenizers.text import CharTokenizer, WordTokenizer
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.words import WordTokenizer
 from seqlab.nn.tagger import IGNORE_INDEX
 
 CONLL_TRAIN = """-DOCSTART- -X- -X- O
@@ -80,7 +81,7 @@ def test_conll2003_vocabularies_and_tags_from_train() -> None:
     assert words[0] == 0 and words[1] != 0 and words[2] != 0  # "Germany" was not in training
     assert [data.labels[t] for t in tags] == ["B-LOC", "O", "B-ORG"]
     assert chars is not None and [len(c) for c in chars] == [7, 7, 2]
-    assert data.chars is not None and data.chars.decode(chars[2]) == "EU"
+    assert data.chars is not None and data.chars.detokenize(chars[2]) == "EU"
     assert data.splits["validation"].lengths == [3]
 
 

@@ -12,7 +12,9 @@ import torch
 from seqlab.data.modules.language_model import LanguageModelData
 from seqlab.data.modules.streams import StreamWindows
 from seqlab.data.sources.text import TextCorpus, TextFiles
-from seqlab.data.tokenizers.text import CharTokenizer, SentencePieceTokenizer, tokenizer_from_state
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.data.tokenizers.subwords import SentencePieceTokenizer
 
 
 def _files(corpus: dict[str, Path]) -> TextFiles:
@@ -41,8 +43,8 @@ def test_vocab_comes_from_training_split_only(tiny_corpus: dict[str, Path]) -> N
     assert ids[omega].item() == 0
     assert ids[omega + 1 :].tolist() == dm.tokenizer.encode(" = 1\n").tolist()
     expected = "".join(c if c in set(train) else "\ufffd" for c in validation)
-    assert dm.tokenizer.decode(ids.tolist()) == expected
-    assert dm.tokenizer.decode(dm.encoded("train").tolist()) == train
+    assert dm.tokenizer.detokenize(ids.tolist()) == expected
+    assert dm.tokenizer.detokenize(dm.encoded("train").tolist()) == train
 
 
 def test_default_cache_dir_is_seqlab_cache(tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
@@ -110,7 +112,8 @@ def test_cache_key_follows_the_rows_of_a_sliced_split(tmp_path: Path) -> None:
     for start in (0, 2):
         dm = LanguageModelData(_SlicedCorpus(start), batch_size=1, seq_len=4, cache_dir=cache)
         text = "".join(dm.raw["validation"]["text"])
-        assert dm.tokenizer.decode(dm.encoded("validation").tolist()) == text, f"slice starting at {start}"
+        decoded = dm.tokenizer.detokenize(dm.encoded("validation").tolist())
+        assert decoded == text, f"slice starting at {start}"
 
 
 def test_chars_per_token_for_characters_and_subwords(tiny_corpus: dict[str, Path]) -> None:
@@ -126,7 +129,7 @@ def test_chars_per_token_for_characters_and_subwords(tiny_corpus: dict[str, Path
     for split in ("train", "validation"):
         ids = sub.encoded(split)
         text = _text(tiny_corpus[split])
-        assert sub.tokenizer.decode(ids.tolist()) == text
+        assert sub.tokenizer.detokenize(ids.tolist()) == text
         assert sub.chars_per_token[split] == pytest.approx(len(text) / len(ids))
         assert sub.chars_per_token[split] > 1.5
 

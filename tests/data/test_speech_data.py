@@ -37,7 +37,7 @@ def check_batch(batch: dict, data: SpeechData, augmented: bool) -> None:
         assert batch["features"][row, n:].abs().sum() == 0  # zero padding past the length
         assert (targets[row, :s] > 0).all() and (targets[row, s:] == 0).all()  # no blank inside
         known = "".join(c for c in normalize_text(batch["texts"][row]) if c in data.alphabet.ids)
-        assert data.alphabet.decode(targets[row, :s].tolist()) == known  # unknown symbols dropped
+        assert data.alphabet.detokenize(targets[row, :s].tolist()) == known  # unknown symbols dropped
         split = data.splits["train" if augmented else "validation"]
         cached = split.features[split.offsets[batch["ids"][row]] :][:n].float()
         assert torch.equal(batch["features"][row, :n], cached) != augmented

@@ -94,7 +94,7 @@ def _speech_files(tmp_path: Path) -> list[str]:
     train = write_manifest(tmp_path / "train.jsonl", rows[:5])
     valid = write_manifest(tmp_path / "valid.jsonl", rows[5:])  # 3 utterances
     return [
-        "--data.source=seqlab.data.sources.speech.SpeechManifests",
+        "--data.source=seqlab.data.SpeechManifests",
         f"--data.source.train={train}",
         f"--data.source.validation={valid}",
         "--data.num_mel_bins=16",

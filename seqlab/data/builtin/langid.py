@@ -78,6 +78,33 @@ def _word_list(lang: str, n: int, min_length: int) -> dict[str, int]:
     return words
 
 
+def _check_settings(ambiguous: str, words_per_language: int, min_length: int) -> None:
+    if ambiguous not in ("drop", "most_frequent"):
+        raise DataError(f"ambiguous must be 'drop' or 'most_frequent', got {ambiguous!r}")
+    if words_per_language < 1 or min_length < 1:
+        raise DataError(
+            f"words_per_language and min_length must be at least 1, got {words_per_language} and {min_length}"
+        )
+
+
+def _shared_words(
+    lists: dict[str, dict[str, int]], ambiguous: str
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Words in several languages' lists -> those languages (in the order given), and with
+    ``most_frequent`` each such word -> the language that keeps it."""
+    owners: dict[str, list[str]] = {}
+    for lang, words in lists.items():
+        for word in words:
+            owners.setdefault(word, []).append(lang)
+    shared = {word: langs for word, langs in owners.items() if len(langs) > 1}
+    winner: dict[str, str] = {}
+    if ambiguous == "most_frequent":
+        for word, langs in shared.items():
+            # max() returns the first of equal maxima, so ties go to the language listed first.
+            winner[word] = max(langs, key=lambda code, w=word: wordfreq.word_frequency(w, code))
+    return shared, winner
+
+
 def word_language_examples(
     languages: Sequence[str] = DEFAULT_LANGUAGES,
     words_per_language: int = 5000,
@@ -101,26 +128,9 @@ def word_language_examples(
     """
     languages = _check_languages(languages)
     fractions = check_fractions(fractions)
-    if ambiguous not in ("drop", "most_frequent"):
-        raise DataError(f"ambiguous must be 'drop' or 'most_frequent', got {ambiguous!r}")
-    if words_per_language < 1 or min_length < 1:
-        raise DataError(
-            f"words_per_language and min_length must be at least 1, got {words_per_language} and {min_length}"
-        )
-
+    _check_settings(ambiguous, words_per_language, min_length)
     lists = {lang: _word_list(lang, words_per_language, min_length) for lang in languages}
-    owners: dict[str, list[str]] = {}
-    for lang in languages:
-        for word in lists[lang]:
-            owners.setdefault(word, []).append(lang)
-
-    shared = {word: langs for word, langs in owners.items() if len(langs) > 1}
-    winner: dict[str, str] = {}
-    if ambiguous == "most_frequent":
-        for word, langs in shared.items():
-            # max() returns the first of equal maxima, so ties go to the language listed first.
-            winner[word] = max(langs, key=lambda code, w=word: wordfreq.word_frequency(w, code))
-
+    shared, winner = _shared_words(lists, ambiguous)
     data = LangidData({s: [] for s in SPLITS}, languages, ambiguous)
     data.listed = {lang: len(words) for lang, words in lists.items()}
     data.kept = dict.fromkeys(languages, 0)

@@ -42,6 +42,36 @@ def _blocks(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
         yield start, block
 
 
+def _conllu_fields(line: str, where: str) -> list[str]:
+    fields = line.split("\t")
+    if len(fields) != CONLLU_COLUMNS:
+        spaces = " (columns must be separated by tabs)" if len(fields) < CONLLU_COLUMNS else ""
+        found = f"{len(fields)} tab-separated column{'' if len(fields) == 1 else 's'}"
+        raise DataError(
+            f"{where}: {found}; expected {CONLLU_COLUMNS} "
+            f"(ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC){spaces}"
+        )
+    return fields
+
+
+def _is_next_word(word_id: str, words: int, where: str) -> bool:
+    """Whether ``word_id`` is a word (the next one after ``words``) rather than a multiword-token range
+    or an empty node; any other ID is an error."""
+    if not _CONLLU_ID.fullmatch(word_id):
+        raise DataError(
+            f"{where}: ID {word_id!r} is not an integer; expected a word ID (1, 2, ...), "
+            f"a range (1-2) or an empty node (1.1)"
+        )
+    if not word_id.isdigit():
+        return False
+    if int(word_id) != words + 1:
+        raise DataError(
+            f"{where}: word ID {word_id} after {words} words; expected {words + 1} "
+            f"(word IDs count 1, 2, 3, ... in each sentence, with a blank line between sentences)"
+        )
+    return True
+
+
 def read_conllu(
     path: str | os.PathLike[str], tag_field: TagField = "upos", require_tags: bool = True
 ) -> list[LabelledSentence]:
@@ -65,27 +95,9 @@ def read_conllu(
             where = f"{path}:{start + row}"
             if line.startswith("#"):
                 continue
-            fields = line.split("\t")
-            if len(fields) != CONLLU_COLUMNS:
-                spaces = " (columns must be separated by tabs)" if len(fields) < CONLLU_COLUMNS else ""
-                found = f"{len(fields)} tab-separated column{'' if len(fields) == 1 else 's'}"
-                raise DataError(
-                    f"{where}: {found}; expected {CONLLU_COLUMNS} "
-                    f"(ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC){spaces}"
-                )
-            word_id = fields[0]
-            if not _CONLLU_ID.fullmatch(word_id):
-                raise DataError(
-                    f"{where}: ID {word_id!r} is not an integer; expected a word ID (1, 2, ...), "
-                    f"a range (1-2) or an empty node (1.1)"
-                )
-            if not word_id.isdigit():
+            fields = _conllu_fields(line, where)
+            if not _is_next_word(fields[0], len(tokens), where):
                 continue  # a multiword-token range or an empty node: kept in source, not a token
-            if int(word_id) != len(tokens) + 1:
-                raise DataError(
-                    f"{where}: word ID {word_id} after {len(tokens)} words; expected {len(tokens) + 1} "
-                    f"(word IDs count 1, 2, 3, ... in each sentence, with a blank line between sentences)"
-                )
             tag = fields[tag_index]
             if require_tags and tag in ("_", ""):
                 raise DataError(

@@ -75,6 +75,18 @@ def read_embedding_file(path: str | os.PathLike[str]) -> tuple[list[str], np.nda
         first_seen[token] = lineno
         tokens.append(token)
         rows.append(_parse_values(fields[1:], where))
+    return tokens, _stacked(path, header, tokens, rows, first_seen)
+
+
+def _stacked(
+    path: Path,
+    header: tuple[int, int] | None,
+    tokens: list[str],
+    rows: list[np.ndarray],
+    first_seen: dict[str, int],
+) -> np.ndarray:
+    """The vectors as one matrix, once the whole file is read: not none, as many as the header
+    announced, and every value finite."""
     if not tokens:
         if header is None:
             read_text_file(path)  # raises: file is empty
@@ -90,7 +102,7 @@ def read_embedding_file(path: str | os.PathLike[str]) -> tuple[list[str], np.nda
         raise DataError(
             f"{path}, line {first_seen[token]}: the vector of {token!r} is not finite (nan or inf)"
         )
-    return tokens, vectors
+    return vectors
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

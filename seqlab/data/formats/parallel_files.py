@@ -9,7 +9,7 @@ origin ("train.de:12"), and every malformed record is refused with a ``DataError
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,6 +152,40 @@ def _translation_languages(feature: Any) -> list[str] | None:
     return list(feature) if isinstance(feature, dict) else None  # a plain struct of per-language texts
 
 
+Rows = tuple[Iterable[tuple[Any, Any]], str, str]  # (source, target) per row, and the two names
+
+
+def _translation_rows(dataset: datasets.Dataset, origin: str, source_lang: str, target_lang: str) -> Rows:
+    columns = dataset.column_names
+    if TRANSLATION_COLUMN not in columns:
+        raise DataError(
+            f"{origin}: no {TRANSLATION_COLUMN!r} column for source_lang/target_lang; the dataset has "
+            f"{columns} (name source_column and target_column instead)"
+        )
+    languages = _translation_languages(dataset.features[TRANSLATION_COLUMN])
+    for lang in (source_lang, target_lang):
+        if languages is not None and lang not in languages:
+            raise DataError(f"{origin}: no language {lang!r} in the translations; they have {languages}")
+    pairs = dataset[TRANSLATION_COLUMN]
+    rows = ((pair[source_lang], pair[target_lang]) for pair in pairs)
+    return rows, f"{TRANSLATION_COLUMN}.{source_lang}", f"{TRANSLATION_COLUMN}.{target_lang}"
+
+
+def _column_rows(dataset: datasets.Dataset, origin: str, source_column: str, target_column: str) -> Rows:
+    columns = dataset.column_names
+    for role, column in (("source", source_column), ("target", target_column)):
+        if column not in columns:
+            hint = ""
+            if TRANSLATION_COLUMN in columns:
+                languages = _translation_languages(dataset.features[TRANSLATION_COLUMN])
+                hint = (
+                    f" (to read its {TRANSLATION_COLUMN!r} column, give source_lang and target_lang: "
+                    f"{languages})"
+                )
+            raise DataError(f"{origin}: no {role} column {column!r}; the dataset has {columns}{hint}")
+    return zip(dataset[source_column], dataset[target_column], strict=True), source_column, target_column
+
+
 def load_hub_parallel(
     name: str,
     split: str,
@@ -177,33 +211,10 @@ def load_hub_parallel(
         )
     dataset = load_hub_split(name, split, config_name)
     origin = f"dataset {name!r}[{split}]"
-    columns = dataset.column_names
     if source_lang is not None and target_lang is not None:
-        if TRANSLATION_COLUMN not in columns:
-            raise DataError(
-                f"{origin}: no {TRANSLATION_COLUMN!r} column for source_lang/target_lang; the dataset has "
-                f"{columns} (name source_column and target_column instead)"
-            )
-        languages = _translation_languages(dataset.features[TRANSLATION_COLUMN])
-        for lang in (source_lang, target_lang):
-            if languages is not None and lang not in languages:
-                raise DataError(f"{origin}: no language {lang!r} in the translations; they have {languages}")
-        pairs = dataset[TRANSLATION_COLUMN]
-        rows: Iterable[tuple[Any, Any]] = ((pair[source_lang], pair[target_lang]) for pair in pairs)
-        source_name, target_name = (f"{TRANSLATION_COLUMN}.{lang}" for lang in (source_lang, target_lang))
+        rows, source_name, target_name = _translation_rows(dataset, origin, source_lang, target_lang)
     else:
-        for role, column in (("source", source_column), ("target", target_column)):
-            if column not in columns:
-                hint = ""
-                if TRANSLATION_COLUMN in columns:
-                    languages = _translation_languages(dataset.features[TRANSLATION_COLUMN])
-                    hint = (
-                        f" (to read its {TRANSLATION_COLUMN!r} column, give source_lang and target_lang: "
-                        f"{languages})"
-                    )
-                raise DataError(f"{origin}: no {role} column {column!r}; the dataset has {columns}{hint}")
-        rows = zip(dataset[source_column], dataset[target_column], strict=True)
-        source_name, target_name = source_column, target_column
+        rows, source_name, target_name = _column_rows(dataset, origin, source_column, target_column)
     examples = []
     for row, (source, target) in enumerate(rows):
         where = f"{name}[{split}]:{row}"
@@ -216,34 +227,3 @@ def load_hub_parallel(
         raise DataError(f"{origin}: no examples (the split is empty)")
     return examples
 
-
-def length_filter(
-    examples: Iterable[ParallelExample],
-    max_source_tokens: int | None,
-    max_target_tokens: int | None,
-    tokenize: Callable[[str], Sized],
-) -> tuple[list[ParallelExample], int]:
-    """Drop training pairs too long to fit a batch (``None``: no limit on that side), counted in
-    (source, target) pairs since training uses each target as its own pair.
-
-    An example keeps the targets within ``max_target_tokens``; it is dropped whole when its source
-    is too long or none of its targets fits. Returns (kept examples, dropped pairs). Meant for
-    training data: filtering evaluation data would score on an easier subset.
-    """
-    for label, limit in (("max_source_tokens", max_source_tokens), ("max_target_tokens", max_target_tokens)):
-        if limit is not None and limit < 1:
-            raise DataError(f"{label} must be at least 1 (or None for no limit), got {limit}")
-    kept, dropped = [], 0
-    for example in examples:
-        if max_source_tokens is not None and len(tokenize(example.source)) > max_source_tokens:
-            dropped += len(example.targets)
-            continue
-        targets = [
-            t for t in example.targets if max_target_tokens is None or len(tokenize(t)) <= max_target_tokens
-        ]
-        dropped += len(example.targets) - len(targets)
-        if targets:
-            if len(targets) < len(example.targets):
-                example = ParallelExample(example.source, targets, example.where)
-            kept.append(example)
-    return kept, dropped

@@ -25,7 +25,8 @@ from seqlab.data.modules.batching import pad
 from seqlab.data.modules.labels import LabelSet
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
 from seqlab.data.sources.classification import ClassificationSource, WordLanguages
-from seqlab.data.tokenizers.text import CharTokenizer, Tokenizer
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.characters import CharTokenizer
 
 
 def encode_text(tokenizer: Tokenizer, text: str, where: str) -> np.ndarray:

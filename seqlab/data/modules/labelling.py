@@ -22,7 +22,8 @@ from seqlab.data.modules.batching import pad
 from seqlab.data.modules.labels import LabelSet
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
 from seqlab.data.sources.labelling import CmudictStress, LabellingSource
-from seqlab.data.tokenizers.text import CharTokenizer, WordTokenizer
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.words import WordTokenizer
 from seqlab.metrics.spans import tag_scheme, to_iob2
 from seqlab.nn.tagger import IGNORE_INDEX
 

@@ -58,7 +58,8 @@ class LabelSet:
                 f"predict it (known {self.what}s: {shown})"
             ) from None
 
-    def decode(self, index: int) -> str:
+    def label(self, index: int) -> str:
+        """The label of id ``index``."""
         return self.labels[index]
 
     def counts(self, labels: Iterable[str]) -> list[int]:

@@ -20,7 +20,8 @@ from seqlab.data.errors import DataError
 from seqlab.data.modules.batching import batches_trained
 from seqlab.data.modules.streams import ResumableWindows, StreamWindows
 from seqlab.data.sources.text import PythonStdlib, TextCorpus
-from seqlab.data.tokenizers.text import CharTokenizer, Tokenizer
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.characters import CharTokenizer
 
 
 def _content_hash(ds: datasets.Dataset) -> str:

@@ -18,25 +18,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.modules.batching import (
-    EvalBatchSampler,
     LengthBucketSampler,
-    ResumableLoader,
-    batches_trained,
-    eval_loader,
-    loader_kwargs,
     pad,
 )
 from seqlab.data.modules.speech_features import FeatureSettings, compute_features, spec_augment
+from seqlab.data.modules.supervised import SupervisedData
 from seqlab.data.sources.speech import BuiltinSpeech, SpeechSource
 from seqlab.data.tokenizers.speech_alphabet import Alphabet, Targets
 
@@ -100,7 +95,7 @@ def collate_speech(items: list[Item]) -> dict[str, Any]:
     }
 
 
-class SpeechData(L.LightningDataModule):
+class SpeechData(SupervisedData):
     """Transcribed audio -> log-mel features and alphabet ids -> duration-bucketed padded batches.
 
     The alphabet is fitted on the training transcripts in ``__init__`` (``vocab_size`` and
@@ -148,7 +143,7 @@ class SpeechData(L.LightningDataModule):
         num_workers: int = 0,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size, seed, num_workers)
         self.settings = FeatureSettings(
             sample_rate, num_mel_bins, frame_length_ms, frame_shift_ms, normalize_features
         )
@@ -162,8 +157,6 @@ class SpeechData(L.LightningDataModule):
             if spec_augment
             else None
         )
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
-        self.seed, self.num_workers = seed, num_workers
         self.cache_dir = Path(cache_dir or default_cache_dir()) / "speech-features"
         self.raw = source.load()
         if "validation" not in self.raw:
@@ -177,7 +170,9 @@ class SpeechData(L.LightningDataModule):
                 f"symbols absent from the training targets, which the model cannot emit and CER/WER count "
                 f"as errors: {unknown}"
             )
-        self.splits: dict[str, SpeechSplitData] = {}
+
+    sampler_class = EpochSampler
+    collate = staticmethod(collate_speech)  # a plain function: worker processes need not copy the module
 
     def _targets(self, split: str) -> list[str]:
         data = self.raw[split]
@@ -250,48 +245,15 @@ class SpeechData(L.LightningDataModule):
                 "speech data: " + ", ".join(f"{s} {len(d)} utterances" for s, d in self.splits.items())
             )
 
-    def _rank(self, split: str) -> tuple[int, int]:
-        if split not in self.raw:
-            raise DataError(f"this data configuration has no {split} split; configure one in the source")
+    def _build_splits(self) -> None:
         self.setup()
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def _loader_kwargs(self) -> dict[str, Any]:
-        return loader_kwargs(self.num_workers)
-
-    def train_dataloader(self) -> ResumableLoader:
-        def batches_done() -> int:
-            return batches_trained(self.trainer)
-
-        rank, world = self._rank("train")
-        lengths = self.splits["train"].lengths
-        sampler = EpochSampler(
-            lengths, self.batch_size, shuffle=True, seed=self.seed, rank=rank, world_size=world
-        )
-        return ResumableLoader(
-            self.splits["train"], sampler, collate_speech, batches_done, **self._loader_kwargs()
-        )
-
-    def _eval_loader(self, split: str) -> DataLoader:
-        """Each utterance counted once over all ranks; every rank runs the same number of batches (see
-        :class:`EvalBatchSampler`)."""
-        rank, world = self._rank(split)
-        sampler = EvalBatchSampler(self.splits[split].lengths, self.eval_batch_size, rank, world)
-        return eval_loader(self.splits[split], sampler, collate_speech, **self._loader_kwargs())
-
-    def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("validation")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
-
-    def decode(self, ids: list[int]) -> str:
-        return self.alphabet.decode(ids)
+    def detokenize(self, ids: list[int]) -> str:
+        return self.alphabet.detokenize(ids)
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in every checkpoint, so a checkpoint alone can transcribe audio: the alphabet (under
-        ``tokenizer``, where ``checkpoint_data_state`` looks) and the feature settings."""
+        ``tokenizer``, as every DataModule files its ids <-> text mapping) and the feature settings."""
         return {"tokenizer": self.alphabet.state_dict(), "features": self.settings.state_dict()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -25,7 +25,9 @@ from seqlab.data.examples import ParallelExample
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
 from seqlab.data.sources.transduction import CmudictG2P, ParallelSource
-from seqlab.data.tokenizers.text import CharTokenizer, Tokenizer, WordTokenizer
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.words import WordTokenizer
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = 3  # target ids = tokenizer ids + SPECIALS
@@ -42,7 +44,7 @@ def encode_target(tokenizer: Tokenizer, text: str, where: str) -> np.ndarray:
     return np.concatenate([[BOS], ids.astype(np.int64) + SPECIALS, [EOS]])
 
 
-def decode_target(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
+def detokenize_target(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
     """Target ids (without BOS, up to EOS) back to text; specials are dropped."""
     out = []
     for i in ids:
@@ -50,7 +52,7 @@ def decode_target(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
             break
         if i >= SPECIALS:
             out.append(int(i) - SPECIALS)
-    return tokenizer.decode(out)
+    return tokenizer.detokenize(out)
 
 
 def encode_source(tokenizer: Tokenizer, text: str, where: str) -> np.ndarray:
@@ -164,8 +166,8 @@ class TransductionData(SupervisedData):
     def collate(self, items: list[Any]) -> dict[str, Any]:
         return collate_pairs(items)
 
-    def decode(self, ids: Sequence[int]) -> str:
-        return decode_target(self.target_tokenizer, ids)
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return detokenize_target(self.target_tokenizer, ids)
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in every checkpoint, so a checkpoint alone can decode new input."""

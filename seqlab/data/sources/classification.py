@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Literal
 
 from lightning.pytorch.utilities import rank_zero_info
 
 from seqlab.data.examples import TextExample
+from seqlab.data.sources.base import ExampleSource
 from seqlab.data.splits import with_validation
 
 FileFormat = Literal["auto", "csv", "tsv", "jsonl"]
 
 
-class ClassificationSource(ABC):
-    """Labelled texts split into ``train`` and ``validation`` (and ``test`` where available)."""
-
-    @abstractmethod
-    def load(self) -> dict[str, list[TextExample]]: ...
+class ClassificationSource(ExampleSource[TextExample]):
+    """Labelled texts: where a ClassificationData's examples come from."""
 
 
 class ClassificationFiles(ClassificationSource):

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Literal
 
 from seqlab.data.errors import DataError
 from seqlab.data.examples import LabelledSentence
+from seqlab.data.sources.base import ExampleSource
 from seqlab.data.splits import with_validation
 
 
-class LabellingSource(ABC):
-    """Labelled sentences split into ``train`` and ``validation`` (and ``test`` where available)."""
-
-    @abstractmethod
-    def load(self) -> dict[str, list[LabelledSentence]]: ...
+class LabellingSource(ExampleSource[LabelledSentence]):
+    """Labelled sentences: where a LabellingData's examples come from."""
 
 
 class LabelledFiles(LabellingSource):

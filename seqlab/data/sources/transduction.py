@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
+from seqlab.data.sources.base import ExampleSource
 from seqlab.data.splits import with_validation
 
 
-class ParallelSource(ABC):
-    """Parallel examples split into ``train`` and ``validation`` (and ``test`` where available)."""
-
-    @abstractmethod
-    def load(self) -> dict[str, list[ParallelExample]]: ...
+class ParallelSource(ExampleSource[ParallelExample]):
+    """(source, references) pairs: where a TransductionData's examples come from."""
 
 
 class ParallelFiles(ParallelSource):

@@ -70,7 +70,7 @@ class Alphabet:
                 self.unknown[symbol] += 1
         return out
 
-    def decode(self, ids: Iterable[int]) -> str:
+    def detokenize(self, ids: Iterable[int]) -> str:
         """Ids back to a target string; blanks and out-of-range ids are skipped."""
         symbols = [self.symbols[i - 1] for i in ids if 0 < i <= len(self.symbols)]
         return "".join(symbols) if self.kind == "characters" else " ".join(symbols)
