@@ -226,4 +226,3 @@ def load_hub_parallel(
     if not examples:
         raise DataError(f"{origin}: no examples (the split is empty)")
     return examples
-
