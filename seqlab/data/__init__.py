@@ -28,8 +28,19 @@ from seqlab.data.tokenizers.words import WordTokenizer
 # Every seqlab DataModule: a checkpoint holds the state of one of them, under its class name.
 DATA_MODULES = (ClassificationData, LabellingData, LanguageModelData, SpeechData, TransductionData)
 
+# Classes renamed since older configs and checkpoints were written (old name -> new name here), so
+# that an old checkpoint's data state is found (seqlab.engine.checkpoints) and an old config is told
+# the new class path (seqlab.engine.config_files).
+RENAMED = {
+    "TaggingData": "LabellingData",
+    "TaggingSource": "LabellingSource",
+    "TaggedFiles": "LabelledFiles",
+    "SpeechDataModule": "SpeechData",
+}
+
 __all__ = [
     "DATA_MODULES",
+    "RENAMED",
     "BuiltinSpeech",
     "CharTokenizer",
     "ClassificationData",

@@ -12,14 +12,14 @@ import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from seqlab.data import DATA_MODULES
+from seqlab.data import DATA_MODULES, RENAMED
 from seqlab.engine.errors import UserError
 from seqlab.engine.outputs import write_atomically
 
 # DataModules renamed since older checkpoints were written (old class name -> new). Lightning files a
 # DataModule's state under its class name, so an older checkpoint holds it under the old name;
 # reading a checkpoint moves it to the new one, and the checkpoint resumes, predicts and decodes as before.
-RENAMED_DATA_MODULES = {"TaggingData": "LabellingData", "SpeechDataModule": "SpeechData"}
+RENAMED_DATA_MODULES = {old: new for old, new in RENAMED.items() if new in {c.__name__ for c in DATA_MODULES}}
 
 
 class CheckpointError(UserError, ValueError):

@@ -1,5 +1,6 @@
-"""The base of tasks over independent examples (classification, labelling): one evaluation path for
-validation and test, and training-step logging after the optimizer step."""
+"""The base of supervised tasks, whose examples each have an input and a target (classification,
+labelling, transduction, speech recognition; unlike the streamed language model): one evaluation path
+for validation and test, and training-step logging after the optimizer step."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from seqlab.engine.checkpoints import (
     read_checkpoint,
     recorded_data_state,
 )
+from seqlab.engine.config_files import config_file_problem
 
 STATE = {"tokenizer": {"type": "word", "vocabulary": ["<unk>", "a"]}, "tags": ["O"]}
 
@@ -60,3 +61,27 @@ def test_a_datamodule_finds_its_state_in_an_old_checkpoint(tmp_path, tiny_conll)
     state = recorded_data_state(read_checkpoint(path), data)
     assert state == data.state_dict()
     data.load_state_dict(state)  # the check every seqlab DataModule makes passes
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("seqlab.data.TaggingData", "seqlab.data.LabellingData"),
+        ("seqlab.data.speech_data.SpeechDataModule", "seqlab.data.SpeechData"),
+        ("seqlab.data.tagging_data.TaggedFiles", "seqlab.data.LabelledFiles"),
+        ("seqlab.data.corpora.TextFiles", "seqlab.data.TextFiles"),
+    ],
+)
+def test_a_config_with_an_old_class_path_is_told_the_new_one(tmp_path, old, new) -> None:
+    config = tmp_path / "old.yaml"
+    config.write_text(f"data:\n  class_path: {old}\n  init_args:\n    source:\n      class_path: {old}\n")
+    assert config_file_problem(config) == f"{config}: class_path {old} is now {new}; change it in the config"
+
+
+def test_current_class_paths_pass(tmp_path) -> None:
+    config = tmp_path / "new.yaml"
+    config.write_text(
+        "data:\n  class_path: seqlab.data.modules.speech.SpeechData\n"
+        "  init_args:\n    source:\n      class_path: seqlab.data.BuiltinSpeech\n"
+    )
+    assert config_file_problem(config) is None
