@@ -20,7 +20,7 @@ $(BIN)/seqlab: pyproject.toml
 setup: $(BIN)/seqlab
 
 demo: setup
-	$(BIN)/seqlab fit --config configs/generate/char_lstm.yaml
+	$(BIN)/seqlab fit --config configs/generation/char_lstm.yaml
 	$(BIN)/seqlab generate --ckpt_path runs/char_lstm/latest --prompt "def " --max_new_tokens 400 \
 		--temperature 0.8 --top_k 40 --num_samples 3 --seed 1
 

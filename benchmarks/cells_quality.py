@@ -25,10 +25,10 @@ import yaml
 from cells_common import CHARLM, count_params, language_model_data, markdown, match_hidden
 
 from seqlab.data import LanguageModelData
-from seqlab.data.streams import StreamWindows
+from seqlab.data.modules.streams import StreamWindows
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / "configs" / "generate"
+CONFIGS = REPO / "configs" / "generation"
 LSTM_CONFIG = CONFIGS / "char_lstm.yaml"
 SCAN_CONFIG = CONFIGS / "char_mingru_long.yaml"
 

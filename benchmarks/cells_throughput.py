@@ -21,7 +21,7 @@ import torch
 from cells_common import SCAN_CELLS, lm_kwargs, markdown
 from tbptt_throughput import train_window
 
-from seqlab.data.streams import StreamWindows
+from seqlab.data.modules.streams import StreamWindows
 from seqlab.nn import RecurrentLM, State
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}

@@ -1,7 +1,7 @@
 """Fault injection: a real ``seqlab fit`` is killed again and again and must lose little and end right.
 
 What it does
-    A small char-LSTM language model (``configs/generate/char_lstm.yaml`` shrunk: hidden 32, batch
+    A small char-LSTM language model (``configs/generation/char_lstm.yaml`` shrunk: hidden 32, batch
     4 x 16 characters, dropout 0.3, fp32, on a few standard-library modules written into the work
     directory) is trained by ``python -m seqlab fit`` in one fixed run directory (``--run.dir``),
     with ``last.ckpt`` written every ``--every`` optimizer steps. Every process is started with the
@@ -59,7 +59,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 BATCH, SEQ_LEN = 4, 16
 PREEMPTED_EXIT_CODE = 143  # seqlab.engine.preemption's (not imported: this process stays light)
 EXPECTED_EXIT = {"KILL": (-signal.SIGKILL,), "TERM": (PREEMPTED_EXIT_CODE,), "END": (0,)}

@@ -4,7 +4,7 @@ model of sequitur-g2p (Bisani & Ney 2008), trained and tested on the same words,
     pip install sequitur-g2p        # the peer (not a seqlab dependency)
     python benchmarks/g2p_sequitur.py --seqlab_run runs/g2p_bilstm_attention/latest --order 6
     python benchmarks/g2p_sequitur.py --max_words 5000 --order 3 \
-        --seqlab_config configs/transduce/g2p_bilstm_attention.yaml
+        --seqlab_config configs/transduction/g2p_bilstm_attention.yaml
 
 It writes the split as sequitur lexicons, trains sequitur from order 1 and ramps up to ``--order``
 (timing every step), applies it to the test words, and scores both systems with the same PER/WER
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from seqlab.data.builtin_g2p import g2p_examples
+from seqlab.data.builtin.g2p import g2p_examples
 from seqlab.data.examples import ParallelExample
-from seqlab.data.tokenizers import tokenizer_from_state
-from seqlab.data.transduction_data import decode_target
+from seqlab.data.modules.transduction import detokenize_target
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.engine.run_dir import resolve_checkpoint
 from seqlab.loading import load_task
@@ -146,7 +146,7 @@ def seqlab_outputs(ckpt: Path, words: list[str], beam: int) -> tuple[list[str], 
             ids = [torch.as_tensor(source_tokenizer.encode(w), dtype=torch.long) for w in chunk]
             src = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True)
             lengths = torch.tensor([len(x) for x in ids])
-            outputs += [decode_target(target, t) for t in task.decode_ids(src, lengths, beam)]
+            outputs += [detokenize_target(target, t) for t in task.decode_ids(src, lengths, beam)]
     return outputs, len(words) / (time.perf_counter() - start)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIGS = REPO / "configs" / "generate"
+CONFIGS = REPO / "configs" / "generation"
 
 
 @dataclass

@@ -11,10 +11,11 @@ from typing import TextIO
 
 import torch
 
-from seqlab.data.batching import pad
-from seqlab.data.text_files import read_text_lines
-from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
-from seqlab.data.transduction_data import decode_target, encode_source
+from seqlab.data.formats.text_files import read_text_lines
+from seqlab.data.modules.batching import pad
+from seqlab.data.modules.transduction import detokenize_target, encode_source
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.loading import load_trained
 from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
 from seqlab.tasks.transduction import TransductionTask
@@ -97,7 +98,7 @@ class Decoder:
         src = pad(ids).to(device)
         lengths = torch.tensor([len(i) for i in ids], dtype=torch.long, device=device)
         found = self.search(src, lengths)
-        return [[(decode_target(self.target, h.tokens), h.score) for h in hyps] for hyps in found]
+        return [[(detokenize_target(self.target, h.tokens), h.score) for h in hyps] for hyps in found]
 
     def search(self, src: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
         """The hypotheses of every source row: one sampled or greedy, or the n best of a beam."""

@@ -51,7 +51,7 @@ def generate(model: TrainedModel, settings: SampleSettings) -> list[str]:
     out = sample(
         task, ids.expand(s.num_samples, -1), s.max_new_tokens, s.temperature, s.top_k, s.top_p, generator
     )
-    return [s.prompt + tokenizer.decode(row.tolist()) for row in out]
+    return [s.prompt + tokenizer.detokenize(row.tolist()) for row in out]
 
 
 def generate_main(argv: list[str]) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import CheckpointError, checkpoint_data_state, read_checkpoint, recorded_task
 from seqlab.tasks.base import SeqTask
 
@@ -103,7 +104,7 @@ def _check_vocabulary(
         return
     tokenizer = state["tokenizer"]
     if tokenizer.get("type") == "speech_alphabet":
-        from seqlab.data.speech_alphabet import Alphabet
+        from seqlab.data.tokenizers.speech_alphabet import Alphabet
 
         found = Alphabet.from_state(tokenizer).size
     else:

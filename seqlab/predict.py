@@ -18,10 +18,12 @@ from typing import Any, Literal, TextIO
 
 import torch
 
-from seqlab.data.classification_data import collate_texts, encode_text
-from seqlab.data.tagging_data import collate_sentences, encode_sentence
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_state
+from seqlab.data.errors import DataError
+from seqlab.data.modules.classification import collate_texts, encode_text
+from seqlab.data.modules.labelling import collate_sentences, encode_sentence
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.data.tokenizers.words import WordTokenizer
 from seqlab.loading import load_trained
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
@@ -78,7 +80,7 @@ def classify(
     batch_size: int,
 ) -> list[tuple[str, float]]:
     """(label, probability) of every text in ``path``, in input order."""
-    from seqlab.data.labelled_files import read_classification_file
+    from seqlab.data.formats.classification_files import read_classification_file
 
     if fmt in ("conll", "conllu"):
         raise DataError(f"{path}: a classifier reads text, CSV, TSV or JSON Lines, not {fmt}")
@@ -106,7 +108,7 @@ def tag(
     batch_size: int,
 ) -> int:
     """Tag every sentence in ``path`` and write them to ``out`` in CoNLL(-U) form; returns the count."""
-    from seqlab.data.conll import (
+    from seqlab.data.formats.conll import (
         detect_format,
         read_conll,
         read_conllu,

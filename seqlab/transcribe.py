@@ -14,10 +14,10 @@ from typing import TextIO
 
 import torch
 
-from seqlab.data.speech_alphabet import Alphabet
-from seqlab.data.speech_features import FeatureSettings, features_for_files
-from seqlab.data.speech_manifest import manifest_audio_paths
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.formats.speech_manifest import manifest_audio_paths
+from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
+from seqlab.data.tokenizers.speech_alphabet import Alphabet
 from seqlab.engine.checkpoints import CheckpointError
 from seqlab.loading import load_trained
 from seqlab.nn.word_list import WordListScorer
@@ -62,7 +62,7 @@ class Transcriber:
         task, state = load_trained(path, device, "transcribe")
         assert isinstance(task, SpeechRecognitionTask)  # load_trained refuses the other kinds
         if "features" not in state:
-            raise CheckpointError(f"{path} holds no feature settings (was it written by SpeechDataModule?)")
+            raise CheckpointError(f"{path} holds no feature settings (was it written by SpeechData?)")
         alphabet = Alphabet.from_state(state["tokenizer"])
         return cls(task, alphabet, FeatureSettings.from_state(state["features"]), beam_size)
 
@@ -73,7 +73,7 @@ class Transcriber:
         batch = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device)
         log_probs, out_lengths = self.task(batch, lengths)
         ids = self.task.decode(log_probs, out_lengths, self.beam_size, self.scorer)
-        return [self.alphabet.decode(i) for i in ids]
+        return [self.alphabet.detokenize(i) for i in ids]
 
 
 def audio_paths(inputs: list[str] | None) -> list[str]:

@@ -16,7 +16,7 @@ from seqlab.cli import main
 from seqlab.engine.run_dir import RUN_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 
 
 def fit_error(capsys, args: list[str]) -> str:

@@ -52,7 +52,7 @@ def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:
     source_class = source["class_path"].rsplit(".", 1)[-1]
     files = {
         "ClassificationFiles": "tiny_tsv",
-        "TaggedFiles": "tiny_conllu"
+        "LabelledFiles": "tiny_conllu"
         if source.get("init_args", {}).get("format") == "conllu"
         else "tiny_conll",
     }
@@ -80,7 +80,7 @@ def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:
 
 def test_configs_exist():
     """The glob finds the shipped configs (so the parametrized tests below are not silently empty)."""
-    assert any(p.parent.name == "generate" and p.name == "char_lstm.yaml" for p in CONFIGS)
+    assert any(p.parent.name == "generation" and p.name == "char_lstm.yaml" for p in CONFIGS)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)

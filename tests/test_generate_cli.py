@@ -10,7 +10,7 @@ import pytest
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 PROMPT, NEW = "def ", 50
 _trained: dict[str, Path] = {}
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.data.classification_data import collate_texts
-from seqlab.data.conll import read_conll, read_conllu
-from seqlab.data.tagging_data import collate_sentences, encode_sentence
-from seqlab.data.tokenizers import tokenizer_from_state
+from seqlab.data.formats.conll import read_conll, read_conllu
+from seqlab.data.modules.classification import collate_texts
+from seqlab.data.modules.labelling import collate_sentences, encode_sentence
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.loading import load_task
 
@@ -94,8 +94,8 @@ def tagger() -> Path:
             "--model.word_embedding_size=8",
             "--model.char_embedding_size=4",
             "--model.char_hidden_size=4",
-            "--data=seqlab.data.TaggingData",
-            "--data.source=seqlab.data.TaggedFiles",
+            "--data=seqlab.data.LabellingData",
+            "--data.source=seqlab.data.LabelledFiles",
             f"--data.source.train={train}",
             f"--data.source.validation={train}",
             "--data.batch_size=3",
@@ -244,6 +244,17 @@ def test_tagger_on_raw_text(tagger, capsys) -> None:
 
     assert predict(capsys, tagger, "--input", "input.txt", "--output", "tags.conll") == ""
     assert Path("tags.conll").read_text(encoding="utf-8") == out
+
+
+def test_tagger_checkpoint_from_before_the_rename_still_predicts(tagger, capsys) -> None:
+    """A checkpoint written when the labelling DataModule was ``TaggingData`` holds its state under that
+    name (see ``RENAMED_DATA_MODULES``): ``seqlab predict`` reads it as before."""
+    checkpoint = torch.load(tagger, weights_only=True)
+    checkpoint["TaggingData"] = checkpoint.pop("LabellingData")
+    old = Path("old_tagger.ckpt").resolve()
+    torch.save(checkpoint, old)
+    write("input.txt", "\n".join(SENTENCES) + "\n\n")
+    assert predict(capsys, old, "--input", "input.txt") == predict(capsys, tagger, "--input", "input.txt")
 
 
 def test_tagger_on_stdin_is_raw_text(tagger, capsys, monkeypatch) -> None:

@@ -65,10 +65,10 @@ model:
     subsampling_factor: 3
     optimizer: {{class_path: torch.optim.AdamW, init_args: {{lr: 0.01}}}}
 data:
-  class_path: seqlab.data.speech_data.SpeechDataModule
+  class_path: seqlab.data.SpeechData
   init_args:
     source:
-      class_path: seqlab.data.speech_sources.SpeechManifests
+      class_path: seqlab.data.SpeechManifests
       init_args: {{train: {train}, validation: {validation}}}
     num_mel_bins: 16
     spec_augment: false

@@ -59,7 +59,7 @@ class Job:
 
 
 def name_of(config: Path) -> str:
-    """``generate/char_lstm`` for configs/generate/char_lstm.yaml."""
+    """``generation/char_lstm`` for configs/generation/char_lstm.yaml."""
     return str(config.relative_to(CONFIGS).with_suffix(""))
 
 

@@ -116,12 +116,12 @@ def predict_tagger(ckpt: Path, folder: Path, device: str) -> tuple[str, str]:
 
 # (row name, config, verb): one row each.
 VERBS: list[tuple[str, str, Callable[[Path, Path, str], tuple[str, str]]]] = [
-    ("generate", "generate/char_lstm", generate),
-    ("decode g2p beam 4", "transduce/g2p_bilstm_attention", decode_g2p),
-    ("decode translation beam 5", "transduce/translation_spm_bigru_luong", decode_translation),
-    ("transcribe beam 4", "transduce/speech_ctc_bilstm", transcribe),
-    ("predict classify", "classify/tsv_word_bigru_attention", predict_classifier),
-    ("predict label", "label/ud_pos_charbilstm", predict_tagger),
+    ("generate", "generation/char_lstm", generate),
+    ("decode g2p beam 4", "transduction/g2p_bilstm_attention", decode_g2p),
+    ("decode translation beam 5", "transduction/translation_spm_bigru_luong", decode_translation),
+    ("transcribe beam 4", "transduction/speech_ctc_bilstm", transcribe),
+    ("predict classify", "classification/tsv_word_bigru_attention", predict_classifier),
+    ("predict label", "labelling/ud_pos_charbilstm", predict_tagger),
 ]
 
 

@@ -137,7 +137,7 @@ def source_args(config: Path, folder: Path) -> list[str]:
     kind = source["class_path"].rsplit(".", 1)[-1]
     if kind == "ClassificationFiles":
         return [f"--data.source.{split}={path}" for split, path in tsv_files(folder).items()]
-    if kind == "TaggedFiles":
+    if kind == "LabelledFiles":
         conllu = source.get("init_args", {}).get("format") == "conllu"
         files = conllu_files(folder) if conllu else conll_files(folder)
         return [f"--data.source.{split}={path}" for split, path in files.items()]

@@ -19,7 +19,7 @@ class TextExample:
 
 
 @dataclass
-class TaggedSentence:
+class LabelledSentence:
     """One sentence as tokens with one tag each (``tags`` is ``None`` for untagged input).
 
     ``source`` keeps the sentence's original lines and ``token_rows[i]`` the index in ``source`` of

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
 
 T = TypeVar("T")
 SPLITS = ("train", "validation", "test")

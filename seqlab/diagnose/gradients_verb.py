@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from seqlab.data.streams import StreamWindows
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.modules.streams import StreamWindows
 from seqlab.diagnose import plots
 from seqlab.diagnose.gradients import language_model_gradient_norms
 from seqlab.diagnose.verb_common import (

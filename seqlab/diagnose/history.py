@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
 
 NO_CLIP = "no clipping"
 

@@ -18,7 +18,7 @@ import lightning as L
 from jsonargparse import ActionConfigFile, ArgumentError, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
-from seqlab.engine.checkpoints import read_checkpoint
+from seqlab.engine.checkpoints import read_checkpoint, recorded_data_state
 from seqlab.engine.compatibility import DATA_LINKS, check_fits, check_task
 from seqlab.engine.config_files import config_file_problem
 from seqlab.engine.run_dir import RunSettings, resolve_checkpoint, run_dir_of_checkpoint
@@ -120,7 +120,7 @@ def load_weights(built: Built, ckpt_path: str | os.PathLike[str]) -> Path:
     check_task(str(path), checkpoint, f"{task.__module__}.{task.__qualname__}", "diagnose")
     check_fits(str(path), checkpoint, built.task, built.datamodule, "diagnose")
     built.task.load_state_dict(checkpoint["state_dict"])
-    data_state = checkpoint.get(type(built.datamodule).__qualname__)
+    data_state = recorded_data_state(checkpoint, built.datamodule)
     if data_state is not None:
         built.datamodule.load_state_dict(data_state)
     return path

@@ -4,15 +4,22 @@ Turning one back into a trained task is ``seqlab.loading``'s (above the tasks)."
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from seqlab.data import DATA_MODULES, RENAMED
 from seqlab.engine.errors import UserError
 from seqlab.engine.outputs import write_atomically
+
+# DataModules renamed since older checkpoints were written (old class name -> new). Lightning files a
+# DataModule's state under its class name, so an older checkpoint holds it under the old name;
+# reading a checkpoint moves it to the new one, and the checkpoint resumes, predicts and decodes as before.
+RENAMED_DATA_MODULES = {old: new for old, new in RENAMED.items() if new in {c.__name__ for c in DATA_MODULES}}
 
 
 class CheckpointError(UserError, ValueError):
@@ -43,7 +50,7 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise CheckpointError(_unreadable(path)) from None
     if not isinstance(checkpoint, dict):
         raise CheckpointError(_unreadable(path))
-    return checkpoint
+    return rename_old_data_state(checkpoint)
 
 
 def _unreadable(path: str | Path) -> str:
@@ -104,9 +111,41 @@ def recorded_task(checkpoint: dict[str, Any]) -> str | None:
     return None
 
 
+def data_state_key(datamodule: L.LightningDataModule | type[L.LightningDataModule]) -> str:
+    """Where a DataModule's state sits in a checkpoint: under its class name (Lightning's rule, which
+    resuming follows too)."""
+    cls = datamodule if isinstance(datamodule, type) else type(datamodule)
+    return cls.__qualname__
+
+
+def recorded_data_state(
+    checkpoint: Mapping[str, Any], datamodule: L.LightningDataModule | None = None
+) -> dict[str, Any] | None:
+    """The state the run's DataModule saved into the checkpoint (tokenizers, labels, features), or
+    ``None``: that of ``datamodule``'s class, or without one that of whichever seqlab DataModule
+    wrote the checkpoint."""
+    classes = DATA_MODULES if datamodule is None else (type(datamodule),)
+    for key in map(data_state_key, classes):
+        state = checkpoint.get(key)
+        if isinstance(state, dict):
+            return state
+    return None
+
+
 def checkpoint_data_state(checkpoint: dict[str, Any], path: str | Path = "the checkpoint") -> dict[str, Any]:
-    """The state the run's DataModule saved into the checkpoint (tokenizers, labels)."""
-    for value in checkpoint.values():
-        if isinstance(value, dict) and isinstance(value.get("tokenizer"), dict):
-            return value
-    raise CheckpointError(f"{path} holds no tokenizer state (was it written by a seqlab DataModule?)")
+    """The state the run's DataModule saved into the checkpoint (tokenizers, labels, features)."""
+    state = recorded_data_state(checkpoint)
+    if state is None:
+        names = ", ".join(data_state_key(c) for c in DATA_MODULES)
+        raise CheckpointError(
+            f"{path} holds no data state of a seqlab DataModule ({names}); was it written by seqlab?"
+        )
+    return state
+
+
+def rename_old_data_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Move a data state filed under a DataModule's former class name to its current name (in place)."""
+    for old, new in RENAMED_DATA_MODULES.items():
+        if old in checkpoint and new not in checkpoint:
+            checkpoint[new] = checkpoint.pop(old)
+    return checkpoint

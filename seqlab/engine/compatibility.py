@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from seqlab.engine.checkpoints import recorded_task
+from seqlab.engine.checkpoints import recorded_data_state, recorded_task
 from seqlab.engine.errors import UserError
 
 # Sizes the data knows once its vocabularies are fitted, linked into the model's init args; a link is
@@ -130,7 +130,7 @@ def check_fits(
             f"{ckpt_path} was trained on other data: {'; '.join(_hparam_differences(theirs, ours, sizes))}: "
             f"use the data settings of that run, or {_advice(verb)}"
         )
-    data_state = checkpoint.get(type(datamodule).__qualname__) if datamodule is not None else None
+    data_state = recorded_data_state(checkpoint, datamodule) if datamodule is not None else None
     if data_state is not None:
         try:
             datamodule.load_state_dict(data_state)  # a pure check in every seqlab DataModule

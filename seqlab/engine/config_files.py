@@ -7,13 +7,17 @@ file first lets every command that takes ``--config`` say ``bad.yaml, line 6, co
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from seqlab.data.text_files import DataError, read_text_file
+from seqlab.data import RENAMED
+from seqlab.data.errors import DataError
+from seqlab.data.formats.text_files import read_text_file
 
 
 def config_file_problem(path: str | os.PathLike[str]) -> str | None:
@@ -33,7 +37,37 @@ def config_file_problem(path: str | os.PathLike[str]) -> str | None:
     if not isinstance(loaded, dict):
         kind = type(loaded).__name__
         return f"{shown}: expected a YAML mapping of settings (model:, data:, trainer: ...), found a {kind}"
+    return renamed_class_problem(shown, loaded)
+
+
+def renamed_class_problem(shown: str, config: Any) -> str | None:
+    """A ``class_path`` of a seqlab data class written before it was renamed or moved (e.g.
+    ``seqlab.data.TaggingData``, ``seqlab.data.speech_data.SpeechDataModule``): its new class path."""
+    import seqlab.data
+
+    for path in _class_paths(config):
+        module, _, name = path.rpartition(".")
+        new = RENAMED.get(name, name)
+        if module.startswith("seqlab.data") and hasattr(seqlab.data, new) and not _importable(path):
+            return f"{shown}: class_path {path} is now seqlab.data.{new}; change it in the config"
     return None
+
+
+def _class_paths(config: Any) -> list[str]:
+    if isinstance(config, dict):
+        found = [config["class_path"]] if isinstance(config.get("class_path"), str) else []
+        return found + [p for value in config.values() for p in _class_paths(value)]
+    if isinstance(config, list):
+        return [p for value in config for p in _class_paths(value)]
+    return []
+
+
+def _importable(path: str) -> bool:
+    module, _, name = path.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
 
 
 def yaml_problem(shown: str, err: yaml.YAMLError) -> str:

@@ -2,8 +2,8 @@
 
 Lightning has no public way to ask these things; each function says what it needs and why. When a
 Lightning upgrade renames one of them, this is the one file to change (each function degrades to a
-safe answer where that is possible). ``seqlab.data.batching.batches_trained`` reads the fit loop's
-(public) batch progress itself: ``data`` sits below ``engine`` and may not import it.
+safe answer where that is possible). The DataModules' resumable loaders get the position in the epoch
+from here too (:func:`batches_trained`, handed to ``seqlab.data`` on import: data sits below the engine).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
+
+from seqlab.data.modules.batching import set_progress_reader
 
 
 def started_wandb_run(logger: WandbLogger) -> Any | None:
@@ -42,3 +44,16 @@ def validates_after_this_batch(trainer: L.Trainer) -> bool:
         return bool(decide(trainer.fit_loop._data_fetcher))
     except (AttributeError, TypeError, AssertionError):
         return False
+
+
+def batches_trained(trainer: L.Trainer) -> int:
+    """Training batches of the current epoch whose update is in the weights: where a resumed loader
+    picks up. Lightning's ``processed``, not ``completed``: a checkpoint written in
+    ``on_train_batch_end`` (``--run.checkpoint_every_n_steps``) already holds this batch's update,
+    but ``completed`` counts it only afterwards, so resuming from it would train that batch twice.
+    At every other save point (after validation, on a stop signal) the two are equal. The fit loop's
+    batch progress is public but undocumented loop state, hence here."""
+    return trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+
+set_progress_reader(batches_trained)  # the DataModules' resumable loaders ask through this

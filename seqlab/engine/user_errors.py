@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
 from seqlab.engine.build import ConfigError
 from seqlab.engine.checkpoints import CheckpointError
 from seqlab.engine.errors import UserError

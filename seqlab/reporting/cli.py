@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 from seqlab.console import format_table
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
 from seqlab.reporting.learning_curves import write_report
 from seqlab.reporting.run_table import list_runs
 

@@ -6,7 +6,7 @@ import csv
 import math
 from pathlib import Path
 
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
 
 
 def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

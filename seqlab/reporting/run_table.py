@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
 from seqlab.engine.run_dir import is_eval_dir
 from seqlab.engine.run_status import current_state, read_status
 from seqlab.reporting.metrics_file import best_value, read_metrics

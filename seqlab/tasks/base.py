@@ -16,8 +16,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from seqlab.data.embeddings import read_embedding_file
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.formats.embeddings import read_embedding_file
 from seqlab.engine.errors import SettingError, TrainingDiverged
 from seqlab.engine.lightning_internals import should_update_logs
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from

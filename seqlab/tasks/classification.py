@@ -16,8 +16,8 @@ from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.classifier import RecurrentClassifier
 from seqlab.nn.recurrent import Cell
 from seqlab.tasks.base import default_optimizer
-from seqlab.tasks.example_task import ExampleTask
 from seqlab.tasks.plots import confusion_matrix_figure
+from seqlab.tasks.supervised import SupervisedTask
 
 Pooling = Literal["last", "mean", "max", "attention"]
 
@@ -36,7 +36,7 @@ def _eval_metrics(n: int, prefix: str) -> nn.ModuleDict:
     )
 
 
-class ClassificationTask(ExampleTask):
+class ClassificationTask(SupervisedTask):
     """Text classification with accuracy, macro-F1 and a confusion matrix (a PNG in the run directory,
     a W&B image and table) at the end of every validation.
 

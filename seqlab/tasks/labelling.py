@@ -17,7 +17,7 @@ from seqlab.nn.crf import scheme_constraints
 from seqlab.nn.recurrent import Cell
 from seqlab.nn.tagger import RecurrentTagger
 from seqlab.tasks.base import default_optimizer
-from seqlab.tasks.example_task import ExampleTask
+from seqlab.tasks.supervised import SupervisedTask
 
 COUNTS = ("correct_tokens", "tokens", "exact", "sentences")
 
@@ -26,7 +26,7 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     return num / den if den > 0 else torch.zeros_like(num)
 
 
-class LabellingTask(ExampleTask):
+class LabellingTask(SupervisedTask):
     """Sequence labelling (POS tags, BIO named entities, per-phoneme stress).
 
     Metrics at the end of each validation: ``accuracy`` (tokens), ``exact_match`` (sentences whose

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 
-from seqlab.data.streams import IGNORE_INDEX
+from seqlab.data.modules.streams import IGNORE_INDEX
 from seqlab.engine.errors import SettingError
 from seqlab.nn import PretrainedEmbeddings, State, detach_state
 from seqlab.tasks.base import SeqTask, default_optimizer

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from seqlab.data.speech_alphabet import Alphabet, scoring_text
-from seqlab.data.word_lists import read_word_list
+from seqlab.data.formats.word_lists import read_word_list
+from seqlab.data.tokenizers.speech_alphabet import Alphabet, scoring_text
 from seqlab.engine.media import log_figure, log_table
 from seqlab.metrics.edit_distance import EditCounts
 from seqlab.nn.acoustic import CTCModel, Subsampling
@@ -22,8 +22,8 @@ from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode, ctc_loss
 from seqlab.nn.recurrent import Cell
 from seqlab.nn.word_list import WordListScorer
 from seqlab.tasks.base import default_optimizer
-from seqlab.tasks.example_task import ExampleTask
 from seqlab.tasks.plots import posteriorgram_figure
+from seqlab.tasks.supervised import SupervisedTask
 
 
 def error_units(text: str, kind: str) -> tuple[Sequence[str], list[str]]:
@@ -36,7 +36,7 @@ def error_units(text: str, kind: str) -> tuple[Sequence[str], list[str]]:
     return text.strip(), text.split()
 
 
-class SpeechRecognitionTask(ExampleTask):
+class SpeechRecognitionTask(SupervisedTask):
     """CTC speech recognition over a batch of ``features`` [B, T, F], ``feature_lengths``, ``targets``
     [B, S] (label ids, 0 = blank never used), ``target_lengths``, ``texts`` (the whole target text,
     which CER/WER score against) and ``ids``.
@@ -188,7 +188,8 @@ class SpeechRecognitionTask(ExampleTask):
         self._loss_weight += feasible
         alphabet = self.trainer.datamodule.alphabet
         scorer = self.word_list_scorer(alphabet) if self.eval_beam_size > 1 else None
-        hyps = [alphabet.decode(ids) for ids in self.decode(log_probs, lengths, self.eval_beam_size, scorer)]
+        found = self.decode(log_probs, lengths, self.eval_beam_size, scorer)
+        hyps = [alphabet.detokenize(ids) for ids in found]
         for i, hyp in enumerate(hyps):
             # The whole reference text: the target ids lack symbols the training alphabet does not have.
             ref = scoring_text(batch["texts"][i], alphabet.kind)
@@ -227,7 +228,7 @@ class SpeechRecognitionTask(ExampleTask):
             log_table(self.trainer, f"{prefix}/transcripts", ["id", "reference", "transcript"], rows)
             if gram is not None:
                 labels = self.trainer.datamodule.alphabet
-                names = ["<b>"] + [labels.decode([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
+                names = ["<b>"] + [labels.detokenize([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
                 title = f"{prefix} utterance {gram[2]}: {gram[1]!r}, step {self.global_step}"
                 log_figure(
                     self.trainer,

@@ -11,19 +11,19 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
 
-from seqlab.data.transduction_data import PAD
+from seqlab.data.modules.transduction import PAD
 from seqlab.engine.media import log_figure, log_table
 from seqlab.nn.recurrent import Cell
 from seqlab.nn.search import beam_search, greedy_search
 from seqlab.nn.seq2seq import Seq2Seq
 from seqlab.tasks.base import default_optimizer
-from seqlab.tasks.example_task import ExampleTask
 from seqlab.tasks.plots import attention_figure
+from seqlab.tasks.supervised import SupervisedTask
 
 AttentionKind = Literal["none", "additive", "dot", "general"]
 
 
-class TransductionTask(ExampleTask):
+class TransductionTask(SupervisedTask):
     """Sequence-to-sequence transduction (grapheme-to-phoneme, translation).
 
     Validation decodes every example (``eval_beam_size`` 1: greedy) and scores it against all its
@@ -144,10 +144,10 @@ class TransductionTask(ExampleTask):
         self.eval_loss[prefix].update(
             self.loss(self(batch), batch["target_out"]), weight=len(batch["sources"])
         )
-        decode = self.trainer.datamodule.decode
+        detokenize = self.trainer.datamodule.detokenize
         outputs = self.decode_ids(batch["source"], batch["source_lengths"], self.eval_beam_size)
         for text, refs, ids in zip(batch["sources"], batch["references"], outputs, strict=True):
-            self._outputs.append((text, refs, decode(ids)))
+            self._outputs.append((text, refs, detokenize(ids)))
         # Heatmaps come from the first batch of sources at least 6 tokens long (batches run from short
         # to long), where an alignment has something to show.
         if self._first_batch is None or int(self._first_batch["source_lengths"].max()) < 6:
@@ -198,8 +198,8 @@ class TransductionTask(ExampleTask):
         for i in range(min(self.heatmaps, len(batch["sources"]))):
             src_len = int(batch["source_lengths"][i])
             tgt_ids = [int(t) for t in batch["target_out"][i] if t != PAD]
-            source = [data.source_tokenizer.decode([int(t)]) for t in batch["source"][i, :src_len]]
-            target = [data.decode([t]) or "</s>" for t in tgt_ids]
+            source = [data.source_tokenizer.detokenize([int(t)]) for t in batch["source"][i, :src_len]]
+            target = [data.detokenize([t]) or "</s>" for t in tgt_ids]
             grid = weights[i, : len(tgt_ids), :src_len].float().cpu().numpy()
             title = f"{prefix} attention: {batch['sources'][i]!r}, step {self.global_step}"
             log_figure(self.trainer, f"{prefix}/attention_{i}", attention_figure(grid, source, target, title))

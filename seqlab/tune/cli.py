@@ -1,6 +1,6 @@
 """``seqlab tune``: run a sweep file over an experiment config on Ray Tune, or resume one.
 
-    seqlab tune --config configs/generate/char_lstm.yaml --sweep configs/sweeps/char_lstm_asha.yaml
+    seqlab tune --config configs/generation/char_lstm.yaml --sweep configs/sweeps/char_lstm_asha.yaml
     seqlab tune --resume runs/sweeps/char_lstm_asha/version_0
     seqlab tune ... --address ray://head:10001     # an existing Ray cluster (or RAY_ADDRESS)
     seqlab tune ... -- --trainer.precision=bf16-mixed   # after --: arguments for every trial's fit

@@ -17,7 +17,7 @@ import yaml
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = "configs/generate/char_lstm.yaml"
+CONFIG = "configs/generation/char_lstm.yaml"
 KUBERNETES = "1.30"
 
 # The RayJob fields of KubeRay's ray.io/v1 API reference that a manifest may use here; unknown

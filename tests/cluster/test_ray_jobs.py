@@ -17,7 +17,7 @@ from seqlab.cli import main
 from seqlab.cluster import ray_jobs
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 RAY = Path(sys.executable).parent / "ray"
 
 

@@ -19,7 +19,7 @@ import torch
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 CPU_PROFILE = REPO / "configs" / "cluster" / "slurm_cpu.yaml"
 
 

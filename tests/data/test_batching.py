@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab.data.batching import LengthBucketSampler, ResumableLoader, pad
+from seqlab.data.modules.batching import LengthBucketSampler, ResumableLoader, pad
 
 N = 503  # not a multiple of any batch size used, so the last batch is short
 

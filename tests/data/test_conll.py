@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from seqlab.data.conll import (
+from seqlab.data.errors import DataError
+from seqlab.data.examples import LabelledSentence
+from seqlab.data.formats.conll import (
     detect_format,
     read_conll,
     read_conllu,
@@ -15,8 +17,6 @@ from seqlab.data.conll import (
     write_conll,
     write_conllu,
 )
-from seqlab.data.examples import TaggedSentence
-from seqlab.data.text_files import DataError
 
 
 def write(name: str, content: str | bytes) -> Path:
@@ -342,8 +342,8 @@ def test_token_lines_and_write_conll_without_source() -> None:
     with a blank line after each sentence."""
     sentences = read_token_lines(write("input.txt", "Peter  Blackburn\tspoke .\n\n  \nin Brussels\n"))
     assert sentences == [
-        TaggedSentence(["Peter", "Blackburn", "spoke", "."], None, "input.txt:1"),
-        TaggedSentence(["in", "Brussels"], None, "input.txt:4"),
+        LabelledSentence(["Peter", "Blackburn", "spoke", "."], None, "input.txt:1"),
+        LabelledSentence(["in", "Brussels"], None, "input.txt:4"),
     ]
     out = io.StringIO()
     write_conll(sentences, [["B-PER", "I-PER", "O", "O"], ["O", "B-LOC"]], out)

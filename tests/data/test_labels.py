@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seqlab.data.labels import LabelSet
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.modules.labels import LabelSet
 
 
 def test_integer_labels_sort_numerically() -> None:
@@ -27,7 +27,7 @@ def test_ids_follow_the_order_and_decode_inverts_encode() -> None:
     label_set = LabelSet.fit(["pos", "neg", "pos"])
     assert len(label_set) == 2
     assert [label_set.encode(x) for x in ("neg", "pos")] == [0, 1]
-    assert [label_set.decode(i) for i in range(2)] == ["neg", "pos"]
+    assert [label_set.label(i) for i in range(2)] == ["neg", "pos"]
     assert "pos" in label_set and "neutral" not in label_set
 
 

@@ -7,14 +7,13 @@ from pathlib import Path
 import datasets
 import pytest
 
+from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
-from seqlab.data.parallel_files import (
-    length_filter,
+from seqlab.data.formats.parallel_files import (
     load_hub_parallel,
     read_parallel_files,
     read_parallel_table,
 )
-from seqlab.data.text_files import DataError
 
 
 def write(name: str, content: str) -> Path:
@@ -201,31 +200,3 @@ def test_hub_columns_with_several_references() -> None:
         load_hub_parallel("g2p", "train", source_column="word")
     with pytest.raises(DataError, match=r"^g2p\[train\]:0: the text \('freq'\) is a int"):
         load_hub_parallel("g2p", "train", source_column="word", target_column="freq")
-
-
-# --- length filter ---------------------------------------------------------------------------------
-
-
-def test_length_filter_counts_dropped_pairs() -> None:
-    """Whole examples go when the source is too long (all their pairs count); only the too-long
-    targets go otherwise, and an example none of whose targets fits goes too."""
-    examples = [
-        ParallelExample("a b c", ["x"], "1"),  # source 3 tokens: too long, 1 pair
-        ParallelExample("a b", ["x y z", "x"], "2"),  # one target too long: kept with ["x"]
-        ParallelExample("a", ["x y z", "w x y z"], "3"),  # no target fits: 2 pairs
-        ParallelExample("a", ["x y", "z"], "4"),  # all fit
-        ParallelExample("b c d", ["p q r s", "p", "q"], "5"),  # source too long: 3 pairs
-    ]
-    kept, dropped = length_filter(examples, 2, 2, str.split)
-    assert kept == [ParallelExample("a b", ["x"], "2"), ParallelExample("a", ["x y", "z"], "4")]
-    assert dropped == 1 + 1 + 2 + 3
-    assert examples[1].targets == ["x y z", "x"]  # the input is not changed
-
-    kept, dropped = length_filter(examples, None, 3, str.split)
-    assert [e.where for e in kept] == ["1", "2", "3", "4", "5"] and dropped == 2
-    assert kept[2].targets == ["x y z"] and kept[4].targets == ["p", "q"]
-    assert length_filter(examples, None, None, str.split) == (examples, 0)
-    kept, dropped = length_filter(examples, 3, None, list)  # characters: "a b c" and "b c d" go
-    assert [e.where for e in kept] == ["2", "3", "4"] and dropped == 1 + 3
-    with pytest.raises(DataError, match=r"max_target_tokens must be at least 1"):
-        length_filter(examples, 2, 0, str.split)

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqlab.data import speech_data
-from seqlab.data.speech_alphabet import Alphabet, normalize_text
-from seqlab.data.speech_data import SpeechDataModule
-from seqlab.data.speech_features import FeatureSettings, compute_features
-from seqlab.data.speech_sources import BuiltinSpeech, HubSpeech, SpeechManifests
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.modules import speech as speech_module
+from seqlab.data.modules.speech import SpeechData
+from seqlab.data.modules.speech_features import FeatureSettings, compute_features
+from seqlab.data.sources.speech import BuiltinSpeech, HubSpeech, SpeechManifests
+from seqlab.data.tokenizers.speech_alphabet import Alphabet, normalize_text
 from tests.data.speech_helpers import write_manifest, write_wav
 
 
@@ -21,12 +21,12 @@ def corpus_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("speech-corpus")
 
 
-def builtin(corpus_cache: Path, **kwargs: object) -> SpeechDataModule:
+def builtin(corpus_cache: Path, **kwargs: object) -> SpeechData:
     source = BuiltinSpeech(sizes=(24, 6, 6), seed=1, cache_dir=str(corpus_cache))
-    return SpeechDataModule(source, batch_size=4, **kwargs)  # type: ignore[arg-type]
+    return SpeechData(source, batch_size=4, **kwargs)  # type: ignore[arg-type]
 
 
-def check_batch(batch: dict, data: SpeechDataModule, augmented: bool) -> None:
+def check_batch(batch: dict, data: SpeechData, augmented: bool) -> None:
     b, t, f = batch["features"].shape
     assert f == data.num_features == 80 and batch["features"].dtype == torch.float32
     lengths, targets, target_lengths = batch["feature_lengths"], batch["targets"], batch["target_lengths"]
@@ -37,7 +37,7 @@ def check_batch(batch: dict, data: SpeechDataModule, augmented: bool) -> None:
         assert batch["features"][row, n:].abs().sum() == 0  # zero padding past the length
         assert (targets[row, :s] > 0).all() and (targets[row, s:] == 0).all()  # no blank inside
         known = "".join(c for c in normalize_text(batch["texts"][row]) if c in data.alphabet.ids)
-        assert data.alphabet.decode(targets[row, :s].tolist()) == known  # unknown symbols dropped
+        assert data.alphabet.detokenize(targets[row, :s].tolist()) == known  # unknown symbols dropped
         split = data.splits["train" if augmented else "validation"]
         cached = split.features[split.offsets[batch["ids"][row]] :][:n].float()
         assert torch.equal(batch["features"][row, :n], cached) != augmented
@@ -82,7 +82,7 @@ def test_feature_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: py
     rows = [{"audio": c.name, "text": t} for c, t in zip(clips, ["Ab", "ba", "Abba", "b"], strict=True)]
     train = write_manifest(tmp_path / "train.jsonl", rows)
     valid = write_manifest(tmp_path / "valid.jsonl", [{"audio": "0.wav", "text": "abc!"}])
-    data = SpeechDataModule(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=40)
+    data = SpeechData(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=40)
     assert data.alphabet.symbols == ["a", "b"] and data.encoded["validation"] == [[1, 2]]  # c, ! dropped
     data.prepare_data()
     data.setup()
@@ -93,17 +93,17 @@ def test_feature_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: py
     def fail(*args: object) -> None:
         raise AssertionError("features recomputed although cached")
 
-    monkeypatch.setattr(speech_data, "compute_features", fail)
-    again = SpeechDataModule(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=40)
+    monkeypatch.setattr(speech_module, "compute_features", fail)
+    again = SpeechData(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=40)
     again.prepare_data()
     again.setup()
     batch = next(iter(again.val_dataloader()))
     assert batch["features"].shape[-1] == 40 and batch["texts"] == ["abc!"]
-    other = SpeechDataModule(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=20)
+    other = SpeechData(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=20)
     with pytest.raises(AssertionError, match="recomputed"):
         other.prepare_data()  # new settings: new features
     write_wav(clips[0], 0.5)  # re-recorded audio: new features
-    changed = SpeechDataModule(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=40)
+    changed = SpeechData(SpeechManifests(str(train), str(valid)), batch_size=2, num_mel_bins=40)
     with pytest.raises(AssertionError, match="recomputed"):
         changed.prepare_data()
 
@@ -114,7 +114,7 @@ def test_unreadable_audio_fails_naming_the_line(tmp_path: Path) -> None:
     train = write_manifest(
         tmp_path / "t.jsonl", [{"audio": "ok.wav", "text": "a"}, {"audio": "bad.wav", "text": "b"}]
     )
-    data = SpeechDataModule(SpeechManifests(str(train), str(train)))
+    data = SpeechData(SpeechManifests(str(train), str(train)))
     with pytest.raises(DataError, match=r"t\.jsonl:2: .*bad\.wav: cannot read the audio"):
         data.prepare_data()
     assert not list((tmp_path / "cache" / "speech-features").glob("*"))  # nothing half-written
@@ -127,7 +127,7 @@ def test_hub_dataset_from_local_folder(tmp_path: Path) -> None:
     table = table.cast_column("audio", datasets.Audio())
     datasets.DatasetDict({"train": table, "validation": table.select([0])}).save_to_disk(tmp_path / "hub")
     source = HubSpeech(str(tmp_path / "hub"), text_column="sentence")
-    data = SpeechDataModule(source, batch_size=3, spec_augment=False)
+    data = SpeechData(source, batch_size=3, spec_augment=False)
     assert data.alphabet.symbols == [" ", "e", "n", "o", "s", "y"]
     data.prepare_data()
     data.setup()

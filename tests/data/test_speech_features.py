@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqlab.data.speech_features import FeatureSettings, compute_features, features_for_files, spec_augment
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.modules.speech_features import (
+    FeatureSettings,
+    compute_features,
+    features_for_files,
+    spec_augment,
+)
 from tests.data.speech_helpers import tone, write_wav
 
 

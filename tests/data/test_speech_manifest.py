@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from seqlab.data.audio import load_audio
-from seqlab.data.speech_manifest import manifest_audio_paths, read_manifest
-from seqlab.data.speech_sources import ManifestSplit
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.formats.audio import load_audio
+from seqlab.data.formats.speech_manifest import manifest_audio_paths, read_manifest
+from seqlab.data.sources.speech import ManifestSplit
 from tests.data.speech_helpers import write_manifest, write_wav
 
 

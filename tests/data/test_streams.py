@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.data.streams import StreamWindows
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.modules.streams import StreamWindows
 
 
 def _stream_rows(windows: StreamWindows) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from seqlab.data.text_files import DataError, read_text_file
+from seqlab.data.errors import DataError
+from seqlab.data.formats.text_files import read_text_file
 
 
 def test_missing_file_is_refused_by_name(tmp_path: Path) -> None:

@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import UNK, CharTokenizer, SentencePieceTokenizer, tokenizer_from_state
+from seqlab.data.errors import DataError
+from seqlab.data.tokenizers.base import UNK
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.data.tokenizers.subwords import SentencePieceTokenizer
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -54,8 +57,8 @@ def test_char_round_trip_including_whitespace_and_non_bmp() -> None:
     ids = tok.encode(text)
     assert len(ids) == len(text)  # one id per code point, the emoji included
     assert 0 not in ids
-    assert tok.decode(ids) == text
-    assert tok.decode(ids.tolist()) == text
+    assert tok.detokenize(ids) == text
+    assert tok.detokenize(ids.tolist()) == text
     assert tok.vocab[int(ids[text.index("😀")])] == "😀"
 
 
@@ -74,7 +77,7 @@ def test_char_unknown_characters_map_to_zero_and_decode_to_replacement() -> None
     tok = CharTokenizer().fit(["ace"])
     ids = tok.encode("abcz😀e")  # 'b' lies inside the lookup table's range, 'z' and the emoji beyond it
     assert ids.tolist() == [1, 0, 2, 0, 0, 3]
-    assert tok.decode(ids) == "a\ufffdc\ufffd\ufffde"
+    assert tok.detokenize(ids) == "a\ufffdc\ufffd\ufffde"
 
 
 def test_char_min_freq_drops_rare_characters() -> None:
@@ -144,7 +147,7 @@ def test_sentencepiece_round_trips_code_exactly(model_type: str, python_source: 
     for text in (python_source, TRICKY, "\n\n\n", "   ", "\t"):
         ids = tok.encode(text)
         assert ids.dtype == np.int32
-        assert tok.decode(ids) == text, text
+        assert tok.detokenize(ids) == text, text
     # subwords: the training text needs clearly fewer tokens than characters
     assert len(tok.encode(python_source)) < 0.6 * len(python_source)
 
@@ -192,7 +195,7 @@ def test_sentencepiece_loads_model_file(python_source: str, tmp_path: Path) -> N
     assert not other_cache.exists()
     assert loaded.vocab_size == trained.vocab_size
     assert np.array_equal(loaded.encode(TRICKY), trained.encode(TRICKY))
-    assert loaded.decode(loaded.encode(TRICKY)) == TRICKY
+    assert loaded.detokenize(loaded.encode(TRICKY)) == TRICKY
 
 
 def test_sentencepiece_missing_model_file_raises(tmp_path: Path) -> None:
@@ -220,7 +223,7 @@ def test_sentencepiece_state_round_trip(python_source: str, tmp_path: Path) -> N
     assert isinstance(rebuilt, SentencePieceTokenizer)
     assert rebuilt.vocab_size == tok.vocab_size
     assert np.array_equal(rebuilt.encode(python_source), tok.encode(python_source))
-    assert rebuilt.decode(rebuilt.encode(TRICKY)) == TRICKY
+    assert rebuilt.detokenize(rebuilt.encode(TRICKY)) == TRICKY
     assert rebuilt.fingerprint() == tok.fingerprint()
 
 
@@ -236,8 +239,8 @@ def test_sentencepiece_vocab_larger_than_data_allows(tmp_path: Path) -> None:
     text = "x = 1\ny = x + 2\nprint(x, y)\n" * 20
     tok = SentencePieceTokenizer(model_type="bpe", vocab_size=5000).fit([text], tmp_path)
     assert 258 < tok.vocab_size < 5000  # 256 byte pieces + <unk> + newline, plus what was learnt
-    assert tok.decode(tok.encode(text)) == text
-    assert tok.decode(tok.encode("ünseen\tthings")) == "ünseen\tthings"  # byte fallback
+    assert tok.detokenize(tok.encode(text)) == text
+    assert tok.detokenize(tok.encode("ünseen\tthings")) == "ünseen\tthings"  # byte fallback
 
 
 def test_sentencepiece_used_before_fit_raises() -> None:

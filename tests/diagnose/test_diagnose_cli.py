@@ -13,7 +13,7 @@ from seqlab.diagnose.history import read_grad_history
 from seqlab.engine.build import build_from_config
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = str(REPO / "configs" / "generate" / "char_lstm.yaml")
+CONFIG = str(REPO / "configs" / "generation" / "char_lstm.yaml")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _trained: dict[str, Path] = {}
 

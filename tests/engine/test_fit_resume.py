@@ -15,7 +15,7 @@ import yaml
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 
 
 def fit(tiny_fit_args: list[str], *extra: str) -> None:

@@ -15,7 +15,7 @@ from seqlab.cli import main
 from seqlab.nn.recurrent import cpu_bf16_lstm_works
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 
 
 def fit_recording_lstm_dtypes(args: list[str]) -> list[tuple[bool, torch.dtype]]:

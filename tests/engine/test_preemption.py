@@ -22,7 +22,7 @@ from seqlab.engine.checkpoints import AtomicCheckpointIO, CheckpointError
 from seqlab.engine.preemption import PREEMPTED_EXIT_CODE
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 
 
 def _load(path: Path) -> dict:

@@ -13,7 +13,7 @@ import pytest
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 WANDB_ARGS = [
     "--run.wandb.mode=offline",
     "--run.wandb.project=p",

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from seqlab.data.text_files import DataError
-from seqlab.data.word_lists import read_word_list
+from seqlab.data.errors import DataError
+from seqlab.data.formats.word_lists import read_word_list
 from seqlab.nn.ctc import ctc_greedy_decode, ctc_prefix_beam_search
 from seqlab.nn.word_list import WordListScorer
 

@@ -56,7 +56,7 @@ def _assert_same_training(resumed: Path, straight: Path) -> None:
 def test_language_model_resumes_exactly_from_a_cadence_checkpoint(tiny_fit_args):
     """TBPTT streams (the windows a loader skips on resume come from the same count)."""
     args = [*tiny_fit_args, "--trainer.val_check_interval=500"]
-    _assert_same_training(*_stop_resume_and_straight(CONFIGS / "generate/char_lstm.yaml", args))
+    _assert_same_training(*_stop_resume_and_straight(CONFIGS / "generation/char_lstm.yaml", args))
 
 
 def test_example_task_resumes_exactly_from_a_cadence_checkpoint(tiny_tsv, tiny_trainer_args):
@@ -72,5 +72,5 @@ def test_example_task_resumes_exactly_from_a_cadence_checkpoint(tiny_tsv, tiny_t
         "--trainer.val_check_interval=1.0",
         "--trainer.check_val_every_n_epoch=100",
     ]
-    config = CONFIGS / "classify/tsv_word_bigru_attention.yaml"
+    config = CONFIGS / "classification/tsv_word_bigru_attention.yaml"
     _assert_same_training(*_stop_resume_and_straight(config, args))

@@ -16,7 +16,7 @@ from seqlab.engine.training_cli import SeqlabCLI, run_training
 from tests.reliability.ddp_run import run_ddp_fit
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 FP32 = "--trainer.precision=32-true"  # tiny models: no bf16 kernels needed
 
 

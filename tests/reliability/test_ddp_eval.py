@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.data.batching import EvalBatchSampler, is_filler
-from seqlab.data.streams import IGNORE_INDEX, StreamWindows
+from seqlab.data.modules.batching import EvalBatchSampler, is_filler
+from seqlab.data.modules.streams import IGNORE_INDEX, StreamWindows
 from tests.data.speech_helpers import write_manifest, write_wav
 from tests.engine.test_ddp import run_cli
 from tests.test_configs import accepted_args
@@ -94,7 +94,7 @@ def _speech_files(tmp_path: Path) -> list[str]:
     train = write_manifest(tmp_path / "train.jsonl", rows[:5])
     valid = write_manifest(tmp_path / "valid.jsonl", rows[5:])  # 3 utterances
     return [
-        "--data.source=seqlab.data.speech_sources.SpeechManifests",
+        "--data.source=seqlab.data.SpeechManifests",
         f"--data.source.train={train}",
         f"--data.source.validation={valid}",
         "--data.num_mel_bins=16",
@@ -137,13 +137,16 @@ def _classification_files(tiny_tsv: dict[str, Path]) -> list[str]:
 # case: (config, what the validation row is compared on)
 CASES = {
     "classify_3_rows": (
-        "classify/tsv_word_bigru_attention.yaml",
+        "classification/tsv_word_bigru_attention.yaml",
         ["val/loss", "val/accuracy", "val/macro_f1"],
     ),
-    "translate_3_rows": ("transduce/translation_spm_bigru_luong.yaml", ["val/loss", "val/bleu", "val/chrf"]),
-    "speech_3_utterances": ("transduce/speech_ctc_bilstm.yaml", ["val/loss", "val/cer", "val/wer"]),
-    "lm_3_streams": ("generate/char_lstm.yaml", ["val/loss", "val/bpc"]),
-    "lm_1_stream": ("generate/char_lstm.yaml", ["val/loss", "val/bpc"]),
+    "translate_3_rows": (
+        "transduction/translation_spm_bigru_luong.yaml",
+        ["val/loss", "val/bleu", "val/chrf"],
+    ),
+    "speech_3_utterances": ("transduction/speech_ctc_bilstm.yaml", ["val/loss", "val/cer", "val/wer"]),
+    "lm_3_streams": ("generation/char_lstm.yaml", ["val/loss", "val/bpc"]),
+    "lm_1_stream": ("generation/char_lstm.yaml", ["val/loss", "val/bpc"]),
 }
 
 

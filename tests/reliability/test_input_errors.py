@@ -14,18 +14,18 @@ import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.data.corpora import TextFiles
-from seqlab.data.speech_data import SpeechDataModule
-from seqlab.data.speech_manifest import read_manifest
-from seqlab.data.speech_sources import SpeechManifests
-from seqlab.data.text_files import DataError
+from seqlab.data.errors import DataError
+from seqlab.data.formats.speech_manifest import read_manifest
+from seqlab.data.modules.speech import SpeechData
+from seqlab.data.sources.speech import SpeechManifests
+from seqlab.data.sources.text import TextFiles
 from seqlab.engine.build import ConfigError, build_from_config
 from seqlab.tasks.speech import SpeechRecognitionTask
 from seqlab.tune.sweep import SweepError, load_sweep
 from tests.data.speech_helpers import write_manifest, write_wav
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 SWEEP = REPO / "configs" / "sweeps" / "char_lstm_asha.yaml"
 
 # A YAML syntax error on line 6 (column 15: the second ':' of "max_steps: 3: 4").
@@ -201,7 +201,7 @@ def test_error_rates_count_reference_symbols_the_alphabet_lacks(tmp_path: Path) 
     )
     validation = write_manifest(tmp_path / "validation.jsonl", [{"audio": "v1.wav", "text": "ABC  xyz"}])
     with pytest.warns(UserWarning, match="'x' x1"):
-        data = SpeechDataModule(
+        data = SpeechData(
             SpeechManifests(str(train), str(validation)),
             num_mel_bins=8,
             spec_augment=False,

@@ -12,7 +12,7 @@ import torch
 
 from seqlab.data import TransductionData, WordTokenizer
 from seqlab.data.examples import ParallelExample
-from seqlab.data.transduction_data import ParallelSource
+from seqlab.data.sources.transduction import ParallelSource
 from seqlab.nn.search import beam_search
 from seqlab.nn.search_rules import ban_repeated_ngrams
 from seqlab.tasks import TransductionTask

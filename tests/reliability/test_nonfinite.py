@@ -24,7 +24,7 @@ from seqlab.tasks import ClassificationTask
 from tests.reliability.ddp_run import run_ddp_fit
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 
 
 def _parameters(module: torch.nn.Module) -> torch.Tensor:

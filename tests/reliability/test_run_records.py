@@ -20,8 +20,8 @@ import yaml
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-LM_CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
-CLASSIFY_CONFIG = REPO / "configs" / "classify" / "tsv_word_bigru_attention.yaml"
+LM_CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
+CLASSIFY_CONFIG = REPO / "configs" / "classification" / "tsv_word_bigru_attention.yaml"
 # bf16 autocast of nn.LSTM needs a CPU with AVX-512 (oneDNN); these tests are about records, not speed.
 FP32 = "--trainer.precision=32-true"
 RUN = Path("runs/char_lstm/version_0")

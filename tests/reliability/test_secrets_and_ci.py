@@ -16,7 +16,7 @@ from seqlab.cli import main
 from seqlab.cluster.secrets import MASK, mask_env, mask_secrets
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 HF_TOKEN = "hf_kR2vX9qLm4TzW8pN"
 
 

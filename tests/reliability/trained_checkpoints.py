@@ -14,7 +14,7 @@ from seqlab.cli import main
 from tests.data.speech_helpers import write_manifest, write_wav
 
 REPO = Path(__file__).resolve().parents[2]
-LM_CONFIG = REPO / "configs" / "generate" / "char_gru.yaml"  # float32: no bf16 LSTM kernels needed
+LM_CONFIG = REPO / "configs" / "generation" / "char_gru.yaml"  # float32: no bf16 LSTM kernels needed
 QUIET = [
     "--trainer.max_steps=2",
     "--trainer.limit_val_batches=1",
@@ -105,8 +105,8 @@ def _speech(folder: Path) -> Path:
             "--model=seqlab.tasks.SpeechRecognitionTask",
             "--model.hidden_size=8",
             "--model.layers=1",
-            "--data=seqlab.data.speech_data.SpeechDataModule",
-            "--data.source=seqlab.data.speech_sources.SpeechManifests",
+            "--data=seqlab.data.SpeechData",
+            "--data.source=seqlab.data.SpeechManifests",
             f"--data.source.train={manifest}",
             f"--data.source.validation={manifest}",
             "--data.num_mel_bins=16",

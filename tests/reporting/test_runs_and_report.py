@@ -15,7 +15,7 @@ from seqlab.cli import main
 from seqlab.engine.run_status import write_status
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

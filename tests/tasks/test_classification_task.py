@@ -14,11 +14,11 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from seqlab.cli import main
 from seqlab.data import CharTokenizer, ClassificationData, ClassificationFiles, WordTokenizer
-from seqlab.data.classification_data import collate_texts
+from seqlab.data.modules.classification import collate_texts
 from seqlab.loading import load_task
 from seqlab.tasks import ClassificationTask
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "classify" / "tsv_word_bigru_attention.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "classification" / "tsv_word_bigru_attention.yaml"
 
 
 def _trainer(steps: int) -> L.Trainer:

@@ -8,12 +8,12 @@ import pytest
 import torch
 from seqeval.metrics import f1_score, precision_score, recall_score
 
-from seqlab.data import TaggedFiles, TaggingData
+from seqlab.data import LabelledFiles, LabellingData
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.tasks import LabellingTask
 
 
-def _fit(data: TaggingData, steps: int, **model) -> tuple[LabellingTask, dict[str, float]]:
+def _fit(data: LabellingData, steps: int, **model) -> tuple[LabellingTask, dict[str, float]]:
     task = LabellingTask(data.vocab_size, data.labels, data.char_vocab_size, hidden_size=8, **model)
     trainer = L.Trainer(
         max_steps=steps,
@@ -31,8 +31,10 @@ def _fit(data: TaggingData, steps: int, **model) -> tuple[LabellingTask, dict[st
 
 @pytest.mark.parametrize("crf", [False, True])
 def test_metrics_equal_seqeval_on_the_same_predictions(tiny_conll, crf):
-    data = TaggingData(
-        TaggedFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])), batch_size=4, eval_batch_size=3
+    data = LabellingData(
+        LabelledFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])),
+        batch_size=4,
+        eval_batch_size=3,
     )
     task, metrics = _fit(data, 8, crf=crf, word_embedding_size=8, char_embedding_size=4, char_hidden_size=4)
     task.eval()
@@ -51,7 +53,7 @@ def test_metrics_equal_seqeval_on_the_same_predictions(tiny_conll, crf):
 
 
 def test_bio_tags_constrain_the_crf_and_pick_span_f1(tiny_conll):
-    data = TaggingData(TaggedFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])))
+    data = LabellingData(LabelledFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])))
     task = LabellingTask(data.vocab_size, data.labels, crf=True)
     assert task.monitor == "val/span_f1"
     allowed = task.model.crf.allowed
@@ -62,7 +64,7 @@ def test_bio_tags_constrain_the_crf_and_pick_span_f1(tiny_conll):
 
 
 def test_tags_without_a_span_scheme_monitor_accuracy_and_leave_the_crf_free(tiny_conllu):
-    data = TaggingData(TaggedFiles(str(tiny_conllu["train"]), str(tiny_conllu["validation"])))
+    data = LabellingData(LabelledFiles(str(tiny_conllu["train"]), str(tiny_conllu["validation"])))
     assert "NOUN" in data.labels
     task = LabellingTask(data.vocab_size, data.labels, data.char_vocab_size, crf=True)
     assert task.monitor == "val/accuracy"
@@ -76,7 +78,7 @@ def test_iob1_files_become_iob2_with_the_same_spans(tmp_path):
     rows = ["Ada I-PER\nLovelace I-PER\nmet O\nTuring I-PER\n", "in O\nRome I-LOC\nParis B-LOC\n"] * 3
     path = tmp_path / "iob1.conll"
     path.write_text("\n".join(rows))
-    data = TaggingData(TaggedFiles(str(path), str(path)))
+    data = LabellingData(LabelledFiles(str(path), str(path)))
     assert "B-PER" in data.labels and "B-LOC" in data.labels
     first, second = data.raw["validation"][:2]
     assert first.tags == ["B-PER", "I-PER", "O", "B-PER"]
@@ -86,7 +88,7 @@ def test_iob1_files_become_iob2_with_the_same_spans(tmp_path):
 def test_pretrained_word_vectors_start_the_tagger_and_stay_frozen(tiny_conll, tmp_path):
     """The word table starts from the file's vectors (matched through the data's word vocabulary) and,
     frozen, keeps them while the rest of the tagger trains."""
-    data = TaggingData(TaggedFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])), batch_size=4)
+    data = LabellingData(LabelledFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])), batch_size=4)
     vectors = {"Paris": [0.5, -1.0, 2.0, 0.25], "met": [1.0, 1.0, -1.0, 0.0]}
     path = tmp_path / "vectors.txt"
     path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vectors.items()))

@@ -22,7 +22,7 @@ from seqlab.nn import NgramLM
 from seqlab.tasks import GenerationTask, NgramTask
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_ngram.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_ngram.yaml"
 ORDER = 5  # the config's
 WINDOWS = 625  # tiny_corpus: 40,000 characters in 4 streams of 9,999 predicted tokens, 16 per window
 _trained: dict[str, Path] = {}

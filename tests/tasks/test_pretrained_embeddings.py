@@ -19,7 +19,7 @@ from seqlab.nn import PretrainedEmbeddings, init_embedding_from
 from seqlab.tasks import FixedWindowLMTask, GenerationTask
 
 REPO = Path(__file__).resolve().parents[2]
-CHAR_LSTM = REPO / "configs" / "generate" / "char_lstm.yaml"
+CHAR_LSTM = REPO / "configs" / "generation" / "char_lstm.yaml"
 
 
 # ---- matching (plain torch) ------------------------------------------------------------------------

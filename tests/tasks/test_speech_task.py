@@ -27,7 +27,7 @@ class ToyAlphabet:
     def encode(self, text: str) -> list[int]:
         return [SYMBOLS.index(c) + 1 for c in text]
 
-    def decode(self, ids: list[int]) -> str:
+    def detokenize(self, ids: list[int]) -> str:
         return "".join(SYMBOLS[i - 1] for i in ids)
 
 

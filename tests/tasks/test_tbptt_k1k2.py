@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlab.data.batching import batches_trained
-from seqlab.data.streams import ResumableWindows
+from seqlab.data.modules.streams import ResumableWindows
 from seqlab.engine.errors import SettingError
+from seqlab.engine.lightning_internals import batches_trained
 from seqlab.tasks import GenerationTask
 
 V, B, E, H = 7, 3, 4, 5

@@ -19,18 +19,19 @@ from seqlab.data import (
     TransductionData,
     WordTokenizer,
 )
-from seqlab.data.batching import pad
+from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
-from seqlab.data.text_files import DataError
-from seqlab.data.tokenizers import tokenizer_from_state
-from seqlab.data.transduction_data import BOS, EOS, PAD, SPECIALS, ParallelSource, decode_target
+from seqlab.data.modules.batching import pad
+from seqlab.data.modules.transduction import BOS, EOS, PAD, SPECIALS, detokenize_target
+from seqlab.data.sources.transduction import ParallelSource
+from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.loading import load_task
 from seqlab.metrics.edit_distance import item_error_rate, phoneme_error_rate
 from seqlab.tasks import TransductionTask
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduce" / "g2p_bilstm_attention.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduction" / "g2p_bilstm_attention.yaml"
 
 
 class Lexicon(ParallelSource):
@@ -51,7 +52,7 @@ def test_targets_carry_specials_and_every_reference_trains():
     assert len(train) == 4  # "read" trains on both pronunciations
     _, target, refs, _ = train[1]
     assert target[0] == BOS and target[-1] == EOS and refs is None
-    assert decode_target(data.target_tokenizer, target[1:]) == "R IY D"
+    assert detokenize_target(data.target_tokenizer, target[1:]) == "R IY D"
     (valid,) = data.splits["validation"].items
     assert valid[2] == ["R IY D", "R EH D"]  # evaluation keeps every reference
     assert data.target_vocab_size == data.target_tokenizer.vocab_size + SPECIALS
@@ -112,7 +113,7 @@ def test_sentencepiece_separate_or_joint(tiny_parallel, tmp_path, joint):
         assert (source.model_type, target.model_type) == ("bpe", "unigram")
         assert "R" not in pieces and "R" in set(target.token_strings())
     for _, tgt, refs, _ in data.splits["validation"].items:
-        assert decode_target(target, tgt[1:]) == refs[0]
+        assert detokenize_target(target, tgt[1:]) == refs[0]
     build(joint).load_state_dict(data.state_dict())  # same settings: accepted
     with pytest.raises(ValueError, match="different tokenizers"):
         build(not joint).load_state_dict(data.state_dict())
@@ -143,7 +144,7 @@ def test_validation_metrics_equal_edit_distance_on_decoded_outputs(tiny_parallel
     batch = data.collate(items)
     with torch.no_grad():
         outputs = [
-            data.decode(ids) for ids in task.decode_ids(batch["source"], batch["source_lengths"], beam)
+            data.detokenize(ids) for ids in task.decode_ids(batch["source"], batch["source_lengths"], beam)
         ]
     refs = [r for _, _, r, _ in items]
     assert metrics["val/per"] == pytest.approx(phoneme_error_rate(outputs, refs), abs=1e-6)
@@ -180,7 +181,7 @@ def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, 
     ids = [torch.as_tensor(source_tokenizer.encode(w), dtype=torch.long) for w in ("cat", "reading")]
     with torch.no_grad():
         found = task.decode_ids(pad(ids), torch.tensor([3, 7]), beam_size=1)
-    assert greedy == [decode_target(target_tokenizer, t) for t in found]
+    assert greedy == [detokenize_target(target_tokenizer, t) for t in found]
 
     main(["decode", "--ckpt_path", str(run), "--input", str(words), "--beam_size", "3", "--n_best", "2"])
     lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
@@ -244,7 +245,7 @@ def test_hub_parallel_translation_column_offline(tmp_path):
     )
     _, target, refs, source = data.splits["validation"].items[1]
     assert source == "hallo 1" and refs == ["hello 1"]
-    assert decode_target(data.target_tokenizer, target[1:]) == "hello 1"
+    assert detokenize_target(data.target_tokenizer, target[1:]) == "hello 1"
 
 
 def test_decoded_outputs_stay_one_line_per_input() -> None:

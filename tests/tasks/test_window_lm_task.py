@@ -12,7 +12,7 @@ import torch
 from seqlab.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "configs" / "generate" / "char_window.yaml"
+CONFIG = REPO / "configs" / "generation" / "char_window.yaml"
 
 
 def test_fit_checkpoint_and_generate(tiny_fit_args, capsys) -> None:

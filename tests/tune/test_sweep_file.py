@@ -13,7 +13,7 @@ from seqlab.tune.cli import check_experiment
 from seqlab.tune.sweep import SweepError, load_sweep, param_space
 
 REPO = Path(__file__).resolve().parents[2]
-EXPERIMENT = REPO / "configs" / "generate" / "char_lstm.yaml"
+EXPERIMENT = REPO / "configs" / "generation" / "char_lstm.yaml"
 SWEEPS = sorted((REPO / "configs" / "sweeps").glob("*.yaml"))
 BASE = {
     "name": "s",

@@ -23,7 +23,7 @@ from seqlab.engine.run_status import read_status
 from seqlab.tune.cli import tune_main
 
 REPO = Path(__file__).resolve().parents[2]
-EXPERIMENT = REPO / "configs" / "generate" / "char_lstm.yaml"
+EXPERIMENT = REPO / "configs" / "generation" / "char_lstm.yaml"
 SCHEDULE = ("--trainer.max_steps", "--trainer.val_check_interval", "--run.wandb.mode")
 
 

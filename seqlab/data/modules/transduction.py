@@ -1,0 +1,185 @@
+"""Transduction data (unaligned many-to-many): sources of (source, references) pairs and the DataModule
+that encodes them for an encoder-decoder model.
+
+Target ids reserve three places in front of the tokenizer's own ids: padding (0), begin (1) and end
+of sequence (2); source ids are the tokenizer's (padding is packed away by length). Training uses
+every reference of an example as its own pair; evaluation keeps all references, so metrics can score
+a hypothesis against the closest one (a word with two pronunciations).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from jsonargparse import lazy_instance
+from lightning.pytorch.utilities import rank_zero_info
+
+from seqlab.data.cache import default_cache_dir
+from seqlab.data.errors import DataError
+from seqlab.data.examples import ParallelExample
+from seqlab.data.modules.batching import pad
+from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
+from seqlab.data.sources.transduction import CmudictG2P, ParallelSource
+from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.characters import CharTokenizer
+from seqlab.data.tokenizers.words import WordTokenizer
+
+PAD, BOS, EOS = 0, 1, 2
+SPECIALS = 3  # target ids = tokenizer ids + SPECIALS
+
+
+Item = tuple[np.ndarray, np.ndarray, list[str] | None, str]
+
+
+def encode_target(tokenizer: Tokenizer, text: str, where: str) -> np.ndarray:
+    """BOS + target ids (shifted past the specials) + EOS."""
+    ids = tokenizer.encode(text)
+    if len(ids) == 0:
+        raise DataError(f"{where}: the target {text!r} has no tokens under this tokenizer")
+    return np.concatenate([[BOS], ids.astype(np.int64) + SPECIALS, [EOS]])
+
+
+def detokenize_target(tokenizer: Tokenizer, ids: Sequence[int]) -> str:
+    """Target ids (without BOS, up to EOS) back to text; specials are dropped."""
+    out = []
+    for i in ids:
+        if i == EOS:
+            break
+        if i >= SPECIALS:
+            out.append(int(i) - SPECIALS)
+    return tokenizer.detokenize(out)
+
+
+def encode_source(tokenizer: Tokenizer, text: str, where: str) -> np.ndarray:
+    ids = tokenizer.encode(text)
+    if len(ids) == 0:
+        raise DataError(f"{where}: the source {text!r} has no tokens under this tokenizer")
+    return ids.astype(np.int64)
+
+
+def collate_pairs(items: Sequence[Item]) -> dict[str, Any]:
+    """Items -> ``source`` [B,S], ``source_lengths`` [B], ``target_in`` [B,T] (BOS + y) and
+    ``target_out`` [B,T] (y + EOS), both padded with PAD; ``references`` and ``sources`` as lists."""
+    return {
+        "source": pad([src for src, _, _, _ in items]),
+        "source_lengths": torch.tensor([len(src) for src, _, _, _ in items], dtype=torch.long),
+        "target_in": pad([tgt[:-1] for _, tgt, _, _ in items], value=PAD),
+        "target_out": pad([tgt[1:] for _, tgt, _, _ in items], value=PAD),
+        "references": [refs for _, _, refs, _ in items],
+        "sources": [text for _, _, _, text in items],
+    }
+
+
+class TransductionData(SupervisedData):
+    """Parallel examples -> fitted source and target tokenizers -> length-bucketed padded batches.
+
+    Args:
+        source: where the examples come from (default: built-in CMUdict grapheme-to-phoneme).
+        source_tokenizer: tokenizer of the source side (default: characters).
+        target_tokenizer: tokenizer of the target side (default: whitespace words: phonemes).
+        joint_tokenizer: fit ``source_tokenizer`` on both sides and use it for both (shared
+            sentencepiece model for related languages); ``target_tokenizer`` is then ignored.
+        max_source_length: drop training pairs whose source has more tokens (the count is reported).
+        max_target_length: drop training pairs whose target has more tokens.
+        batch_size: see :class:`SupervisedData`.
+        eval_batch_size: see :class:`SupervisedData`.
+        seed: see :class:`SupervisedData`.
+        num_workers: see :class:`SupervisedData`.
+        cache_dir: cache for trained sentencepiece models (default: ``$SEQLAB_CACHE``).
+    """
+
+    def __init__(
+        self,
+        source: ParallelSource = lazy_instance(CmudictG2P),
+        source_tokenizer: Tokenizer = lazy_instance(CharTokenizer),
+        target_tokenizer: Tokenizer = lazy_instance(WordTokenizer),
+        joint_tokenizer: bool = False,
+        max_source_length: int | None = None,
+        max_target_length: int | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        self.raw = source.load()
+        train = self.raw["train"]
+        cache = cache_dir or default_cache_dir()
+        sources, targets = [e.source for e in train], [t for e in train for t in e.targets]
+        self.source_tokenizer = copy.deepcopy(source_tokenizer).fit(
+            sources + targets if joint_tokenizer else sources, cache
+        )
+        self.target_tokenizer = (
+            self.source_tokenizer if joint_tokenizer else copy.deepcopy(target_tokenizer).fit(targets, cache)
+        )
+        self.joint_tokenizer = joint_tokenizer
+        self.max_source_length, self.max_target_length = max_source_length, max_target_length
+        for split, examples in self.raw.items():
+            self.splits[split] = self._encode(split, examples)
+
+    def _encode(self, split: str, examples: list[ParallelExample]) -> EncodedSplit:
+        if not examples:
+            raise DataError(f"the {split} split has no examples")
+        items: list[Item] = []
+        dropped = 0
+        for e in examples:
+            src = encode_source(self.source_tokenizer, e.source, e.where)
+            if split == "train":  # one pair per reference, length-filtered
+                for target in e.targets:
+                    tgt = encode_target(self.target_tokenizer, target, e.where)
+                    too_long = (self.max_source_length is not None and len(src) > self.max_source_length) or (
+                        self.max_target_length is not None and len(tgt) - 2 > self.max_target_length
+                    )
+                    if too_long:
+                        dropped += 1
+                    else:
+                        items.append((src, tgt, None, e.source))
+            else:  # every example once, scored against all its references
+                items.append(
+                    (src, encode_target(self.target_tokenizer, e.targets[0], e.where), e.targets, e.source)
+                )
+        if dropped:
+            rank_zero_info(f"{split}: {dropped} training pairs longer than the length limits dropped")
+        if not items:
+            raise DataError(f"the {split} split is empty after length filtering; raise the length limits")
+        return EncodedSplit(items, [len(src) for src, _, _, _ in items])
+
+    @property
+    def source_vocab_size(self) -> int:
+        return self.source_tokenizer.vocab_size
+
+    @property
+    def target_vocab_size(self) -> int:
+        return self.target_tokenizer.vocab_size + SPECIALS
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The source tokenizer (matched against pretrained embedding files)."""
+        return self.source_tokenizer
+
+    def collate(self, items: list[Any]) -> dict[str, Any]:
+        return collate_pairs(items)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return detokenize_target(self.target_tokenizer, ids)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint, so a checkpoint alone can decode new input."""
+        return {
+            "tokenizer": self.source_tokenizer.state_dict(),
+            "target_tokenizer": self.target_tokenizer.state_dict(),
+            "joint": self.joint_tokenizer,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.state_dict() != state_dict:
+            raise ValueError(
+                "the checkpoint was trained with different tokenizers than this data configuration "
+                "builds; use the same data settings as the original run"
+            )

@@ -1,0 +1,1 @@
+"""Tokenizers: text <-> ids (characters, words, sentencepiece) and the speech alphabet."""
