@@ -15,6 +15,8 @@ import torch
 
 from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
 from seqlab.engine.checkpoints import CheckpointError, checkpoint_data_state, read_checkpoint, recorded_task
+from seqlab.engine.compatibility import fold_legacy_hparams
+from seqlab.engine.errors import SettingError
 from seqlab.tasks.base import SeqTask
 
 
@@ -79,8 +81,8 @@ def load_trained(
     state = checkpoint_data_state(checkpoint, path)
     _check_vocabulary(checkpoint, state, cls, path)
     try:
-        task = cls.load_from_checkpoint(path, map_location=device, weights_only=True)
-    except (TypeError, RuntimeError) as err:  # another version's arguments, weights of other shapes
+        task = _rebuild(cls, checkpoint)
+    except (TypeError, RuntimeError, SettingError) as err:  # another version's arguments, other shapes
         if isinstance(err, RuntimeError) and "state_dict" not in str(err):
             raise
         detail = " ".join(line.strip() for line in str(err).strip().splitlines()[:2])
@@ -89,7 +91,17 @@ def load_trained(
             f"{detail}"
         ) from None
     task.eval()
-    return task, state
+    return task.to(device), state
+
+
+def _rebuild(cls: type[SeqTask], checkpoint: dict[str, Any]) -> SeqTask:
+    """What Lightning's ``load_from_checkpoint`` does, on the checkpoint already read, with the
+    hyperparameters of checkpoints from before ``net`` (``hidden_size`` at the top level) folded in."""
+    hparams = fold_legacy_hparams(checkpoint.get("hyper_parameters") or {}, cls)
+    task = cls(**{k: v for k, v in hparams.items() if not k.startswith("_")})
+    task.on_load_checkpoint(checkpoint)
+    task.load_state_dict(checkpoint["state_dict"], strict=task.strict_loading)
+    return task
 
 
 def _check_vocabulary(

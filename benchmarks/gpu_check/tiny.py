@@ -116,14 +116,14 @@ def trainer_args(steps: int) -> list[str]:
     ]
 
 
-LM_ARGS = ["--data.batch_size=4", "--data.seq_len=16", "--model.hidden_size=32", "--model.embedding_size=16"]
+LM_ARGS = ["--data.batch_size=4", "--data.seq_len=16", "--model.net.hidden_size=32", "--model.net.embedding_size=16"]
 ENCODER_ARGS = [
     "--data.batch_size=4",
-    "--model.hidden_size=16",
-    "--model.embedding_size=8",
-    "--model.word_embedding_size=8",
-    "--model.char_embedding_size=4",
-    "--model.char_hidden_size=4",
+    "--model.net.hidden_size=16",
+    "--model.net.embedding_size=8",
+    "--model.net.word_embedding_size=8",
+    "--model.net.char_embedding_size=4",
+    "--model.net.char_hidden_size=4",
 ]
 
 

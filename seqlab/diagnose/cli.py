@@ -187,7 +187,7 @@ def gradients(argv: list[str]) -> dict[str, torch.Tensor]:
             state = f"trained, {built.checkpoint.name}" if built.checkpoint else "init"
             curves[f"{lm.rnn.cell} ({state})"] = language_model_gradient_norms(lm, ids, targets)
         for cell in args.compare:  # same config and seed, only the cell: what `fit` would start from
-            fresh = build_from_config(config, [*overrides, f"--model.init_args.cell={cell}"])
+            fresh = build_from_config(config, [*overrides, f"--model.init_args.net.cell={cell}"])
             curves[f"{cell} (init)"] = language_model_gradient_norms(_language_model(fresh), ids, targets)
 
     out, name = (args.out, built.run.name) if args.out else _output_dir(built)

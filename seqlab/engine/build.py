@@ -85,7 +85,7 @@ def build_from_config(
     overrides: Sequence[str] = (),
     ckpt_path: str | os.PathLike[str] | None = None,
 ) -> Built:
-    """Parse ``config_path`` plus command-line style ``overrides`` (``--model.hidden_size=32``), seed
+    """Parse ``config_path`` plus command-line style ``overrides`` (``--model.net.hidden_size=32``), seed
     as ``seed_everything`` says, instantiate task and data, and load ``ckpt_path``'s weights if given.
 
     Raises:

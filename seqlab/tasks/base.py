@@ -4,6 +4,7 @@ initialisation."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from seqlab.data.text_files import DataError
 from seqlab.engine.errors import SettingError, TrainingDiverged
 from seqlab.engine.lightning_internals import should_update_logs
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
+from seqlab.tasks.net_config import plain
 
 
 def default_optimizer(params) -> torch.optim.Optimizer:
@@ -75,6 +77,18 @@ class SeqTask(L.LightningModule):
         self._pretrained_done: list[nn.Embedding] = []  # applied once, even if fit runs twice
         self._last_step_time: float | None = None  # None: throughput restarts (new epoch, after eval)
         self._tokens_since_log = 0
+
+    def save_settings(self, net: Any = None) -> None:
+        """Save the calling constructor's arguments as hyperparameters (checkpoints, ``hparams.yaml``),
+        without the optimizer factories and the embedding file spec (not plain types: checkpoints are
+        read ``weights_only``; the file is read once, at fit time) and with the ``net`` config as a dict."""
+        frame = inspect.currentframe()
+        ignore = ["optimizer", "lr_scheduler", "pretrained_embeddings"]
+        self.save_hyperparameters(ignore=ignore, frame=frame.f_back if frame else None)
+        if net is not None:
+            # Lightning keeps a second copy for the loggers (hparams.yaml): both get the plain dict.
+            for saved in (self._hparams, self._hparams_initial):
+                saved["net"] = plain(net)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record the task class, so ``seqlab generate``/``decode`` can rebuild it from the file alone."""

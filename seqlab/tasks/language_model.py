@@ -11,13 +11,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 
 from seqlab.data.streams import IGNORE_INDEX
 from seqlab.engine.errors import SettingError
 from seqlab.nn import PretrainedEmbeddings, State, detach_state
-from seqlab.tasks.base import SeqTask, default_optimizer
+from seqlab.tasks.base import SeqTask
 
 LN2 = math.log(2)
 
@@ -57,10 +56,7 @@ class LanguageModelTask(SeqTask):
     Args:
         tbptt_steps: backpropagate through at most this many steps (``None``: the whole window).
         tbptt_backprop_steps: backpropagate each update this far back, past its chunk (``None``: tbptt_steps).
-        optimizer: see :class:`SeqTask`.
-        lr_scheduler: see :class:`SeqTask`.
-        gradient_clip_norm: see :class:`SeqTask`.
-        max_nonfinite_steps: see :class:`SeqTask`.
+        training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     model: torch.nn.Module
@@ -69,13 +65,10 @@ class LanguageModelTask(SeqTask):
     def __init__(
         self,
         tbptt_steps: int | None = None,
-        optimizer: OptimizerCallable = default_optimizer,
-        lr_scheduler: LRSchedulerCallable | None = None,
-        gradient_clip_norm: float | None = 1.0,
-        max_nonfinite_steps: int = 20,
         tbptt_backprop_steps: int | None = None,
+        **training: Any,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
+        super().__init__(**training)
         check_tbptt(tbptt_steps, tbptt_backprop_steps)
         self.automatic_optimization = False
         self.tbptt_steps = tbptt_steps

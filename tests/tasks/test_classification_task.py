@@ -94,8 +94,8 @@ def test_fit_writes_confusion_matrix_png_and_tables(tiny_tsv, tiny_trainer_args)
         f"--data.source.validation={tiny_tsv['validation']}",
     ]
     model = [
-        "--model.hidden_size=16",
-        "--model.embedding_size=8",
+        "--model.net.hidden_size=16",
+        "--model.net.embedding_size=8",
         "--data.batch_size=4",
         "--trainer.limit_val_batches=1.0",
     ]
@@ -139,9 +139,9 @@ def test_stop_and_go_equals_uninterrupted(tiny_tsv, tmp_path):
         f"--data.source.train={tiny_tsv['train']}",
         f"--data.source.validation={tiny_tsv['validation']}",
         "--data.batch_size=4",  # 40 examples: 10 batches per epoch
-        "--model.hidden_size=8",
-        "--model.embedding_size=4",
-        "--model.dropout=0",
+        "--model.net.hidden_size=8",
+        "--model.net.embedding_size=4",
+        "--model.net.dropout=0",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         "--run.wandb.mode=disabled",
@@ -182,8 +182,8 @@ def test_lr_schedulers_step_per_optimizer_step_or_on_val_loss(tiny_tsv, schedule
         f"--data.source.train={tiny_tsv['train']}",
         f"--data.source.validation={tiny_tsv['validation']}",
         "--data.batch_size=4",
-        "--model.hidden_size=8",
-        "--model.embedding_size=4",
+        "--model.net.hidden_size=8",
+        "--model.net.embedding_size=4",
         "--model.optimizer=torch.optim.SGD",
         "--model.optimizer.lr=0.01",
         f"--model.lr_scheduler={json.dumps(scheduler)}",

@@ -160,8 +160,8 @@ def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, 
             str(CONFIG),
             "--data.source.max_words=300",
             "--data.batch_size=8",
-            "--model.hidden_size=16",
-            "--model.embedding_size=8",
+            "--model.net.hidden_size=16",
+            "--model.net.embedding_size=8",
             *tiny_trainer_args,
         ]
     )
