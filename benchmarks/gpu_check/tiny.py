@@ -116,7 +116,12 @@ def trainer_args(steps: int) -> list[str]:
     ]
 
 
-LM_ARGS = ["--data.batch_size=4", "--data.seq_len=16", "--model.net.hidden_size=32", "--model.net.embedding_size=16"]
+LM_ARGS = [
+    "--data.batch_size=4",
+    "--data.seq_len=16",
+    "--model.net.hidden_size=32",
+    "--model.net.embedding_size=16",
+]
 ENCODER_ARGS = [
     "--data.batch_size=4",
     "--model.net.hidden_size=16",

@@ -54,6 +54,24 @@ def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def moved_net_flags(args: list[str]) -> list[str]:
+    """Where the architecture flags of older seqlab versions went (``--model.hidden_size`` is
+    ``--model.net.hidden_size`` now), for the flags in ``args`` spelled the old way."""
+    from seqlab import nn as models  # below the engine; imported here to read its config classes
+
+    configs = [
+        c for name, c in vars(models).items() if name.endswith("Config") and dataclasses.is_dataclass(c)
+    ]
+    fields = {f.name for config in configs for f in dataclasses.fields(config)}
+    notes = []
+    for arg in args:
+        key = arg.split("=", 1)[0].removeprefix("--model.").removeprefix("init_args.")
+        if arg.startswith("--model.") and "." not in key and _RENAMED_NET_KEYS.get(key, key) in fields:
+            new = f"--model.net.{_RENAMED_NET_KEYS.get(key, key)}"
+            notes.append(f"seqlab's tasks take their architecture under net: {arg.split('=', 1)[0]} is {new}")
+    return notes
+
+
 def import_class(dotted: str) -> type | None:
     """The class ``dotted`` names, or ``None`` where it does not import."""
     module, _, name = dotted.rpartition(".")

@@ -19,7 +19,13 @@ from seqlab.engine import run_dir as runs
 from seqlab.engine.build import ConfigError, add_seqlab_arguments
 from seqlab.engine.callbacks import RandomState, SaveResolvedConfig, checkpoint_callback
 from seqlab.engine.checkpoints import AtomicCheckpointIO, read_checkpoint
-from seqlab.engine.compatibility import check_fits, check_task, fold_legacy_hparams, import_class
+from seqlab.engine.compatibility import (
+    check_fits,
+    check_task,
+    fold_legacy_hparams,
+    import_class,
+    moved_net_flags,
+)
 from seqlab.engine.config_files import check_config_arguments
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
@@ -197,7 +203,10 @@ def train_main(argv: list[str] | None = None) -> None:
     bad input ends in ``seqlab: error: ...`` (see :mod:`seqlab.engine.user_errors`)."""
     with exit_on_user_errors():
         # jsonargparse would report a broken config as "<unicode string>", line N after its usage.
-        problem = check_config_arguments(list(sys.argv[1:] if argv is None else argv))
+        args = list(sys.argv[1:] if argv is None else argv)
+        problem = check_config_arguments(args)
         if problem is not None:
             raise ConfigError(problem)
+        for moved in moved_net_flags(args):
+            print(f"seqlab: note: {moved}", file=sys.stderr)
         run_training(argv)

@@ -69,7 +69,7 @@ def test_fit_writes_complete_run_directory(tiny_fit_args):
     assert (Path("runs/char_lstm/latest")).resolve() == run.resolve()
 
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["model"]["init_args"]["hidden_size"] == 24
+    assert config["model"]["init_args"]["net"]["hidden_size"] == 24
     assert config["trainer"]["max_steps"] == 6
     assert config["run"]["name"] == "char_lstm"
 
@@ -205,8 +205,16 @@ def test_model_options_on_the_command_line_win_over_the_checkpoints(tiny_fit_arg
     run = Path("runs/char_lstm/version_0")
     args = [a for a in tiny_fit_args if not a.startswith("--model.")]
     main(
-        ["validate", "--config", str(CONFIG), *args, "--ckpt_path", "last", "--model.init_args.net.dropout=0.05"]
+        [
+            "validate",
+            "--config",
+            str(CONFIG),
+            *args,
+            "--ckpt_path",
+            "last",
+            "--model.init_args.net.dropout=0.05",
+        ]
     )
     validated = yaml.safe_load((run / "evals/validate-0/config.yaml").read_text())["model"]["init_args"]
-    assert validated["dropout"] == 0.05  # given on the command line
-    assert validated["hidden_size"] == 32  # from the checkpoint (the config file says 512)
+    assert validated["net"]["dropout"] == 0.05  # given on the command line
+    assert validated["net"]["hidden_size"] == 32  # from the checkpoint (the config file says 512)

@@ -20,6 +20,7 @@ from seqlab.data.speech_manifest import read_manifest
 from seqlab.data.speech_sources import SpeechManifests
 from seqlab.data.text_files import DataError
 from seqlab.engine.build import ConfigError, build_from_config
+from seqlab.nn import AcousticConfig
 from seqlab.tasks.speech import SpeechRecognitionTask
 from seqlab.tune.sweep import SweepError, load_sweep
 from tests.data.speech_helpers import write_manifest, write_wav
@@ -211,9 +212,7 @@ def test_error_rates_count_reference_symbols_the_alphabet_lacks(tmp_path: Path) 
     model = AlphabetLimitedModel(
         vocab_size=data.vocab_size,
         num_features=data.num_features,
-        hidden_size=8,
-        layers=1,
-        subsampling_factor=2,
+        net=AcousticConfig(hidden_size=8, num_layers=1, subsampling_factor=2),
     )
     trainer = L.Trainer(
         accelerator="cpu",

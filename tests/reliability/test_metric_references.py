@@ -13,6 +13,7 @@ import torch
 from seqlab.data import TransductionData, WordTokenizer
 from seqlab.data.examples import ParallelExample
 from seqlab.data.transduction_data import ParallelSource
+from seqlab.nn import Seq2SeqConfig
 from seqlab.nn.search import _ban_repeated_ngrams, beam_search
 from seqlab.tasks import TransductionTask
 from tests.nn.test_search import CONTENT, EOS, MarkovDecoder, _assert_same, _batch, _brute_force
@@ -55,12 +56,10 @@ def test_translation_metrics_equal_sacrebleu_on_the_decoded_outputs(beam: int) -
     task = TransductionTask(
         data.source_vocab_size,
         data.target_vocab_size,
-        embedding_size=16,
-        hidden_size=32,
-        dropout=0.0,
         metrics="translation",
         eval_beam_size=beam,
         optimizer=lambda params: torch.optim.Adam(params, lr=0.02),
+        net=Seq2SeqConfig(embedding_size=16, hidden_size=32, dropout=0.0),
     )
     quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     quiet |= {"enable_model_summary": False, "use_distributed_sampler": False}

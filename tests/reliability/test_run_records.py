@@ -91,7 +91,7 @@ def test_validate_and_test_record_beside_the_fit_and_leave_its_files_alone(tiny_
     for verb, metric in (("validate", "val/loss"), ("test", "test/loss")):
         record = RUN / "evals" / f"{verb}-0"
         config = yaml.safe_load((record / "config.yaml").read_text())
-        assert config["model"]["init_args"]["dropout"] == 0.05
+        assert config["model"]["init_args"]["net"]["dropout"] == 0.05
         assert config["ckpt_path"] == str(LAST)
         assert [r[metric] for r in metric_rows(record / "metrics.csv") if r.get(metric)]
         assert (record / "wandb_run_id").read_bytes() != fit_wandb_id
@@ -163,9 +163,9 @@ def test_checkpoint_of_other_data_or_another_architecture_is_refused(tiny_fit_ar
 
     line = user_error(capsys, [*resume, "--model.init_args.net.hidden_size=48"])
     assert line == (
-        f"seqlab: error: {LAST} does not fit the model this config builds: hidden_size 32 in the checkpoint, "
-        "48 here: leave out the options that change the architecture, or leave out --ckpt_path to start "
-        "a new run"
+        f"seqlab: error: {LAST} does not fit the model this config builds: net.hidden_size 32 in the "
+        "checkpoint, 48 here: leave out the options that change the architecture, or leave out --ckpt_path "
+        "to start a new run"
     )
     assert snapshot(Path("runs")) == before
 

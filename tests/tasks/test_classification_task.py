@@ -16,6 +16,7 @@ from seqlab.cli import main
 from seqlab.data import CharTokenizer, ClassificationData, ClassificationFiles, WordTokenizer
 from seqlab.data.classification_data import collate_texts
 from seqlab.loading import load_task
+from seqlab.nn import ClassifierConfig
 from seqlab.tasks import ClassificationTask
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "classify" / "tsv_word_bigru_attention.yaml"
@@ -51,7 +52,9 @@ def _write_three_class_data(tmp_path: Path) -> tuple[Path, Path]:
 def test_metrics_equal_sklearn_on_the_same_predictions(tmp_path):
     train, valid = _write_three_class_data(tmp_path)
     data = ClassificationData(ClassificationFiles(str(train), str(valid)), CharTokenizer(), batch_size=8)
-    task = ClassificationTask(data.vocab_size, data.labels, hidden_size=8, embedding_size=4)
+    task = ClassificationTask(
+        data.vocab_size, data.labels, net=ClassifierConfig(hidden_size=8, embedding_size=4)
+    )
     trainer = _trainer(steps=6)
     trainer.fit(task, data)
     (metrics,) = trainer.validate(task, data, verbose=False)
@@ -74,7 +77,10 @@ def test_balanced_class_weights_follow_the_training_counts(tmp_path):
     train.write_text("sentence\tlabel\n" + "a\tx\n" * 6 + "b\ty\n" * 2 + "c\tz\n" * 4)
     data = ClassificationData(ClassificationFiles(str(train), str(train)), CharTokenizer())
     task = ClassificationTask(
-        data.vocab_size, data.labels, hidden_size=4, embedding_size=4, class_weights="balanced"
+        data.vocab_size,
+        data.labels,
+        class_weights="balanced",
+        net=ClassifierConfig(hidden_size=4, embedding_size=4),
     )
     trainer = _trainer(steps=1)
     trainer.fit(task, data)

@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from seqlab.nn import AcousticConfig
 from seqlab.tasks.speech import SpeechRecognitionTask
 
 SYMBOLS = "abc "  # ids 1..4; 0 is the CTC blank
@@ -133,19 +134,9 @@ def adamw(params: Any) -> torch.optim.Optimizer:
 
 
 def tiny_task(**kwargs: Any) -> SpeechRecognitionTask:
-    settings = {
-        "hidden_size": 24,
-        "layers": 2,
-        "dropout": 0.0,
-        "subsampling": "stack",
-        "subsampling_factor": 2,
-    }
-    settings |= kwargs
+    net = AcousticConfig(hidden_size=24, num_layers=2, dropout=0.0, subsampling="stack", subsampling_factor=2)
     return SpeechRecognitionTask(
-        vocab_size=len(SYMBOLS) + 1,
-        num_features=FEATURES,
-        optimizer=adamw,
-        **settings,
+        vocab_size=len(SYMBOLS) + 1, num_features=FEATURES, net=net, optimizer=adamw, **kwargs
     )
 
 

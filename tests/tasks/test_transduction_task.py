@@ -28,6 +28,7 @@ from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.loading import load_task
 from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
+from seqlab.nn import Seq2SeqConfig
 from seqlab.tasks import TransductionTask
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduce" / "g2p_bilstm_attention.yaml"
@@ -125,7 +126,10 @@ def test_validation_metrics_equal_edit_distance_on_decoded_outputs(tiny_parallel
         ParallelFiles(files["train"], files["validation"]), WordTokenizer(), WordTokenizer(), batch_size=8
     )
     task = TransductionTask(
-        data.source_vocab_size, data.target_vocab_size, embedding_size=8, hidden_size=16, eval_beam_size=beam
+        data.source_vocab_size,
+        data.target_vocab_size,
+        eval_beam_size=beam,
+        net=Seq2SeqConfig(embedding_size=8, hidden_size=16),
     )
     trainer = L.Trainer(
         max_steps=10,

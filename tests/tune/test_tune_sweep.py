@@ -87,7 +87,9 @@ def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
     assert {t["status"] for t in table} >= {"failed"}
 
     best = yaml.safe_load((sweep_dir / "best_config.yaml").read_text())
-    assert best["model"]["init_args"]["hidden_size"] == rows[0].point["model.init_args.net.hidden_size"]
+    assert (
+        best["model"]["init_args"]["net"]["hidden_size"] == rows[0].point["model.init_args.net.hidden_size"]
+    )
     assert "dir" not in best["run"] and not best["trainer"]["callbacks"]
     main(
         ["fit", "--config", str(sweep_dir / "best_config.yaml"), "--run.name=refit", "--trainer.max_steps=2"]
@@ -98,7 +100,9 @@ def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
         trial_dir = sweep_dir / "trials" / row.trial_id
         (offline,) = wandb_records.offline_runs(trial_dir)
         info = wandb_records.summary(offline)
-        assert info["config"]["model.init_args.net.hidden_size"] == row.point["model.init_args.net.hidden_size"]
+        assert (
+            info["config"]["model.init_args.net.hidden_size"] == row.point["model.init_args.net.hidden_size"]
+        )
         assert info["summary"]["val/bpc"] == pytest.approx(row.last, rel=1e-6)
         assert wandb_records.run_record(offline)["run_group"] == "tiny"
 
