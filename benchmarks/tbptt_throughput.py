@@ -69,6 +69,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 
 from seqlab.data import CharTokenizer, LanguageModelData, PythonStdlib
+from seqlab.engine.task_data import hand_data
 from seqlab.nn import RecurrentLM, RecurrentLMConfig, State, detach_state
 from seqlab.tasks import GenerationTask
 
@@ -382,6 +383,7 @@ def run_seqlab(
     )
     task.model.load_state_dict(init)
     clock = StepClock(StepTimes(args.warmup, args.steps), plain, args.device)
+    hand_data(task, data)  # as seqlab's engine does: the task logs train/bpc for characters
     build_trainer(args, precision, clock, log_dir).fit(task, datamodule=data)
     results = [measurement("seqlab", precision, rep, clock.times, clock.threads)]
     if plain is not None:

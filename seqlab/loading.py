@@ -7,6 +7,7 @@ above the tasks because it builds them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 import torch
 
 from seqlab.data.tokenizers import Tokenizer, tokenizer_from_state
+from seqlab.data.transduction_data import decode_target
 from seqlab.engine.checkpoints import CheckpointError, checkpoint_data_state, read_checkpoint, recorded_task
 from seqlab.engine.compatibility import fold_legacy_hparams
 from seqlab.engine.errors import SettingError
+from seqlab.engine.task_data import TaskData
 from seqlab.tasks.base import SeqTask
 
 
@@ -90,8 +93,28 @@ def load_trained(
             f"{path} does not fit seqlab's {cls.__name__} (another seqlab version, or a damaged file): "
             f"{detail}"
         ) from None
+    task.data = _task_data(state)
     task.eval()
     return task.to(device), state
+
+
+def _task_data(state: dict[str, Any]) -> TaskData:
+    """What the run's DataModule handed the task (see :mod:`seqlab.engine.task_data`), rebuilt from
+    the data state in the checkpoint (label counts are the training split's: not kept)."""
+    tokenizer = state["tokenizer"]
+    if tokenizer.get("type") == "speech_alphabet":
+        from seqlab.data.speech_alphabet import Alphabet
+
+        alphabet = Alphabet.from_state(tokenizer)
+        return TaskData(alphabet=alphabet, decode=alphabet.decode)
+    source = tokenizer_from_state(tokenizer)
+    data = TaskData(
+        token_strings=source.token_strings, char_level=source.kind == "char", decode=source.decode
+    )
+    if isinstance(state.get("target_tokenizer"), dict):  # an encoder-decoder's two sides
+        data.decode = functools.partial(decode_target, tokenizer_from_state(state["target_tokenizer"]))
+        data.decode_source = source.decode
+    return data
 
 
 def _rebuild(cls: type[SeqTask], checkpoint: dict[str, Any]) -> SeqTask:

@@ -30,6 +30,7 @@ from seqlab.engine.config_files import check_config_arguments
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
+from seqlab.engine.task_data import hand_data
 from seqlab.engine.user_errors import exit_on_user_errors
 
 
@@ -119,6 +120,7 @@ class SeqlabCLI(LightningCLI):
         """Check the checkpoint against the model and data just built, then choose the run directory
         and the one this command records into (``self.log_dir``: the run's, or an evaluation's)."""
         config = self.config[self.subcommand]
+        hand_data(self.model, self.datamodule)
         if self._checkpoint is not None:
             checkpoint, self._checkpoint = self._checkpoint, None
             check_fits(config.ckpt_path, checkpoint, self.model, self.datamodule, self.subcommand)

@@ -88,7 +88,7 @@ class ClassificationTask(ExampleTask):
             return
         self.apply_pretrained_embeddings(self.model.embedding, self.pretrained_embeddings)
         if self.class_weights == "balanced":
-            counts = torch.tensor(self.trainer.datamodule.label_counts(), dtype=torch.float)
+            counts = torch.tensor(self.from_data("label_counts")(), dtype=torch.float)
             self.class_weight.copy_(counts.sum() / (len(counts) * counts.clamp(min=1)))
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

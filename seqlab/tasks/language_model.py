@@ -173,7 +173,7 @@ class LanguageModelTask(SeqTask):
             self._train_state, self._train_overlap = detach_state(state), overlap
             total = total + loss.detach() * y.size(1)
         loss = total / inputs.size(1)  # the window's own targets only, whatever K2 reached back to
-        self.log_train_step(loss, inputs.numel(), {"train/bpc": loss / LN2} if self._char_level() else None)
+        self.log_train_step(loss, inputs.numel(), {"train/bpc": loss / LN2} if self.data.char_level else None)
         return loss
 
     def overlap_chunk_loss(
@@ -253,14 +253,6 @@ class LanguageModelTask(SeqTask):
         self._eval_end("test", "test")
 
     # ---- units ----------------------------------------------------------------------------
-    def _datamodule(self) -> Any:
-        trainer = self._trainer
-        return getattr(trainer, "datamodule", None) if trainer is not None else None
-
-    def _char_level(self) -> bool:
-        tokenizer = getattr(self._datamodule(), "tokenizer", None)
-        return getattr(tokenizer, "kind", None) == "char"
-
     def _chars_per_token(self, split: str) -> float | None:
         """Characters per token of the split, so subword models also report bits per character."""
-        return getattr(self._datamodule(), "chars_per_token", {}).get(split)
+        return self.data.chars_per_token.get(split)

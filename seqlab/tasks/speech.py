@@ -153,7 +153,7 @@ class SpeechRecognitionTask(ExampleTask):
         feasible = int(result.feasible.sum())
         self._loss_sum += float(loss) * feasible
         self._loss_weight += feasible
-        alphabet = self.trainer.datamodule.alphabet
+        alphabet = self.from_data("alphabet")
         scorer = self.word_list_scorer(alphabet) if self.eval_beam_size > 1 else None
         hyps = [alphabet.decode(ids) for ids in self.decode(log_probs, lengths, self.eval_beam_size, scorer)]
         for i, hyp in enumerate(hyps):
@@ -193,7 +193,7 @@ class SpeechRecognitionTask(ExampleTask):
         if not self.trainer.sanity_checking and self.trainer.is_global_zero:
             log_table(self.trainer, f"{prefix}/transcripts", ["id", "reference", "transcript"], rows)
             if gram is not None:
-                labels = self.trainer.datamodule.alphabet
+                labels = self.from_data("alphabet")
                 names = ["<b>"] + [labels.decode([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
                 title = f"{prefix} utterance {gram[2]}: {gram[1]!r}, step {self.global_step}"
                 log_figure(

@@ -103,7 +103,7 @@ class TransductionTask(ExampleTask):
         self.eval_loss[prefix].update(
             self.loss(self(batch), batch["target_out"]), weight=len(batch["sources"])
         )
-        decode = self.trainer.datamodule.decode
+        decode = self.from_data("decode")
         outputs = self.decode_ids(batch["source"], batch["source_lengths"], self.eval_beam_size)
         for text, refs, ids in zip(batch["sources"], batch["references"], outputs, strict=True):
             self._outputs.append((text, refs, decode(ids)))
@@ -153,12 +153,12 @@ class TransductionTask(ExampleTask):
         if self.model.attention is None:
             return
         _, weights = self(batch, return_attention=True)
-        data = self.trainer.datamodule
+        decode, decode_source = self.from_data("decode"), self.from_data("decode_source")
         for i in range(min(self.heatmaps, len(batch["sources"]))):
             src_len = int(batch["source_lengths"][i])
             tgt_ids = [int(t) for t in batch["target_out"][i] if t != PAD]
-            source = [data.source_tokenizer.decode([int(t)]) for t in batch["source"][i, :src_len]]
-            target = [data.decode([t]) or "</s>" for t in tgt_ids]
+            source = [decode_source([int(t)]) for t in batch["source"][i, :src_len]]
+            target = [decode([t]) or "</s>" for t in tgt_ids]
             grid = weights[i, : len(tgt_ids), :src_len].float().cpu().numpy()
             title = f"{prefix} attention: {batch['sources'][i]!r}, step {self.global_step}"
             log_figure(self.trainer, f"{prefix}/attention_{i}", attention_figure(grid, source, target, title))

@@ -20,6 +20,7 @@ from seqlab.data.speech_manifest import read_manifest
 from seqlab.data.speech_sources import SpeechManifests
 from seqlab.data.text_files import DataError
 from seqlab.engine.build import ConfigError, build_from_config
+from seqlab.engine.task_data import hand_data
 from seqlab.nn import AcousticConfig
 from seqlab.tasks.speech import SpeechRecognitionTask
 from seqlab.tune.sweep import SweepError, load_sweep
@@ -222,6 +223,7 @@ def test_error_rates_count_reference_symbols_the_alphabet_lacks(tmp_path: Path) 
         enable_model_summary=False,
         use_distributed_sampler=False,
     )
+    hand_data(model, data)  # what seqlab's engine does after building
     (metrics,) = trainer.validate(model, datamodule=data, verbose=False)
     assert math.isclose(metrics["val/cer"], 4 / 7, rel_tol=1e-6), metrics
     assert math.isclose(metrics["val/wer"], 1 / 2, rel_tol=1e-6), metrics

@@ -13,6 +13,7 @@ import torch
 from seqlab.data import TransductionData, WordTokenizer
 from seqlab.data.examples import ParallelExample
 from seqlab.data.transduction_data import ParallelSource
+from seqlab.engine.task_data import hand_data
 from seqlab.nn import Seq2SeqConfig
 from seqlab.nn.search import _ban_repeated_ngrams, beam_search
 from seqlab.tasks import TransductionTask
@@ -63,6 +64,7 @@ def test_translation_metrics_equal_sacrebleu_on_the_decoded_outputs(beam: int) -
     )
     quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     quiet |= {"enable_model_summary": False, "use_distributed_sampler": False}
+    hand_data(task, data)  # what seqlab's engine does after building
     L.Trainer(max_steps=40, limit_val_batches=0, **quiet).fit(task, data)
     keep = KeepOutputs()
     (metrics,) = L.Trainer(callbacks=[keep], **quiet).validate(task, data, verbose=False)

@@ -15,6 +15,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from seqlab.cli import main
 from seqlab.data import CharTokenizer, ClassificationData, ClassificationFiles, WordTokenizer
 from seqlab.data.classification_data import collate_texts
+from seqlab.engine.task_data import hand_data
 from seqlab.loading import load_task
 from seqlab.nn import ClassifierConfig
 from seqlab.tasks import ClassificationTask
@@ -56,6 +57,7 @@ def test_metrics_equal_sklearn_on_the_same_predictions(tmp_path):
         data.vocab_size, data.labels, net=ClassifierConfig(hidden_size=8, embedding_size=4)
     )
     trainer = _trainer(steps=6)
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     (metrics,) = trainer.validate(task, data, verbose=False)
 
@@ -83,6 +85,7 @@ def test_balanced_class_weights_follow_the_training_counts(tmp_path):
         net=ClassifierConfig(hidden_size=4, embedding_size=4),
     )
     trainer = _trainer(steps=1)
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     # n / (classes * count) for counts x=6, y=2, z=4 of n=12
     torch.testing.assert_close(task.class_weight, torch.tensor([12 / 18, 12 / 6, 12 / 12]))

@@ -11,6 +11,7 @@ import torch
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from seqlab.data import TaggedFiles, TaggingData
+from seqlab.engine.task_data import hand_data
 from seqlab.nn import PretrainedEmbeddings, TaggerConfig
 from seqlab.tasks import LabellingTask
 
@@ -35,6 +36,7 @@ def _fit(
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
     )
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     (metrics,) = trainer.validate(task, data, verbose=False)
     return task, metrics

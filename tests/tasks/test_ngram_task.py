@@ -18,6 +18,7 @@ import torch
 from seqlab.cli import main
 from seqlab.data import LanguageModelData, TextFiles
 from seqlab.engine.run_dir import RUN_DIR_ENV
+from seqlab.engine.task_data import hand_data
 from seqlab.nn import NgramConfig, NgramLM, RecurrentLMConfig
 from seqlab.tasks import GenerationTask, NgramTask
 
@@ -161,6 +162,7 @@ def test_ngram_and_recurrent_model_report_the_same_unit_on_the_same_tokens(tiny_
     )
     results = {}
     for name, task in (("ngram", ngram), ("lstm", lstm)):
+        hand_data(task, data)  # what seqlab's engine does after building
         (metrics,) = L.Trainer(**trainer_args).validate(task, data, verbose=False)
         results[name] = (int(task._eval_totals[1]), metrics)
     tokens = data.windows["validation"].num_tokens

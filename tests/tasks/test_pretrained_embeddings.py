@@ -15,6 +15,7 @@ from torch import nn
 
 from seqlab.cli import main
 from seqlab.data import LanguageModelData, TextFiles, read_embedding_file
+from seqlab.engine.task_data import hand_data
 from seqlab.nn import FixedWindowLMConfig, PretrainedEmbeddings, RecurrentLMConfig, init_embedding_from
 from seqlab.tasks import FixedWindowLMTask, GenerationTask
 
@@ -102,6 +103,7 @@ def train_steps(task: L.LightningModule, data: LanguageModelData, steps: int = 2
         enable_progress_bar=False,
         enable_model_summary=False,
     )
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, datamodule=data)
 
 

@@ -26,6 +26,7 @@ from seqlab.data.tokenizers import tokenizer_from_state
 from seqlab.data.transduction_data import BOS, EOS, PAD, SPECIALS, ParallelSource, decode_target
 from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
+from seqlab.engine.task_data import hand_data
 from seqlab.loading import load_task
 from seqlab.metrics.edit_distance import phoneme_error_rate, word_error_rate
 from seqlab.nn import Seq2SeqConfig
@@ -140,6 +141,7 @@ def test_validation_metrics_equal_edit_distance_on_decoded_outputs(tiny_parallel
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
     )
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     (metrics,) = trainer.validate(task, data, verbose=False)
     task.eval()
