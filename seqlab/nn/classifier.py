@@ -50,16 +50,7 @@ class RecurrentClassifier(nn.Module):
         c = config
         self.embedding = nn.Embedding(vocab_size, c.embedding_size)
         self.drop = nn.Dropout(c.dropout)
-        self.rnn = RecurrentStack(
-            c.cell,
-            c.embedding_size,
-            c.hidden_size,
-            c.num_layers,
-            dropout=c.dropout,
-            bidirectional=c.bidirectional,
-            orthogonal_init=c.orthogonal_init,
-            forget_bias=c.forget_bias,
-        )
+        self.rnn = RecurrentStack.from_config(c, c.embedding_size)
         self.pooling = SequencePooling(c.pooling, self.rnn.output_size, c.bidirectional)
         self.output = nn.Linear(self.rnn.output_size, num_classes)
 

@@ -65,17 +65,7 @@ class RecurrentLM(nn.Module):
         c = config
         self.embedding = nn.Embedding(vocab_size, c.embedding_size)
         self.drop = nn.Dropout(c.dropout)
-        self.rnn = RecurrentStack(
-            c.cell,
-            c.embedding_size,
-            c.hidden_size,
-            c.num_layers,
-            dropout=c.dropout,
-            orthogonal_init=c.orthogonal_init,
-            forget_bias=c.forget_bias,
-            layer_norm=c.layer_norm,
-            residual=c.residual,
-        )
+        self.rnn = RecurrentStack.from_config(c, c.embedding_size)
         self.projection, self.output = output_layers(self.embedding, c.hidden_size, c.tie_weights)
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:

@@ -65,16 +65,7 @@ class RecurrentTagger(nn.Module):
         )
         features = c.word_embedding_size + (self.char_encoder.output_size if self.char_encoder else 0)
         self.drop = nn.Dropout(c.dropout)
-        self.rnn = RecurrentStack(
-            c.cell,
-            features,
-            c.hidden_size,
-            c.num_layers,
-            dropout=c.dropout,
-            bidirectional=c.bidirectional,
-            orthogonal_init=c.orthogonal_init,
-            forget_bias=c.forget_bias,
-        )
+        self.rnn = RecurrentStack.from_config(c, features)
         self.output = nn.Linear(self.rnn.output_size, num_tags)
         self.crf = LinearChainCRF(num_tags) if c.crf else None
         self.num_tags = num_tags
