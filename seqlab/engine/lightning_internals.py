@@ -8,6 +8,7 @@ safe answer where that is possible). ``seqlab.data.batching.batches_trained`` re
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import lightning as L
@@ -42,3 +43,10 @@ def validates_after_this_batch(trainer: L.Trainer) -> bool:
         return bool(decide(trainer.fit_loop._data_fetcher))
     except (AttributeError, TypeError, AssertionError):
         return False
+
+
+def replace_saved_hparam(module: L.LightningModule, key: str, value: Any) -> None:
+    """Set a hyperparameter after ``save_hyperparameters``, in ``hparams`` and in the copy Lightning
+    keeps for the loggers (``hparams.yaml``, W&B config), which has no public setter."""
+    module.hparams[key] = value
+    module._hparams_initial[key] = copy.deepcopy(value)

@@ -20,7 +20,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from seqlab.data.embeddings import read_embedding_file
 from seqlab.data.text_files import DataError
 from seqlab.engine.errors import SettingError, TrainingDiverged
-from seqlab.engine.lightning_internals import should_update_logs
+from seqlab.engine.lightning_internals import replace_saved_hparam, should_update_logs
 from seqlab.engine.task_data import TaskData
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
 from seqlab.tasks.net_config import plain
@@ -88,9 +88,7 @@ class SeqTask(L.LightningModule):
         ignore = ["optimizer", "lr_scheduler", "pretrained_embeddings"]
         self.save_hyperparameters(ignore=ignore, frame=frame.f_back if frame else None)
         if net is not None:
-            # Lightning keeps a second copy for the loggers (hparams.yaml): both get the plain dict.
-            for saved in (self._hparams, self._hparams_initial):
-                saved["net"] = plain(net)
+            replace_saved_hparam(self, "net", plain(net))
 
     def from_data(self, name: str) -> Any:
         """``self.data``'s ``name``, which this task cannot run without."""
