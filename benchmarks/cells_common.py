@@ -6,7 +6,7 @@ corpora the same way.
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import logging
 import os
 import platform
@@ -93,7 +93,7 @@ def lm_kwargs(cell: str, hidden: int, args: Any, **extra: Any) -> dict[str, Any]
         "num_layers": args.layers,
         **extra,
     }
-    accepted = inspect.signature(RecurrentLM).parameters
+    accepted = {field.name for field in dataclasses.fields(RecurrentLMConfig)}
     for key in ("layer_norm", "residual"):
         value = getattr(args, key, None)
         if value is not None and key in accepted:

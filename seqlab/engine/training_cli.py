@@ -79,12 +79,16 @@ class SeqlabCLI(LightningCLI):
             self.config[subcommand].model.init_args[key] = value
 
     def _given_model_keys(self) -> list[str]:
-        """The model options on the command line, as dotted keys under ``init_args`` (``net.dropout``)."""
+        """The model options on the command line, as keys under ``init_args``: dotted down to the option
+        given (``net.dropout``) where the config has it so, else the top-level option."""
+        init_args = self.config[self.config.subcommand].model.get("init_args") or {}
         keys = []
         for arg in getattr(self, "_raw_args", []):
             if isinstance(arg, str) and arg.startswith("--model."):
-                parts = [p for p in arg[2:].split("=", 1)[0].split(".")[1:] if p != "init_args"]
-                keys += [".".join(parts)] if parts else []
+                parts = arg[2:].split("=", 1)[0].split(".")[1:]
+                parts = parts[1:] if parts[:1] == ["init_args"] else parts
+                dotted = ".".join(parts)
+                keys += [dotted if dotted in init_args else parts[0]] if parts else []
         return keys
 
     def _use_checkpoint_hparams(self, subcommand: str) -> None:
