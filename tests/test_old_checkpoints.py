@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from seqlab.cli import main
 from seqlab.data.tokenizers import CharTokenizer
@@ -17,6 +18,7 @@ from seqlab.loading import load_task
 from seqlab.nn import AcousticConfig, RecurrentLMConfig
 from seqlab.tasks import GenerationTask, SpeechRecognitionTask
 
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "generate" / "char_lstm.yaml"
 NET = RecurrentLMConfig(cell="gru", embedding_size=4, hidden_size=6, num_layers=1)
 
 
@@ -87,3 +89,19 @@ def test_renamed_flat_keys_fold_too():
     task = SpeechRecognitionTask(**folded)
     assert task.hparams["net"] == vars(AcousticConfig(hidden_size=8, num_layers=2))
     assert fold_legacy_hparams(task.hparams, SpeechRecognitionTask) == dict(task.hparams)  # today's layout
+
+
+def test_old_flat_checkpoint_validates_with_its_own_architecture(tiny_fit_args):
+    """``seqlab validate --ckpt_path`` (the resume path too) takes an old checkpoint's flat architecture
+    keys as its ``net``: hidden_size 32 from the checkpoint, not the config file's 512."""
+    main(["fit", "--config", str(CONFIG), *tiny_fit_args])
+    run = Path("runs/char_lstm/version_0")
+    last = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    checkpoint["hyper_parameters"] = {k: v for k, v in hparams.items() if k != "net"} | hparams["net"]
+    torch.save(checkpoint, last)
+    args = [a for a in tiny_fit_args if not a.startswith("--model.")]
+    main(["validate", "--config", str(CONFIG), *args, "--ckpt_path", str(last)])
+    validated = yaml.safe_load((run / "evals/validate-0/config.yaml").read_text())["model"]["init_args"]
+    assert validated["net"]["hidden_size"] == 32 and "hidden_size" not in validated
