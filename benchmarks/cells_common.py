@@ -6,7 +6,7 @@ corpora the same way.
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import logging
 import os
 import platform
@@ -20,7 +20,7 @@ import lightning as L
 import torch
 
 from seqlab.data import CharTokenizer, LanguageModelData, PythonStdlib, TextFiles
-from seqlab.nn import RecurrentLM
+from seqlab.nn import RecurrentLM, RecurrentLMConfig
 from seqlab.nn.recurrent import Cell, cpu_bf16_lstm_works
 
 CHARLM = Path("/work/shared/data/charlm")
@@ -93,7 +93,7 @@ def lm_kwargs(cell: str, hidden: int, args: Any, **extra: Any) -> dict[str, Any]
         "num_layers": args.layers,
         **extra,
     }
-    accepted = inspect.signature(RecurrentLM).parameters
+    accepted = {field.name for field in dataclasses.fields(RecurrentLMConfig)}
     for key in ("layer_norm", "residual"):
         value = getattr(args, key, None)
         if value is not None and key in accepted:
@@ -104,7 +104,7 @@ def lm_kwargs(cell: str, hidden: int, args: Any, **extra: Any) -> dict[str, Any]
 def count_params(vocab_size: int, kwargs: dict[str, Any]) -> int:
     """Parameters of a RecurrentLM, built on the meta device (no memory, no initialisation cost)."""
     with torch.device("meta"):
-        model = RecurrentLM(vocab_size, **kwargs)
+        model = RecurrentLM(vocab_size, RecurrentLMConfig(**kwargs))
     return sum(p.numel() for p in model.parameters())
 
 

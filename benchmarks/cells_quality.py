@@ -52,8 +52,8 @@ class Spec:
         return [
             "--config",
             str(self.config),
-            f"--model.cell={self.cell}",
-            f"--model.hidden_size={self.hidden_size}",
+            f"--model.net.cell={self.cell}",
+            f"--model.net.hidden_size={self.hidden_size}",
             f"--data.batch_size={self.batch_size}",
             f"--data.seq_len={self.seq_len}",
             f"--trainer.precision={self.precision}",

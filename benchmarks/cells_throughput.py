@@ -22,7 +22,7 @@ from cells_common import SCAN_CELLS, lm_kwargs, markdown
 from tbptt_throughput import train_window
 
 from seqlab.data.modules.streams import StreamWindows
-from seqlab.nn import RecurrentLM, State
+from seqlab.nn import RecurrentLM, RecurrentLMConfig, State
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 GOAL = 5.0  # a scan cell at this many times the LSTM's tokens/s at the longest window
@@ -88,7 +88,7 @@ def build_runner(key: Key, ids: torch.Tensor, vocab_size: int, args: Any, kwargs
     """A fresh seeded model on windows of B = tokens // T streams, warmed up by ``--warmup`` steps."""
     _, seq_len, precision = key
     torch.manual_seed(args.seed)
-    model = RecurrentLM(vocab_size, **kwargs)
+    model = RecurrentLM(vocab_size, RecurrentLMConfig(**kwargs))
     model.train()
     windows = StreamWindows(ids, args.tokens // seq_len, seq_len, name="train")
     runner = Runner(model, precision, endless(windows), args.lr)

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seqlab.nn import AcousticConfig
 from seqlab.nn.acoustic import CTCModel
 from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode, ctc_loss
 
@@ -85,7 +86,9 @@ def decode_speed(model: CTCModel, batch: dict, device: str, beam: int) -> float:
 @torch.inference_mode()
 def agreement(cpu_model: CTCModel, batch: dict, device: str) -> dict[str, float]:
     """Largest differences between CPU and ``device`` (fp32) on the same weights and batch."""
-    gpu_model = CTCModel(cpu_model.output.out_features, batch["features"].size(-1), **ARCH).to(device)
+    gpu_model = CTCModel(
+        cpu_model.output.out_features, batch["features"].size(-1), AcousticConfig(**ARCH)
+    ).to(device)
     gpu_model.load_state_dict(cpu_model.state_dict())
     cpu_model.eval()
     gpu_model.eval()
@@ -127,14 +130,14 @@ def main() -> None:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     batches = [make_batch(generator, args.batch, args.vocab, 80) for _ in range(args.steps + 3)]
-    model = CTCModel(args.vocab, 80, **ARCH)
+    model = CTCModel(args.vocab, 80, AcousticConfig(**ARCH))
     figures: dict[str, float] = {}
     figures["cpu_fp32_train_frames_per_s"] = train_speed(model, batches, "cpu", bf16=False)
     figures["cpu_greedy_utt_per_s"] = decode_speed(model, batches[0], "cpu", 1)
     figures["cpu_beam8_utt_per_s"] = decode_speed(model, batches[0], "cpu", 8)
     if torch.cuda.is_available():
         torch.backends.cudnn.benchmark = False
-        gpu = CTCModel(args.vocab, 80, **ARCH).to("cuda")
+        gpu = CTCModel(args.vocab, 80, AcousticConfig(**ARCH)).to("cuda")
         figures["gpu_name"] = torch.cuda.get_device_name()  # type: ignore[assignment]
         figures["gpu_fp32_train_frames_per_s"] = train_speed(gpu, batches, "cuda", bf16=False)
         figures["gpu_bf16_train_frames_per_s"] = train_speed(gpu, batches, "cuda", bf16=True)

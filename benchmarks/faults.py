@@ -126,7 +126,7 @@ def fit_command(args: argparse.Namespace, corpus: dict[str, Path], run_dir: Path
         f"--data.corpus.validation={corpus['validation']}",
         f"--data.corpus.test={corpus['test']}",
         f"--data.batch_size={BATCH}", f"--data.seq_len={SEQ_LEN}",
-        "--model.hidden_size=32", "--model.embedding_size=16", "--model.dropout=0.3",
+        "--model.net.hidden_size=32", "--model.net.embedding_size=16", "--model.net.dropout=0.3",
         "--trainer.precision=32-true", f"--trainer.max_steps={args.steps}", *interval,
         "--trainer.limit_val_batches=2", "--trainer.log_every_n_steps=1",
         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",

@@ -37,7 +37,7 @@ class Spec:
 
 def specs(orders: list[int]) -> dict[str, Spec]:
     table = {
-        f"ngram{n}": Spec(f"ngram{n}", "char_ngram.yaml", (f"--model.order={n}",), neural=False)
+        f"ngram{n}": Spec(f"ngram{n}", "char_ngram.yaml", (f"--model.net.order={n}",), neural=False)
         for n in orders
     }
     table["window"] = Spec("window", "char_window.yaml")

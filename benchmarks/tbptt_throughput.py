@@ -69,7 +69,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 
 from seqlab.data import CharTokenizer, LanguageModelData, PythonStdlib
-from seqlab.nn import RecurrentLM, State, detach_state
+from seqlab.engine.task_data import hand_data
+from seqlab.nn import RecurrentLM, RecurrentLMConfig, State, detach_state
 from seqlab.tasks import GenerationTask
 
 PRECISIONS = ("32-true", "bf16-mixed")
@@ -141,16 +142,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def model_kwargs(args: argparse.Namespace, vocab_size: int) -> dict[str, Any]:
-    """The ``RecurrentLM`` hyperparameters, shared by both sides."""
-    return {
-        "vocab_size": vocab_size,
-        "cell": args.cell,
-        "embedding_size": args.embedding_size,
-        "hidden_size": args.hidden_size,
-        "num_layers": args.layers,
-        "dropout": args.dropout,
-    }
+def model_config(args: argparse.Namespace) -> RecurrentLMConfig:
+    """The ``RecurrentLM`` architecture, shared by both sides."""
+    return RecurrentLMConfig(
+        cell=args.cell,
+        embedding_size=args.embedding_size,
+        hidden_size=args.hidden_size,
+        num_layers=args.layers,
+        dropout=args.dropout,
+    )
 
 
 def quiet_libraries() -> None:
@@ -273,7 +273,7 @@ class PlainLoop:
     def __init__(
         self, args: argparse.Namespace, data: LanguageModelData, init: dict[str, torch.Tensor], precision: str
     ) -> None:
-        self.model = RecurrentLM(**model_kwargs(args, data.vocab_size))
+        self.model = RecurrentLM(data.vocab_size, model_config(args))
         self.model.load_state_dict(init)
         self.device = args.device
         self.model.to(self.device).train()
@@ -376,12 +376,14 @@ def run_seqlab(
 ) -> list[Measurement]:
     """Train ``GenerationTask`` with a Trainer; with ``plain``, the plain loop runs in lockstep."""
     task = GenerationTask(
-        **model_kwargs(args, data.vocab_size),
+        data.vocab_size,
+        model_config(args),
         optimizer=functools.partial(torch.optim.AdamW, lr=args.lr, weight_decay=0.0),
         gradient_clip_norm=CLIP_NORM,
     )
     task.model.load_state_dict(init)
     clock = StepClock(StepTimes(args.warmup, args.steps), plain, args.device)
+    hand_data(task, data)  # as seqlab's engine does: the task logs train/bpc for characters
     build_trainer(args, precision, clock, log_dir).fit(task, datamodule=data)
     results = [measurement("seqlab", precision, rep, clock.times, clock.threads)]
     if plain is not None:
@@ -405,7 +407,7 @@ def build_data(args: argparse.Namespace) -> LanguageModelData:
 
 def initial_weights(args: argparse.Namespace, vocab_size: int) -> dict[str, torch.Tensor]:
     torch.manual_seed(args.seed)
-    return copy.deepcopy(RecurrentLM(**model_kwargs(args, vocab_size)).state_dict())
+    return copy.deepcopy(RecurrentLM(vocab_size, model_config(args)).state_dict())
 
 
 def run_pair(

@@ -7,15 +7,20 @@ above the tasks because it builds them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from seqlab.data.modules.transduction import detokenize_target
 from seqlab.data.tokenizers.base import Tokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import CheckpointError, checkpoint_data_state, read_checkpoint, recorded_task
+from seqlab.engine.compatibility import fold_legacy_hparams
+from seqlab.engine.errors import SettingError
+from seqlab.engine.task_data import TaskData
 from seqlab.tasks.base import SeqTask
 
 
@@ -80,8 +85,8 @@ def load_trained(
     state = checkpoint_data_state(checkpoint, path)
     _check_vocabulary(checkpoint, state, cls, path)
     try:
-        task = cls.load_from_checkpoint(path, map_location=device, weights_only=True)
-    except (TypeError, RuntimeError) as err:  # another version's arguments, weights of other shapes
+        task = _rebuild(cls, checkpoint)
+    except (TypeError, RuntimeError, SettingError) as err:  # another version's arguments, other shapes
         if isinstance(err, RuntimeError) and "state_dict" not in str(err):
             raise
         detail = " ".join(line.strip() for line in str(err).strip().splitlines()[:2])
@@ -89,8 +94,40 @@ def load_trained(
             f"{path} does not fit seqlab's {cls.__name__} (another seqlab version, or a damaged file): "
             f"{detail}"
         ) from None
+    task.data = _task_data(state)
     task.eval()
-    return task, state
+    return task.to(device), state
+
+
+def _task_data(state: dict[str, Any]) -> TaskData:
+    """What the run's DataModule handed the task (see :mod:`seqlab.engine.task_data`), rebuilt from
+    the data state in the checkpoint (label counts are the training split's: not kept)."""
+    tokenizer = state["tokenizer"]
+    if tokenizer.get("type") == "speech_alphabet":
+        from seqlab.data.tokenizers.speech_alphabet import Alphabet
+
+        alphabet = Alphabet.from_state(tokenizer)
+        return TaskData(alphabet=alphabet, detokenize=alphabet.detokenize)
+    source = tokenizer_from_state(tokenizer)
+    data = TaskData(
+        token_strings=source.token_strings, char_level=source.kind == "char", detokenize=source.detokenize
+    )
+    if isinstance(state.get("target_tokenizer"), dict):  # an encoder-decoder's two sides
+        data.detokenize = functools.partial(
+            detokenize_target, tokenizer_from_state(state["target_tokenizer"])
+        )
+        data.detokenize_source = source.detokenize
+    return data
+
+
+def _rebuild(cls: type[SeqTask], checkpoint: dict[str, Any]) -> SeqTask:
+    """What Lightning's ``load_from_checkpoint`` does, on the checkpoint already read, with the
+    hyperparameters of checkpoints from before ``net`` (``hidden_size`` at the top level) folded in."""
+    hparams = fold_legacy_hparams(checkpoint.get("hyper_parameters") or {}, cls)
+    task = cls(**{k: v for k, v in hparams.items() if not k.startswith("_")})
+    task.on_load_checkpoint(checkpoint)
+    task.load_state_dict(checkpoint["state_dict"], strict=task.strict_loading)
+    return task
 
 
 def _check_vocabulary(

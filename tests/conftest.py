@@ -78,8 +78,8 @@ def tiny_fit_args(tiny_corpus: dict[str, Path]) -> list[str]:
         f"--data.corpus.test={tiny_corpus['test']}",
         "--data.batch_size=4",
         "--data.seq_len=16",
-        "--model.hidden_size=32",
-        "--model.embedding_size=16",
+        "--model.net.hidden_size=32",
+        "--model.net.embedding_size=16",
         "--trainer.max_steps=6",
         "--trainer.val_check_interval=3",
         "--trainer.limit_val_batches=2",
@@ -175,11 +175,11 @@ def tiny_trainer_args() -> list[str]:
 def tiny_encoder_model_args() -> list[str]:
     """Model sizes that make any classification or labelling config a seconds-long CPU run."""
     return [
-        "--model.hidden_size=16",
-        "--model.embedding_size=8",
-        "--model.word_embedding_size=8",
-        "--model.char_embedding_size=4",
-        "--model.char_hidden_size=4",
+        "--model.net.hidden_size=16",
+        "--model.net.embedding_size=8",
+        "--model.net.word_embedding_size=8",
+        "--model.net.char_embedding_size=4",
+        "--model.net.char_hidden_size=4",
     ]
 
 

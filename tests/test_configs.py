@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from seqlab.cli import main
+from seqlab.engine.compatibility import net_fields
 
 REPO = Path(__file__).resolve().parents[1]
 # Experiment configs; configs/cluster/ holds job-submission profiles (tests/cluster checks those) and
@@ -34,11 +35,12 @@ def assert_contains(printed: Any, written: Any, where: str = "") -> None:
 
 
 def accepted_args(config: Path, args: list[str]) -> list[str]:
-    """``args`` without the ``--model.X`` overrides that the config's model class does not take (an
-    n-gram model has no hidden_size)."""
+    """``args`` without the ``--model.X`` (and ``--model.net.X``) overrides that the config's model class
+    does not take (an n-gram model has no hidden_size)."""
     module, _, name = yaml.safe_load(config.read_text())["model"]["class_path"].rpartition(".")
-    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
-    return [a for a in args if not a.startswith("--model.") or a[len("--model.") :].split("=")[0] in params]
+    task = getattr(importlib.import_module(module), name)
+    known = set(inspect.signature(task).parameters) | {f"net.{field}" for field in net_fields(task)}
+    return [a for a in args if not a.startswith("--model.") or a[len("--model.") :].split("=")[0] in known]
 
 
 def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:

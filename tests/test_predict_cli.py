@@ -24,7 +24,7 @@ TINY = [
     "--trainer.enable_model_summary=false",
     "--trainer.log_every_n_steps=1",
     "--run.wandb.mode=disabled",
-    "--model.hidden_size=16",
+    "--model.net.hidden_size=16",
 ]
 MAX_LENGTH = 12
 CLASSIFIER_TRAIN = [
@@ -72,7 +72,7 @@ def classifier() -> Path:
         "clf",
         [
             "--model=seqlab.tasks.ClassificationTask",
-            "--model.embedding_size=8",
+            "--model.net.embedding_size=8",
             "--data=seqlab.data.ClassificationData",
             "--data.source=seqlab.data.ClassificationFiles",
             f"--data.source.train={train}",
@@ -91,9 +91,9 @@ def tagger() -> Path:
         "tagger",
         [
             "--model=seqlab.tasks.LabellingTask",
-            "--model.word_embedding_size=8",
-            "--model.char_embedding_size=4",
-            "--model.char_hidden_size=4",
+            "--model.net.word_embedding_size=8",
+            "--model.net.char_embedding_size=4",
+            "--model.net.char_hidden_size=4",
             "--data=seqlab.data.LabellingData",
             "--data.source=seqlab.data.LabelledFiles",
             f"--data.source.train={train}",

@@ -57,12 +57,13 @@ trainer:
 model:
   class_path: seqlab.tasks.speech.SpeechRecognitionTask
   init_args:
-    cell: gru
-    hidden_size: 32
-    layers: 2
-    dropout: 0.0
-    subsampling: stack
-    subsampling_factor: 3
+    net:
+      cell: gru
+      hidden_size: 32
+      num_layers: 2
+      dropout: 0.0
+      subsampling: stack
+      subsampling_factor: 3
     optimizer: {{class_path: torch.optim.AdamW, init_args: {{lr: 0.01}}}}
 data:
   class_path: seqlab.data.SpeechData

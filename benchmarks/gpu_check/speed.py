@@ -21,6 +21,7 @@ import typing
 from pathlib import Path
 
 from gpu_check.common import REPO, Context, Emitter, environ_with, last_error_line, quiet_env, sync
+from seqlab.nn import RecurrentLMConfig
 
 GOAL = 0.97
 SCAN_CELLS = ("lstm", "gru", "mingru", "minlstm")
@@ -83,7 +84,9 @@ def measure(
 
     torch.manual_seed(0)
     device = torch.device(ctx.device if ctx.accelerator == "cuda" else "cpu")
-    model = RecurrentLM(256, cell, embedding_size=256, hidden_size=hidden, num_layers=2).to(device)  # type: ignore[arg-type]
+    model = RecurrentLM(
+        256, RecurrentLMConfig(cell, embedding_size=256, hidden_size=hidden, num_layers=2)
+    ).to(device)  # type: ignore[arg-type]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids = torch.randint(0, 256, (batch, length + 1), device=device)
     if device.type == "cuda":

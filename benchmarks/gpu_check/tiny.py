@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from seqlab.engine.compatibility import net_fields
+
 _ANIMALS = ["cat", "dog", "horse", "owl", "fox"]
 _THINGS = ["table", "lamp", "car", "book", "door"]
 _WORDS = ["red", "cat", "sat", "on", "a", "big", "mat", "today", "then", "ran"]
@@ -116,14 +118,19 @@ def trainer_args(steps: int) -> list[str]:
     ]
 
 
-LM_ARGS = ["--data.batch_size=4", "--data.seq_len=16", "--model.hidden_size=32", "--model.embedding_size=16"]
+LM_ARGS = [
+    "--data.batch_size=4",
+    "--data.seq_len=16",
+    "--model.net.hidden_size=32",
+    "--model.net.embedding_size=16",
+]
 ENCODER_ARGS = [
     "--data.batch_size=4",
-    "--model.hidden_size=16",
-    "--model.embedding_size=8",
-    "--model.word_embedding_size=8",
-    "--model.char_embedding_size=4",
-    "--model.char_hidden_size=4",
+    "--model.net.hidden_size=16",
+    "--model.net.embedding_size=8",
+    "--model.net.word_embedding_size=8",
+    "--model.net.char_embedding_size=4",
+    "--model.net.char_hidden_size=4",
 ]
 
 
@@ -156,10 +163,12 @@ def source_args(config: Path, folder: Path) -> list[str]:
 
 
 def accepted(config: Path, args: list[str]) -> list[str]:
-    """``args`` without the ``--model.X`` overrides that the config's model class does not take."""
+    """``args`` without the ``--model.X`` (and ``--model.net.X``) overrides that the config's model class
+    does not take."""
     module, _, name = yaml.safe_load(config.read_text())["model"]["class_path"].rpartition(".")
-    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
-    return [a for a in args if not a.startswith("--model.") or a[len("--model.") :].split("=")[0] in params]
+    task = getattr(importlib.import_module(module), name)
+    known = set(inspect.signature(task).parameters) | {f"net.{field}" for field in net_fields(task)}
+    return [a for a in args if not a.startswith("--model.") or a[len("--model.") :].split("=")[0] in known]
 
 
 def tiny_args(config: Path, folder: Path, steps: int) -> list[str]:

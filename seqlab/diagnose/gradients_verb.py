@@ -111,7 +111,7 @@ def _curves(
             state = f"trained, {built.checkpoint.name}" if built.checkpoint else "init"
             curves[f"{lm.rnn.cell} ({state})"] = language_model_gradient_norms(lm, ids, targets)
         for cell in compare:  # same config and seed, only the cell: what `fit` would start from
-            fresh = build_from_config(config, [*overrides, f"--model.init_args.cell={cell}"])
+            fresh = build_from_config(config, [*overrides, f"--model.init_args.net.cell={cell}"])
             curves[f"{cell} (init)"] = language_model_gradient_norms(_language_model(fresh), ids, targets)
     return curves
 

@@ -22,6 +22,7 @@ from seqlab.engine.checkpoints import read_checkpoint, recorded_data_state
 from seqlab.engine.compatibility import DATA_LINKS, check_fits, check_task
 from seqlab.engine.config_files import config_file_problem
 from seqlab.engine.run_dir import RunSettings, resolve_checkpoint, run_dir_of_checkpoint
+from seqlab.engine.task_data import hand_data
 
 # Top-level keys that `seqlab fit` writes into a run's config.yaml but that building does not use.
 _FIT_ONLY_KEYS = ("optimizer", "lr_scheduler", "ckpt_path", "weights_only")
@@ -85,7 +86,7 @@ def build_from_config(
     overrides: Sequence[str] = (),
     ckpt_path: str | os.PathLike[str] | None = None,
 ) -> Built:
-    """Parse ``config_path`` plus command-line style ``overrides`` (``--model.hidden_size=32``), seed
+    """Parse ``config_path`` plus command-line style ``overrides`` (``--model.net.hidden_size=32``), seed
     as ``seed_everything`` says, instantiate task and data, and load ``ckpt_path``'s weights if given.
 
     Raises:
@@ -106,6 +107,7 @@ def build_from_config(
     seed = _seed(config.seed_everything)
     init = parser.instantiate_classes(config)
     built = Built(init.model, init.data, init.run, config, seed)
+    hand_data(built.task, built.datamodule)
     if ckpt_path is not None:
         built.checkpoint = load_weights(built, ckpt_path)
     return built

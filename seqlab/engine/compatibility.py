@@ -9,7 +9,10 @@ what differs.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +35,10 @@ DATA_LINKS = (
 
 _HIDDEN_HPARAMS = ("_class_path", "_instantiator")
 
+# Flat hyperparameters of checkpoints from before ``net`` that have another name there
+# (SpeechRecognitionTask's ``layers``).
+_RENAMED_NET_KEYS = {"layers": "num_layers"}
+
 
 class CheckpointMismatch(UserError, ValueError):
     """The checkpoint was trained by another task, on other data, or with another architecture."""
@@ -47,7 +54,26 @@ def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _import(dotted: str) -> type | None:
+def moved_net_flags(args: list[str]) -> list[str]:
+    """Where the architecture flags of older seqlab versions went (``--model.hidden_size`` is
+    ``--model.net.hidden_size`` now), for the flags in ``args`` spelled the old way."""
+    from seqlab import nn as models  # below the engine; imported here to read its config classes
+
+    configs = [
+        c for name, c in vars(models).items() if name.endswith("Config") and dataclasses.is_dataclass(c)
+    ]
+    fields = {f.name for config in configs for f in dataclasses.fields(config)}
+    notes = []
+    for arg in args:
+        key = arg.split("=", 1)[0].removeprefix("--model.").removeprefix("init_args.")
+        if arg.startswith("--model.") and "." not in key and _RENAMED_NET_KEYS.get(key, key) in fields:
+            new = f"--model.net.{_RENAMED_NET_KEYS.get(key, key)}"
+            notes.append(f"seqlab's tasks take their architecture under net: {arg.split('=', 1)[0]} is {new}")
+    return notes
+
+
+def import_class(dotted: str) -> type | None:
+    """The class ``dotted`` names, or ``None`` where it does not import."""
     module, _, name = dotted.rpartition(".")
     try:
         found = getattr(importlib.import_module(module), name)
@@ -56,13 +82,43 @@ def _import(dotted: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
+def net_fields(task_class: type) -> tuple[str, ...]:
+    """The fields of a task's ``net`` architecture dataclass (none: the task takes no ``net``)."""
+    try:
+        config = typing.get_type_hints(task_class.__init__).get("net")
+    except (NameError, TypeError):
+        return ()
+    return tuple(f.name for f in dataclasses.fields(config)) if dataclasses.is_dataclass(config) else ()
+
+
+def fold_legacy_hparams(hparams: Mapping[str, Any], task_class: type | None) -> dict[str, Any]:
+    """A checkpoint's hyperparameters in today's layout: checkpoints from before ``net`` hold the
+    architecture at the top level (``hidden_size``), and those keys move into ``net``. Hyperparameters
+    that are already in today's layout come back unchanged."""
+    fields = net_fields(task_class) if task_class is not None else ()
+    if not fields:
+        return dict(hparams)
+    params = inspect.signature(task_class.__init__).parameters
+    folded: dict[str, Any] = {}
+    net = dict(hparams.get("net") or {})
+    for key, value in hparams.items():
+        field = _RENAMED_NET_KEYS.get(key, key)
+        if key not in params and field in fields:
+            net[field] = value
+        elif key != "net":
+            folded[key] = value
+    if net:
+        folded["net"] = net
+    return folded
+
+
 def check_task(ckpt_path: str, checkpoint: Mapping[str, Any], class_path: str | None, verb: str) -> None:
     """The config's model class must be the checkpoint's task class (compared as imported classes:
     ``seqlab.tasks.X`` and ``seqlab.tasks.x.X`` are the same task)."""
     recorded = recorded_task(checkpoint)
     if not recorded or not class_path:
         return
-    theirs, ours = _import(recorded), _import(class_path)
+    theirs, ours = import_class(recorded), import_class(class_path)
     if theirs is not None and ours is not None:
         if theirs is ours:
             return
@@ -96,6 +152,16 @@ def _differing(theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> list[str]:
     return [k for k in theirs if k in ours and k not in _HIDDEN_HPARAMS and not _same(theirs[k], ours[k])]
 
 
+def _flat(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """``net``'s fields as ``net.hidden_size`` beside the other hyperparameters, so a difference names
+    the field."""
+    flat = {k: v for k, v in hparams.items() if k != "net"}
+    net = hparams.get("net")
+    if isinstance(net, Mapping):
+        flat.update({f"net.{k}": v for k, v in net.items()})
+    return flat
+
+
 def _shape_differences(checkpoint_state: Mapping[str, Any], model: L.LightningModule) -> list[str]:
     """Parameters and buffers the checkpoint lacks, has extra, or holds in another shape."""
     ours = model.state_dict()
@@ -121,8 +187,8 @@ def check_fits(
 ) -> None:
     """The data must rebuild the checkpoint's vocabularies and the model must have its parameter names
     and shapes; the error names the sizes or hyperparameters that differ."""
-    theirs = checkpoint.get("hyper_parameters") or {}
-    ours = dict(getattr(model, "hparams", {}) or {})
+    theirs = _flat(fold_legacy_hparams(checkpoint.get("hyper_parameters") or {}, type(model)))
+    ours = _flat(dict(getattr(model, "hparams", {}) or {}))
     differing = _differing(theirs, ours)
     sizes = [k for k in differing if k in DATA_LINKS]
     if sizes:

@@ -8,6 +8,7 @@ from here too (:func:`batches_trained`, handed to ``seqlab.data`` on import: dat
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import lightning as L
@@ -57,3 +58,10 @@ def batches_trained(trainer: L.Trainer) -> int:
 
 
 set_progress_reader(batches_trained)  # the DataModules' resumable loaders ask through this
+
+
+def replace_saved_hparam(module: L.LightningModule, key: str, value: Any) -> None:
+    """Set a hyperparameter after ``save_hyperparameters``, in ``hparams`` and in the copy Lightning
+    keeps for the loggers (``hparams.yaml``, W&B config), which has no public setter."""
+    module.hparams[key] = value
+    module._hparams_initial[key] = copy.deepcopy(value)

@@ -19,11 +19,18 @@ from seqlab.engine import run_dir as runs
 from seqlab.engine.build import ConfigError, add_seqlab_arguments
 from seqlab.engine.callbacks import RandomState, SaveResolvedConfig, checkpoint_callback
 from seqlab.engine.checkpoints import AtomicCheckpointIO, read_checkpoint
-from seqlab.engine.compatibility import check_fits, check_task
+from seqlab.engine.compatibility import (
+    check_fits,
+    check_task,
+    fold_legacy_hparams,
+    import_class,
+    moved_net_flags,
+)
 from seqlab.engine.config_files import check_config_arguments
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
+from seqlab.engine.task_data import hand_data
 from seqlab.engine.user_errors import exit_on_user_errors
 
 
@@ -53,27 +60,48 @@ class SeqlabCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """Lightning replaces the model's config with the checkpoint's hyperparameters; model options
-        written on the command line (``seqlab test ... --model.init_args.eval_beam_size 8``) win."""
+        written on the command line (``seqlab test ... --model.init_args.eval_beam_size 8``,
+        ``--model.net.dropout 0.1``) win."""
         subcommand = self.config.get("subcommand")
-        given: dict[str, Any] = {}
-        if subcommand:
-            config = self.config[subcommand]
-            self._resolve_ckpt_path(config)
-            if config.get("ckpt_path"):
-                # Before Lightning swaps the config's model class for the checkpoint's.
-                self._checkpoint = read_checkpoint(config.ckpt_path)
-                class_path = getattr(config.model, "class_path", None)
-                check_task(config.ckpt_path, self._checkpoint, class_path, subcommand)
-            init_args = self.config[subcommand].model.get("init_args")
-            for arg in getattr(self, "_raw_args", []):
-                if not isinstance(arg, str) or not arg.startswith("--model."):
-                    continue
-                parts = [p for p in arg[2:].split("=", 1)[0].split(".")[1:] if p != "init_args"]
-                if parts and init_args is not None and parts[0] in init_args:
-                    given[parts[0]] = init_args[parts[0]]
-        super()._parse_ckpt_path()
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        self._resolve_ckpt_path(config)
+        if not config.get("ckpt_path"):
+            return
+        # Before the config's model class is swapped for the checkpoint's.
+        self._checkpoint = read_checkpoint(config.ckpt_path)
+        check_task(config.ckpt_path, self._checkpoint, getattr(config.model, "class_path", None), subcommand)
+        init_args = config.model.get("init_args")
+        given = {key: init_args[key] for key in self._given_model_keys() if init_args and key in init_args}
+        self._use_checkpoint_hparams(subcommand)
         for key, value in given.items():
             self.config[subcommand].model.init_args[key] = value
+
+    def _given_model_keys(self) -> list[str]:
+        """The model options on the command line, as keys under ``init_args``: dotted down to the option
+        given (``net.dropout``) where the config has it so, else the top-level option."""
+        init_args = self.config[self.config.subcommand].model.get("init_args") or {}
+        keys = []
+        for arg in getattr(self, "_raw_args", []):
+            if isinstance(arg, str) and arg.startswith("--model."):
+                parts = arg[2:].split("=", 1)[0].split(".")[1:]
+                parts = parts[1:] if parts[:1] == ["init_args"] else parts
+                dotted = ".".join(parts)
+                keys += [dotted if dotted in init_args else parts[0]] if parts else []
+        return keys
+
+    def _use_checkpoint_hparams(self, subcommand: str) -> None:
+        """Lightning's own step (its ``_parse_ckpt_path``) on the checkpoint already read, with the
+        hyperparameters of checkpoints from before ``net`` folded into today's layout."""
+        hparams = dict((self._checkpoint or {}).get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        class_path = hparams.pop("_class_path", None)
+        hparams = fold_legacy_hparams(hparams, import_class(class_path) if class_path else None)
+        if not hparams:
+            return
+        model = {"class_path": class_path, "dict_kwargs": hparams} if class_path else hparams
+        self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
 
     @staticmethod
     def _resolve_ckpt_path(config: Any) -> None:
@@ -96,6 +124,7 @@ class SeqlabCLI(LightningCLI):
         """Check the checkpoint against the model and data just built, then choose the run directory
         and the one this command records into (``self.log_dir``: the run's, or an evaluation's)."""
         config = self.config[self.subcommand]
+        hand_data(self.model, self.datamodule)
         if self._checkpoint is not None:
             checkpoint, self._checkpoint = self._checkpoint, None
             check_fits(config.ckpt_path, checkpoint, self.model, self.datamodule, self.subcommand)
@@ -180,7 +209,10 @@ def train_main(argv: list[str] | None = None) -> None:
     bad input ends in ``seqlab: error: ...`` (see :mod:`seqlab.engine.user_errors`)."""
     with exit_on_user_errors():
         # jsonargparse would report a broken config as "<unicode string>", line N after its usage.
-        problem = check_config_arguments(list(sys.argv[1:] if argv is None else argv))
+        args = list(sys.argv[1:] if argv is None else argv)
+        problem = check_config_arguments(args)
         if problem is not None:
             raise ConfigError(problem)
+        for moved in moved_net_flags(args):
+            print(f"seqlab: note: {moved}", file=sys.stderr)
         run_training(argv)

@@ -1,9 +1,9 @@
 """Plain PyTorch building blocks (no Lightning): recurrent stacks, models, decoding."""
 
-from seqlab.nn.acoustic import AcousticEncoder, CTCModel
+from seqlab.nn.acoustic import AcousticConfig, AcousticEncoder, CTCModel
 from seqlab.nn.attention import Attention
 from seqlab.nn.char_encoder import CharWordEncoder
-from seqlab.nn.classifier import RecurrentClassifier
+from seqlab.nn.classifier import ClassifierConfig, RecurrentClassifier
 from seqlab.nn.crf import LinearChainCRF, scheme_constraints
 from seqlab.nn.ctc import (
     CTCLossResult,
@@ -14,8 +14,8 @@ from seqlab.nn.ctc import (
     ctc_prefix_beam_search,
 )
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
-from seqlab.nn.language_model import RecurrentLM
-from seqlab.nn.ngram import NgramLM
+from seqlab.nn.language_model import RecurrentLM, RecurrentLMConfig
+from seqlab.nn.ngram import NgramConfig, NgramLM
 from seqlab.nn.pooling import SequencePooling, lengths_to_mask
 from seqlab.nn.recurrent import RecurrentStack, State, detach_state
 from seqlab.nn.sampling import filter_logits, generate, sample_next
@@ -27,31 +27,38 @@ from seqlab.nn.search import (
     greedy_search,
     sample_search,
 )
-from seqlab.nn.seq2seq import Seq2Seq
-from seqlab.nn.tagger import RecurrentTagger
-from seqlab.nn.window_lm import FixedWindowLM
+from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqlab.nn.tagger import RecurrentTagger, TaggerConfig
+from seqlab.nn.window_lm import FixedWindowLM, FixedWindowLMConfig
 from seqlab.nn.word_list import WordListScorer
 
 __all__ = [
+    "AcousticConfig",
     "AcousticEncoder",
     "Attention",
     "CTCLossResult",
     "CTCModel",
     "CharWordEncoder",
+    "ClassifierConfig",
     "EmbeddingCoverage",
     "FixedWindowLM",
+    "FixedWindowLMConfig",
     "Hypothesis",
     "LinearChainCRF",
+    "NgramConfig",
     "NgramLM",
     "PretrainedEmbeddings",
     "RecurrentClassifier",
     "RecurrentLM",
+    "RecurrentLMConfig",
     "RecurrentStack",
     "RecurrentTagger",
     "Seq2Seq",
+    "Seq2SeqConfig",
     "SequencePooling",
     "State",
     "StepDecoder",
+    "TaggerConfig",
     "WordListScorer",
     "beam_search",
     "ctc_beam_decode",

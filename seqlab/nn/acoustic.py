@@ -7,6 +7,7 @@ while CTC still has enough frames to emit every label.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -32,6 +33,34 @@ def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[t
     return x, torch.div(lengths + factor - 1, factor, rounding_mode="floor")
 
 
+@dataclass(frozen=True)
+class AcousticConfig:
+    """The architecture of an :class:`AcousticEncoder` (the ``net`` of ``SpeechRecognitionTask``).
+
+    Attributes:
+        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
+        hidden_size: recurrent width per direction.
+        num_layers: recurrent layers.
+        bidirectional: read each utterance both ways.
+        dropout: dropout between layers and on the encoder output.
+        subsampling: ``none``, ``stack`` (concatenate frames before the first layer) or ``pyramid``
+            (concatenate pairs between layers).
+        subsampling_factor: time reduction (1 without subsampling; a power of two below
+            ``2 ** num_layers`` for ``pyramid``).
+        projection_size: a linear projection of the (stacked) frames to this width before the first
+            layer (``None``: none).
+    """
+
+    cell: Cell = "lstm"
+    hidden_size: int = 256
+    num_layers: int = 3
+    bidirectional: bool = True
+    dropout: float = 0.2
+    subsampling: Subsampling = "stack"
+    subsampling_factor: int = 3
+    projection_size: int | None = None
+
+
 class AcousticEncoder(nn.Module):
     """Stacked (bi)directional LSTM/GRU over [B, T, F] feature frames, with optional subsampling.
 
@@ -42,55 +71,40 @@ class AcousticEncoder(nn.Module):
 
     Args:
         num_features: features per input frame.
-        hidden_size: recurrent width per direction.
-        num_layers: recurrent layers.
-        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
-        bidirectional: read each utterance both ways.
-        dropout: dropout between layers and on the encoder output.
-        subsampling: ``none``, ``stack`` or ``pyramid``.
-        subsampling_factor: time reduction (a power of two below ``2 ** num_layers`` for ``pyramid``).
-        projection_size: a linear projection of the (stacked) frames to this width before the first
-            layer (``None``: none).
+        config: the architecture (:class:`AcousticConfig`).
     """
 
-    def __init__(
-        self,
-        num_features: int,
-        hidden_size: int = 256,
-        num_layers: int = 3,
-        cell: Cell = "lstm",
-        bidirectional: bool = True,
-        dropout: float = 0.0,
-        subsampling: Subsampling = "none",
-        subsampling_factor: int = 1,
-        projection_size: int | None = None,
-    ) -> None:
+    def __init__(self, num_features: int, config: AcousticConfig = AcousticConfig()) -> None:
         super().__init__()
+        c = config
+        subsampling, factor, num_layers = c.subsampling, c.subsampling_factor, c.num_layers
         if subsampling not in ("none", "stack", "pyramid"):
             raise ValueError(f"subsampling must be none, stack or pyramid, got {subsampling!r}")
-        if subsampling_factor < 1 or (subsampling == "none" and subsampling_factor != 1):
-            raise ValueError(f"subsampling_factor must be 1 without subsampling, got {subsampling_factor}")
+        if factor < 1 or (subsampling == "none" and factor != 1):
+            raise ValueError(f"subsampling_factor must be 1 without subsampling, got {factor}")
         reductions = 0
         if subsampling == "pyramid":
-            reductions = subsampling_factor.bit_length() - 1
-            if 1 << reductions != subsampling_factor or reductions >= num_layers:
+            reductions = factor.bit_length() - 1
+            if 1 << reductions != factor or reductions >= num_layers:
                 raise ValueError(
                     f"pyramid subsampling_factor must be a power of two below 2**num_layers "
-                    f"({1 << num_layers}), got {subsampling_factor}"
+                    f"({1 << num_layers}), got {factor}"
                 )
-        self.subsampling, self.factor, self.reductions = subsampling, subsampling_factor, reductions
-        width = num_features * (subsampling_factor if subsampling == "stack" else 1)
-        self.projection = nn.Linear(width, projection_size) if projection_size else None
-        width = projection_size or width
-        directions = 2 if bidirectional else 1
+        self.subsampling, self.factor, self.reductions = subsampling, factor, reductions
+        width = num_features * (factor if subsampling == "stack" else 1)
+        self.projection = nn.Linear(width, c.projection_size) if c.projection_size else None
+        width = c.projection_size or width
+        directions = 2 if c.bidirectional else 1
         # Pyramid: one stack per layer (time halves between them); otherwise one fused multi-layer stack.
         sizes = [1] * num_layers if subsampling == "pyramid" else [num_layers]
         self.layers = nn.ModuleList()
         for index, layers in enumerate(sizes):
-            self.layers.append(RecurrentStack(cell, width, hidden_size, layers, dropout, bidirectional))
-            width = hidden_size * directions * (2 if index < reductions else 1)
-        self.dropout = nn.Dropout(dropout)
-        self.output_size = hidden_size * directions
+            self.layers.append(
+                RecurrentStack(c.cell, width, c.hidden_size, layers, c.dropout, c.bidirectional)
+            )
+            width = c.hidden_size * directions * (2 if index < reductions else 1)
+        self.dropout = nn.Dropout(c.dropout)
+        self.output_size = c.hidden_size * directions
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames out for ``lengths`` frames in (each reduction rounds up: a partial group is a frame)."""
@@ -123,12 +137,12 @@ class CTCModel(nn.Module):
     Args:
         vocab_size: output labels including the blank.
         num_features: features per input frame.
-        **encoder: ``AcousticEncoder`` arguments.
+        config: the encoder's architecture.
     """
 
-    def __init__(self, vocab_size: int, num_features: int, **encoder) -> None:
+    def __init__(self, vocab_size: int, num_features: int, config: AcousticConfig = AcousticConfig()) -> None:
         super().__init__()
-        self.encoder = AcousticEncoder(num_features, **encoder)
+        self.encoder = AcousticEncoder(num_features, config)
         self.output = nn.Linear(self.encoder.output_size, vocab_size)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -9,51 +11,47 @@ from seqlab.nn.pooling import PoolingKind, SequencePooling
 from seqlab.nn.recurrent import Cell, RecurrentStack
 
 
-class RecurrentClassifier(nn.Module):
-    """Classify right-padded token sequences; padding is packed away, so it never changes a prediction.
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The architecture of a :class:`RecurrentClassifier` (the ``net`` of ``ClassificationTask``).
 
-    Args:
-        vocab_size: number of token ids.
-        num_classes: output classes.
+    Attributes:
         cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``, ``mingru``, ``minlstm``).
         embedding_size: token embedding width.
         hidden_size: recurrent state width per direction.
         num_layers: stacked recurrent layers.
         bidirectional: read the sequence in both directions.
         dropout: dropout on embeddings, between layers and before the output layer.
-        pooling: ``last``, ``mean``, ``max`` or ``attention`` (see :class:`SequencePooling`).
+        pooling: ``last`` (each direction's final state), ``mean``, ``max`` or ``attention`` (learned; see
+            :class:`SequencePooling`).
         orthogonal_init: orthogonal recurrent matrices at initialisation.
         forget_bias: LSTM forget-gate bias at initialisation.
     """
 
+    cell: Cell = "lstm"
+    embedding_size: int = 64
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.1
+    pooling: PoolingKind = "last"
+    orthogonal_init: bool = True
+    forget_bias: float | None = 1.0
+
+
+class RecurrentClassifier(nn.Module):
+    """Classify right-padded token sequences (``vocab_size`` token ids, ``num_classes`` outputs); padding is
+    packed away, so it never changes a prediction."""
+
     def __init__(
-        self,
-        vocab_size: int,
-        num_classes: int,
-        cell: Cell = "lstm",
-        embedding_size: int = 64,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.0,
-        pooling: PoolingKind = "last",
-        orthogonal_init: bool = True,
-        forget_bias: float | None = 1.0,
+        self, vocab_size: int, num_classes: int, config: ClassifierConfig = ClassifierConfig()
     ) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.drop = nn.Dropout(dropout)
-        self.rnn = RecurrentStack(
-            cell,
-            embedding_size,
-            hidden_size,
-            num_layers,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            orthogonal_init=orthogonal_init,
-            forget_bias=forget_bias,
-        )
-        self.pooling = SequencePooling(pooling, self.rnn.output_size, bidirectional)
+        c = config
+        self.embedding = nn.Embedding(vocab_size, c.embedding_size)
+        self.drop = nn.Dropout(c.dropout)
+        self.rnn = RecurrentStack.from_config(c, c.embedding_size)
+        self.pooling = SequencePooling(c.pooling, self.rnn.output_size, c.bidirectional)
         self.output = nn.Linear(self.rnn.output_size, num_classes)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -24,11 +26,11 @@ def output_layers(
     return projection, output
 
 
-class RecurrentLM(nn.Module):
-    """The Char-RNN family of language models, for characters or subwords.
+@dataclass(frozen=True)
+class RecurrentLMConfig:
+    """The architecture of a :class:`RecurrentLM` (the ``net`` of ``GenerationTask``).
 
-    Args:
-        vocab_size: number of token ids.
+    Attributes:
         cell: recurrent cell (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``, ``mingru``, ``minlstm``).
         embedding_size: token embedding width.
         hidden_size: recurrent state width.
@@ -38,40 +40,33 @@ class RecurrentLM(nn.Module):
             ``hidden_size`` differs from ``embedding_size``).
         orthogonal_init: orthogonal recurrent matrices at initialisation.
         forget_bias: LSTM forget-gate bias at initialisation.
-        layer_norm: normalise each recurrent layer's input (``None``: the cell's default, see
+        layer_norm: normalise each recurrent layer's input (``None``: on for the scan cells only, see
             :class:`RecurrentStack`).
-        residual: residual connections around each recurrent layer (``None``: the cell's default).
+        residual: residual connections around each recurrent layer (``None``: on for the scan cells only).
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        cell: Cell = "lstm",
-        embedding_size: int = 64,
-        hidden_size: int = 512,
-        num_layers: int = 2,
-        dropout: float = 0.0,
-        tie_weights: bool = False,
-        orthogonal_init: bool = True,
-        forget_bias: float | None = 1.0,
-        layer_norm: bool | None = None,
-        residual: bool | None = None,
-    ) -> None:
+    cell: Cell = "lstm"
+    embedding_size: int = 64
+    hidden_size: int = 512
+    num_layers: int = 2
+    dropout: float = 0.0
+    tie_weights: bool = False
+    orthogonal_init: bool = True
+    forget_bias: float | None = 1.0
+    layer_norm: bool | None = None
+    residual: bool | None = None
+
+
+class RecurrentLM(nn.Module):
+    """The Char-RNN family of language models, for characters or subwords, over ``vocab_size`` token ids."""
+
+    def __init__(self, vocab_size: int, config: RecurrentLMConfig = RecurrentLMConfig()) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
-        self.drop = nn.Dropout(dropout)
-        self.rnn = RecurrentStack(
-            cell,
-            embedding_size,
-            hidden_size,
-            num_layers,
-            dropout=dropout,
-            orthogonal_init=orthogonal_init,
-            forget_bias=forget_bias,
-            layer_norm=layer_norm,
-            residual=residual,
-        )
-        self.projection, self.output = output_layers(self.embedding, hidden_size, tie_weights)
+        c = config
+        self.embedding = nn.Embedding(vocab_size, c.embedding_size)
+        self.drop = nn.Dropout(c.dropout)
+        self.rnn = RecurrentStack.from_config(c, c.embedding_size)
+        self.projection, self.output = output_layers(self.embedding, c.hidden_size, c.tie_weights)
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Logits [B, T, V] for ids [B, T], and the state after the last step."""

@@ -107,11 +107,11 @@ class Level:
         probs.reshape(-1)[flat] += self.terms[entry]
 
 
-class NgramLM(nn.Module):
-    """Order-n language model over ``vocab_size`` token ids.
+@dataclass(frozen=True)
+class NgramConfig:
+    """The model of an :class:`NgramLM` (the ``net`` of ``NgramTask``).
 
-    Args:
-        vocab_size: number of token ids.
+    Attributes:
         order: n, 1..8 (``vocab_size+1`` to the power ``order`` must fit in int64).
         smoothing: ``kneser_ney`` (interpolated modified KN, Chen & Goodman: discounts D1, D2, D3+
             per order, continuation counts below the top order, the uniform distribution at the
@@ -119,8 +119,17 @@ class NgramLM(nn.Module):
         k: the pseudo-count of ``add_k``.
     """
 
-    def __init__(self, vocab_size: int, order: int = 5, smoothing: Smoothing = "kneser_ney", k: float = 1.0):
+    order: int = 5
+    smoothing: Smoothing = "kneser_ney"
+    k: float = 1.0
+
+
+class NgramLM(nn.Module):
+    """Order-n language model over ``vocab_size`` token ids."""
+
+    def __init__(self, vocab_size: int, config: NgramConfig = NgramConfig()):
         super().__init__()
+        order, smoothing, k = config.order, config.smoothing, config.k
         if not 1 <= order <= MAX_ORDER:
             raise ValueError(f"order must be 1..{MAX_ORDER}, got {order}")
         if vocab_size < 1:

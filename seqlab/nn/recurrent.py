@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -120,6 +120,22 @@ class RecurrentStack(nn.Module):
             self.shortcuts.append(nn.Linear(width, out) if self.residual and width != out else nn.Identity())
             width = out
         self.drop = nn.Dropout(dropout)
+
+    @classmethod
+    def from_config(cls, config: Any, input_size: int) -> RecurrentStack:
+        """The stack a model's config describes (``cell``, ``hidden_size`` and whichever of the other
+        arguments it has as fields; the rest keep their defaults)."""
+        names = (
+            "num_layers",
+            "dropout",
+            "bidirectional",
+            "orthogonal_init",
+            "forget_bias",
+            "layer_norm",
+            "residual",
+        )
+        options = {name: getattr(config, name) for name in names if hasattr(config, name)}
+        return cls(config.cell, input_size, config.hidden_size, **options)
 
     @property
     def output_size(self) -> int:

@@ -69,6 +69,44 @@ class Seq2SeqState:
         )
 
 
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    """The architecture of a :class:`Seq2Seq` (the ``net`` of ``TransductionTask``).
+
+    Attributes:
+        cell: recurrent cell of encoder and decoder (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``,
+            ``mingru``, ``minlstm``).
+        embedding_size: width of both embeddings.
+        hidden_size: decoder state width, and encoder width over both directions (must be even when
+            bidirectional).
+        encoder_layers: stacked encoder layers.
+        decoder_layers: stacked decoder layers.
+        bidirectional_encoder: read the source in both directions.
+        attention: ``none`` (the fixed-vector bottleneck), ``additive`` (Bahdanau), ``dot`` or ``general``
+            (Luong).
+        input_feeding: feed the previous attentional state to the decoder (Luong; ignored without
+            attention).
+        dropout: dropout on embeddings, between stacked layers and before the output layer.
+        tie_target_embeddings: the output layer shares the target embedding matrix (a projection from
+            ``hidden_size`` to ``embedding_size`` is added when they differ).
+        orthogonal_init: orthogonal recurrent matrices at initialisation.
+        forget_bias: LSTM forget-gate bias at initialisation.
+    """
+
+    cell: Cell = "lstm"
+    embedding_size: int = 128
+    hidden_size: int = 256
+    encoder_layers: int = 1
+    decoder_layers: int = 1
+    bidirectional_encoder: bool = True
+    attention: Seq2SeqAttention = "additive"
+    input_feeding: bool = True
+    dropout: float = 0.2
+    tie_target_embeddings: bool = False
+    orthogonal_init: bool = True
+    forget_bias: float | None = 1.0
+
+
 class Seq2Seq(nn.Module):
     """Encoder-decoder over token ids, with right-padded sources packed away (padding never changes a
     prediction).
@@ -92,84 +130,61 @@ class Seq2Seq(nn.Module):
     Args:
         source_vocab_size: source token ids.
         target_vocab_size: target token ids (the output layer's size).
+        config: the architecture (:class:`Seq2SeqConfig`).
         pad_id: padding id (of both vocabularies); its embedding rows are zero.
         bos_id: target begin-of-sequence id: decoder inputs start with it.
         eos_id: target end-of-sequence id: decoding stops at it.
-        cell: recurrent cell of encoder and decoder (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``,
-            ``mingru``, ``minlstm``).
-        embedding_size: width of both embeddings.
-        hidden_size: decoder state width, and encoder width over both directions (must be even when
-            bidirectional).
-        encoder_layers: stacked encoder layers.
-        decoder_layers: stacked decoder layers.
-        bidirectional_encoder: read the source in both directions.
-        attention: ``none``, ``additive`` (Bahdanau), ``dot`` or ``general`` (Luong).
-        input_feeding: feed the previous attentional state to the decoder (ignored without attention).
-        dropout: dropout on embeddings, between stacked layers and before the output layer.
-        tie_target_embeddings: the output layer shares the target embedding matrix (a projection from
-            ``hidden_size`` to ``embedding_size`` is added when they differ).
-        orthogonal_init: orthogonal recurrent matrices at initialisation.
-        forget_bias: LSTM forget-gate bias at initialisation.
     """
 
     def __init__(
         self,
         source_vocab_size: int,
         target_vocab_size: int,
+        config: Seq2SeqConfig = Seq2SeqConfig(),
         pad_id: int = 0,
         bos_id: int = 1,
         eos_id: int = 2,
-        cell: Cell = "lstm",
-        embedding_size: int = 128,
-        hidden_size: int = 256,
-        encoder_layers: int = 1,
-        decoder_layers: int = 1,
-        bidirectional_encoder: bool = True,
-        attention: Seq2SeqAttention = "additive",
-        input_feeding: bool = True,
-        dropout: float = 0.0,
-        tie_target_embeddings: bool = False,
-        orthogonal_init: bool = True,
-        forget_bias: float | None = 1.0,
     ) -> None:
         super().__init__()
-        if attention not in ("none", "additive", "dot", "general"):
-            raise ValueError(f"attention must be one of none, additive, dot, general; got {attention!r}")
-        directions = 2 if bidirectional_encoder else 1
+        c = config
+        if c.attention not in ("none", "additive", "dot", "general"):
+            raise ValueError(f"attention must be one of none, additive, dot, general; got {c.attention!r}")
+        directions = 2 if c.bidirectional_encoder else 1
+        hidden_size = c.hidden_size
         if hidden_size % directions:
             raise ValueError(f"a bidirectional encoder needs an even hidden_size, got {hidden_size}")
         self.source_vocab_size, self.target_vocab_size = source_vocab_size, target_vocab_size
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.hidden_size, self.directions = hidden_size, directions
-        self.input_feeding = input_feeding and attention != "none"
+        self.input_feeding = c.input_feeding and c.attention != "none"
 
-        self.source_embedding = nn.Embedding(source_vocab_size, embedding_size, padding_idx=pad_id)
-        self.target_embedding = nn.Embedding(target_vocab_size, embedding_size, padding_idx=pad_id)
-        self.drop = nn.Dropout(dropout)
-        recurrent = {"dropout": dropout, "orthogonal_init": orthogonal_init, "forget_bias": forget_bias}
+        self.source_embedding = nn.Embedding(source_vocab_size, c.embedding_size, padding_idx=pad_id)
+        self.target_embedding = nn.Embedding(target_vocab_size, c.embedding_size, padding_idx=pad_id)
+        self.drop = nn.Dropout(c.dropout)
+        recurrent = {"dropout": c.dropout, "orthogonal_init": c.orthogonal_init, "forget_bias": c.forget_bias}
         self.encoder = RecurrentStack(
-            cell,
-            embedding_size,
+            c.cell,
+            c.embedding_size,
             hidden_size // directions,
-            encoder_layers,
-            bidirectional=bidirectional_encoder,
+            c.encoder_layers,
+            bidirectional=c.bidirectional_encoder,
             **recurrent,
         )
-        self.bridge = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(decoder_layers))
+        self.bridge = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(c.decoder_layers))
         self.bridge_cell = (
-            nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(decoder_layers))
-            if cell == "lstm"
+            nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(c.decoder_layers))
+            if c.cell == "lstm"
             else None
         )
-        decoder_input = embedding_size + (hidden_size if self.input_feeding else 0)
-        self.decoder = RecurrentStack(cell, decoder_input, hidden_size, decoder_layers, **recurrent)
+        decoder_input = c.embedding_size + (hidden_size if self.input_feeding else 0)
+        self.decoder = RecurrentStack(c.cell, decoder_input, hidden_size, c.decoder_layers, **recurrent)
         self.attention: Attention | None = None
         self.combine: nn.Linear | None = None
-        if attention != "none":
-            self.attention = Attention(attention, hidden_size, hidden_size)
+        if c.attention != "none":
+            self.attention = Attention(c.attention, hidden_size, hidden_size)
             self.combine = nn.Linear(2 * hidden_size, hidden_size, bias=False)
         self.projection, self.output = output_layers(
-            self.target_embedding, hidden_size, tie_target_embeddings
+            self.target_embedding, hidden_size, c.tie_target_embeddings
         )
 
     # ---- encoder ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -14,16 +16,14 @@ from seqlab.nn.recurrent import Cell, RecurrentStack
 IGNORE_INDEX = -100
 
 
-class RecurrentTagger(nn.Module):
-    """Per-token tag emissions from word (and optionally character) features, with an optional CRF on top.
+@dataclass(frozen=True)
+class TaggerConfig:
+    """The architecture of a :class:`RecurrentTagger` (the ``net`` of ``LabellingTask``).
 
-    Args:
-        vocab_size: number of word ids.
-        num_tags: number of tags.
-        char_vocab_size: number of character ids; 0 means no character encoder.
+    Attributes:
         word_embedding_size: word embedding width.
-        char_embedding_size: character embedding width.
-        char_hidden_size: character RNN state width per direction.
+        char_embedding_size: character embedding width (with a character encoder).
+        char_hidden_size: character BiLSTM width per direction (with a character encoder).
         cell: recurrent cell of the word-level stack (``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``,
             ``mingru``, ``minlstm``).
         hidden_size: word-level recurrent state width per direction.
@@ -35,44 +35,39 @@ class RecurrentTagger(nn.Module):
         forget_bias: LSTM forget-gate bias at initialisation.
     """
 
+    word_embedding_size: int = 100
+    char_embedding_size: int = 25
+    char_hidden_size: int = 25
+    cell: Cell = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    crf: bool = False
+    orthogonal_init: bool = True
+    forget_bias: float | None = 1.0
+
+
+class RecurrentTagger(nn.Module):
+    """Per-token emissions over ``num_tags`` tags from word ids (``vocab_size``) and optionally characters
+    (``char_vocab_size`` ids; 0: no character encoder), with an optional CRF on top."""
+
     def __init__(
-        self,
-        vocab_size: int,
-        num_tags: int,
-        char_vocab_size: int = 0,
-        word_embedding_size: int = 100,
-        char_embedding_size: int = 25,
-        char_hidden_size: int = 25,
-        cell: Cell = "lstm",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.0,
-        crf: bool = False,
-        orthogonal_init: bool = True,
-        forget_bias: float | None = 1.0,
+        self, vocab_size: int, num_tags: int, char_vocab_size: int = 0, config: TaggerConfig = TaggerConfig()
     ) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, word_embedding_size)
+        c = config
+        self.embedding = nn.Embedding(vocab_size, c.word_embedding_size)
         self.char_encoder = (
-            CharWordEncoder(char_vocab_size, char_embedding_size, char_hidden_size, cell)
+            CharWordEncoder(char_vocab_size, c.char_embedding_size, c.char_hidden_size, c.cell)
             if char_vocab_size > 0
             else None
         )
-        features = word_embedding_size + (self.char_encoder.output_size if self.char_encoder else 0)
-        self.drop = nn.Dropout(dropout)
-        self.rnn = RecurrentStack(
-            cell,
-            features,
-            hidden_size,
-            num_layers,
-            dropout=dropout,
-            bidirectional=bidirectional,
-            orthogonal_init=orthogonal_init,
-            forget_bias=forget_bias,
-        )
+        features = c.word_embedding_size + (self.char_encoder.output_size if self.char_encoder else 0)
+        self.drop = nn.Dropout(c.dropout)
+        self.rnn = RecurrentStack.from_config(c, features)
         self.output = nn.Linear(self.rnn.output_size, num_tags)
-        self.crf = LinearChainCRF(num_tags) if crf else None
+        self.crf = LinearChainCRF(num_tags) if c.crf else None
         self.num_tags = num_tags
 
     def forward(

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from seqlab.nn.language_model import output_layers
 
 
-class FixedWindowLM(nn.Module):
-    """Embeddings of the previous ``context_size`` tokens, concatenated, through a tanh MLP to logits.
+@dataclass(frozen=True)
+class FixedWindowLMConfig:
+    """The architecture of a :class:`FixedWindowLM` (the ``net`` of ``FixedWindowLMTask``).
 
-    The state carried between windows is the last ``context_size`` token ids of each stream ``[B, k]``,
-    so a stream cut into windows gives exactly the logits of one pass. Before a stream's first token the
-    history is a padding id (``vocab_size``) whose embedding is its own learned vector, so no real token
-    stands in for "nothing yet". All positions are computed at once (``unfold``), without a time loop.
-
-    Args:
-        vocab_size: number of token ids.
+    Attributes:
         context_size: k, the tokens each prediction sees (the current one and k - 1 before it).
         embedding_size: token embedding width.
         hidden_size: width of each tanh layer.
@@ -29,36 +26,47 @@ class FixedWindowLM(nn.Module):
             ``hidden_size`` differs from ``embedding_size``).
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        context_size: int = 16,
-        embedding_size: int = 64,
-        hidden_size: int = 512,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        direct_connection: bool = False,
-        tie_weights: bool = False,
-    ) -> None:
+    context_size: int = 16
+    embedding_size: int = 64
+    hidden_size: int = 512
+    num_layers: int = 1
+    dropout: float = 0.0
+    direct_connection: bool = False
+    tie_weights: bool = False
+
+
+class FixedWindowLM(nn.Module):
+    """Embeddings of the previous ``context_size`` tokens, concatenated, through a tanh MLP to logits.
+
+    The state carried between windows is the last ``context_size`` token ids of each stream ``[B, k]``,
+    so a stream cut into windows gives exactly the logits of one pass. Before a stream's first token the
+    history is a padding id (``vocab_size``) whose embedding is its own learned vector, so no real token
+    stands in for "nothing yet". All positions are computed at once (``unfold``), without a time loop.
+    """
+
+    def __init__(self, vocab_size: int, config: FixedWindowLMConfig = FixedWindowLMConfig()) -> None:
         super().__init__()
-        if context_size < 1:
-            raise ValueError(f"context_size must be at least 1, got {context_size}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        self.vocab_size, self.context_size = vocab_size, context_size
-        self.embedding = nn.Embedding(vocab_size, embedding_size)
+        c = config
+        if c.context_size < 1:
+            raise ValueError(f"context_size must be at least 1, got {c.context_size}")
+        if c.num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {c.num_layers}")
+        self.vocab_size, self.context_size = vocab_size, c.context_size
+        self.embedding = nn.Embedding(vocab_size, c.embedding_size)
         # Kept apart from the table so the table is exactly the vocabulary (pretrained init, tying).
-        self.padding = nn.Parameter(torch.randn(embedding_size))
-        self.drop = nn.Dropout(dropout)
+        self.padding = nn.Parameter(torch.randn(c.embedding_size))
+        self.drop = nn.Dropout(c.dropout)
         layers: list[nn.Module] = []
-        width = context_size * embedding_size
-        for _ in range(num_layers):
-            layers += [nn.Linear(width, hidden_size), nn.Tanh(), nn.Dropout(dropout)]
-            width = hidden_size
+        width = c.context_size * c.embedding_size
+        for _ in range(c.num_layers):
+            layers += [nn.Linear(width, c.hidden_size), nn.Tanh(), nn.Dropout(c.dropout)]
+            width = c.hidden_size
         self.mlp = nn.Sequential(*layers)
-        self.projection, self.output = output_layers(self.embedding, hidden_size, tie_weights)
+        self.projection, self.output = output_layers(self.embedding, c.hidden_size, c.tie_weights)
         self.direct = (
-            nn.Linear(context_size * embedding_size, vocab_size, bias=False) if direct_connection else None
+            nn.Linear(c.context_size * c.embedding_size, vocab_size, bias=False)
+            if c.direct_connection
+            else None
         )
 
     def initial_state(self, batch_size: int, device: torch.device | None = None) -> torch.Tensor:

@@ -4,6 +4,7 @@ initialisation."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from pathlib import Path
@@ -19,8 +20,10 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from seqlab.data.errors import DataError
 from seqlab.data.formats.embeddings import read_embedding_file
 from seqlab.engine.errors import SettingError, TrainingDiverged
-from seqlab.engine.lightning_internals import should_update_logs
+from seqlab.engine.lightning_internals import replace_saved_hparam, should_update_logs
+from seqlab.engine.task_data import TaskData
 from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
+from seqlab.tasks.net_config import plain
 
 
 def default_optimizer(params) -> torch.optim.Optimizer:
@@ -75,6 +78,27 @@ class SeqTask(L.LightningModule):
         self._pretrained_done: list[nn.Embedding] = []  # applied once, even if fit runs twice
         self._last_step_time: float | None = None  # None: throughput restarts (new epoch, after eval)
         self._tokens_since_log = 0
+        self.data = TaskData()  # handed over by the engine (seqlab.engine.task_data.hand_data)
+
+    def save_settings(self, net: Any = None) -> None:
+        """Save the calling constructor's arguments as hyperparameters (checkpoints, ``hparams.yaml``),
+        without the optimizer factories and the embedding file spec (not plain types: checkpoints are
+        read ``weights_only``; the file is read once, at fit time) and with the ``net`` config as a dict."""
+        frame = inspect.currentframe()
+        ignore = ["optimizer", "lr_scheduler", "pretrained_embeddings"]
+        self.save_hyperparameters(ignore=ignore, frame=frame.f_back if frame else None)
+        if net is not None:
+            replace_saved_hparam(self, "net", plain(net))
+
+    def from_data(self, name: str) -> Any:
+        """``self.data``'s ``name``, which this task cannot run without."""
+        value = getattr(self.data, name)
+        if value is None:
+            raise ValueError(
+                f"{type(self).__name__} needs its data's {name}, which it was not given: train it with "
+                "seqlab, or call seqlab.engine.task_data.hand_data(task, datamodule) first"
+            )
+        return value
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Record the task class, so ``seqlab generate``/``decode`` can rebuild it from the file alone."""
@@ -224,7 +248,7 @@ class SeqTask(L.LightningModule):
     def apply_pretrained_embeddings(
         self, embedding: nn.Embedding, spec: PretrainedEmbeddings | None
     ) -> EmbeddingCoverage | None:
-        """Start ``embedding`` from ``spec``'s file, matched to the DataModule tokenizer's strings.
+        """Start ``embedding`` from ``spec``'s file, matched to the data's token strings.
 
         Call it from ``setup("fit")``, before the optimizer exists. Coverage is logged as
         ``embeddings/coverage`` and printed on rank 0. A resumed run applies it too (so ``freeze``
@@ -232,14 +256,12 @@ class SeqTask(L.LightningModule):
         """
         if spec is None or embedding in self._pretrained_done:
             return None
-        tokenizer = getattr(self.trainer.datamodule, "tokenizer", None)
-        if tokenizer is None:
-            raise ValueError("pretrained_embeddings needs a DataModule with a tokenizer to match tokens")
+        token_strings = self.from_data("token_strings")
         tokens, vectors = read_embedding_file(spec.path)
         try:
             stats = init_embedding_from(
                 embedding,
-                tokenizer.token_strings(),
+                token_strings(),
                 tokens,
                 vectors,
                 spec.freeze,

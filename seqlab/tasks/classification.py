@@ -6,20 +6,16 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from seqlab.engine.media import log_figure, log_table
 from seqlab.nn import PretrainedEmbeddings
-from seqlab.nn.classifier import RecurrentClassifier
-from seqlab.nn.recurrent import Cell
-from seqlab.tasks.base import default_optimizer
+from seqlab.nn.classifier import ClassifierConfig, RecurrentClassifier
+from seqlab.tasks.net_config import net_config
 from seqlab.tasks.plots import confusion_matrix_figure
 from seqlab.tasks.supervised import SupervisedTask
-
-Pooling = Literal["last", "mean", "max", "attention"]
 
 
 def _eval_metrics(n: int, prefix: str) -> nn.ModuleDict:
@@ -43,24 +39,13 @@ class ClassificationTask(SupervisedTask):
     Args:
         vocab_size: number of token ids (linked from the data by the CLI).
         labels: the label names in id order (linked from the data; saved with the model).
-        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
-        embedding_size: token embedding width.
-        hidden_size: recurrent state width per direction.
-        num_layers: stacked recurrent layers.
-        bidirectional: read the text in both directions.
-        dropout: dropout on embeddings, between layers and before the classifier.
-        pooling: ``last`` (each direction's final state), ``mean``, ``max`` or ``attention`` (learned).
+        net: the architecture (cell, sizes, pooling, dropout, ...; see :class:`ClassifierConfig`).
         class_weights: ``none``; ``balanced`` (weights n / (classes * count), from the training split);
             or one weight per label in label order.
         label_smoothing: cross-entropy label smoothing.
-        orthogonal_init: orthogonal recurrent matrices at initialisation.
-        forget_bias: LSTM forget-gate bias at initialisation.
         pretrained_embeddings: start the embedding table from a word2vec/GloVe text file.
         examples_logged: validation examples shown in the predictions table.
-        optimizer: see :class:`SeqTask`.
-        lr_scheduler: see :class:`SeqTask`.
-        gradient_clip_norm: see :class:`SeqTask`.
-        max_nonfinite_steps: see :class:`SeqTask`.
+        training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     monitor = "val/macro_f1"
@@ -70,44 +55,22 @@ class ClassificationTask(SupervisedTask):
         self,
         vocab_size: int,
         labels: list[str],
-        cell: Cell = "lstm",
-        embedding_size: int = 64,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.1,
-        pooling: Pooling = "last",
+        net: ClassifierConfig = ClassifierConfig(),
         class_weights: Literal["none", "balanced"] | list[float] = "none",
         label_smoothing: float = 0.0,
-        orthogonal_init: bool = True,
-        forget_bias: float | None = 1.0,
         pretrained_embeddings: PretrainedEmbeddings | None = None,
         examples_logged: int = 20,
-        optimizer: OptimizerCallable = default_optimizer,
-        lr_scheduler: LRSchedulerCallable | None = None,
-        gradient_clip_norm: float | None = 1.0,
-        max_nonfinite_steps: int = 20,
+        **training: Any,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
+        super().__init__(**training)
+        net = net_config(ClassifierConfig, net)
+        self.save_settings(net)
         self.labels = list(labels)
         self.pretrained_embeddings = pretrained_embeddings
         self.class_weights, self.label_smoothing = class_weights, label_smoothing
         self.examples_logged = examples_logged
         n = len(self.labels)
-        self.model = RecurrentClassifier(
-            vocab_size,
-            n,
-            cell,
-            embedding_size,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
-            pooling,
-            orthogonal_init,
-            forget_bias,
-        )
+        self.model = RecurrentClassifier(vocab_size, n, net)
         weights = torch.ones(n)
         if isinstance(class_weights, list):
             if len(class_weights) != n or min(class_weights) < 0:
@@ -125,7 +88,7 @@ class ClassificationTask(SupervisedTask):
             return
         self.apply_pretrained_embeddings(self.model.embedding, self.pretrained_embeddings)
         if self.class_weights == "balanced":
-            counts = torch.tensor(self.trainer.datamodule.label_counts(), dtype=torch.float)
+            counts = torch.tensor(self.from_data("label_counts")(), dtype=torch.float)
             self.class_weight.copy_(counts.sum() / (len(counts) * counts.clamp(min=1)))
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric, SumMetric
 
@@ -14,9 +13,8 @@ from seqlab.engine.media import log_table
 from seqlab.metrics.spans import SpanCounts, span_types, tag_scheme
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.crf import scheme_constraints
-from seqlab.nn.recurrent import Cell
-from seqlab.nn.tagger import RecurrentTagger
-from seqlab.tasks.base import default_optimizer
+from seqlab.nn.tagger import RecurrentTagger, TaggerConfig
+from seqlab.tasks.net_config import net_config
 from seqlab.tasks.supervised import SupervisedTask
 
 COUNTS = ("correct_tokens", "tokens", "exact", "sentences")
@@ -39,26 +37,14 @@ class LabellingTask(SupervisedTask):
         vocab_size: number of word ids (linked from the data by the CLI).
         labels: the tags in id order (linked from the data; saved with the model).
         char_vocab_size: number of character ids (linked from the data; 0: no character encoder).
-        word_embedding_size: word embedding width.
-        char_embedding_size: character embedding width.
-        char_hidden_size: character BiLSTM width per direction.
-        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
-        hidden_size: recurrent state width per direction.
-        num_layers: stacked recurrent layers.
-        bidirectional: read sentences in both directions.
-        dropout: dropout on token features, between layers and before the output layer.
-        crf: a linear-chain CRF over the tags, decoded with Viterbi.
+        net: the architecture (sizes, cell, CRF, dropout, ...; see :class:`TaggerConfig`).
         constrain_crf: forbid transitions that BIO/BIOES make invalid (``I-PER`` after ``O``).
         word_dropout: in training, replace this share of words by the unknown word (so its embedding
             learns what an unseen word looks like).
-        orthogonal_init: orthogonal recurrent matrices at initialisation.
-        forget_bias: LSTM forget-gate bias at initialisation.
         pretrained_embeddings: start the word embeddings from a word2vec/GloVe text file.
         examples_logged: validation sentences shown in the predictions table.
-        optimizer: see :class:`SeqTask`.
-        lr_scheduler: see :class:`SeqTask`.
-        gradient_clip_norm: see :class:`SeqTask`.
-        max_nonfinite_steps: see :class:`SeqTask`.
+        gradient_clip_norm: see :class:`SeqTask` (tagging clips at 5 by default).
+        training: optimizer, lr_scheduler, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     monitor_mode = "max"
@@ -68,49 +54,23 @@ class LabellingTask(SupervisedTask):
         vocab_size: int,
         labels: list[str],
         char_vocab_size: int = 0,
-        word_embedding_size: int = 100,
-        char_embedding_size: int = 25,
-        char_hidden_size: int = 25,
-        cell: Cell = "lstm",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        crf: bool = False,
+        net: TaggerConfig = TaggerConfig(),
         constrain_crf: bool = True,
         word_dropout: float = 0.0,
-        orthogonal_init: bool = True,
-        forget_bias: float | None = 1.0,
         pretrained_embeddings: PretrainedEmbeddings | None = None,
         examples_logged: int = 20,
-        optimizer: OptimizerCallable = default_optimizer,
-        lr_scheduler: LRSchedulerCallable | None = None,
         gradient_clip_norm: float | None = 5.0,
-        max_nonfinite_steps: int = 20,
+        **training: Any,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
+        super().__init__(gradient_clip_norm=gradient_clip_norm, **training)
+        net = net_config(TaggerConfig, net)
+        self.save_settings(net)
         self.labels = list(labels)
         self.scheme = tag_scheme(self.labels)
         self.monitor = "val/span_f1" if self.scheme else "val/accuracy"
         self.pretrained_embeddings, self.word_dropout = pretrained_embeddings, word_dropout
         self.examples_logged = examples_logged
-        self.model = RecurrentTagger(
-            vocab_size,
-            len(self.labels),
-            char_vocab_size,
-            word_embedding_size,
-            char_embedding_size,
-            char_hidden_size,
-            cell,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
-            crf,
-            orthogonal_init,
-            forget_bias,
-        )
+        self.model = RecurrentTagger(vocab_size, len(self.labels), char_vocab_size, net)
         if self.model.crf is not None and constrain_crf and self.scheme:
             self.model.crf.constrain(*scheme_constraints(self.labels))
         self.eval_metrics = nn.ModuleDict(

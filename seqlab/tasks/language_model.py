@@ -11,13 +11,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_warn
 
 from seqlab.data.modules.streams import IGNORE_INDEX
 from seqlab.engine.errors import SettingError
 from seqlab.nn import PretrainedEmbeddings, State, detach_state
-from seqlab.tasks.base import SeqTask, default_optimizer
+from seqlab.tasks.base import SeqTask
 
 LN2 = math.log(2)
 
@@ -57,10 +56,7 @@ class LanguageModelTask(SeqTask):
     Args:
         tbptt_steps: backpropagate through at most this many steps (``None``: the whole window).
         tbptt_backprop_steps: backpropagate each update this far back, past its chunk (``None``: tbptt_steps).
-        optimizer: see :class:`SeqTask`.
-        lr_scheduler: see :class:`SeqTask`.
-        gradient_clip_norm: see :class:`SeqTask`.
-        max_nonfinite_steps: see :class:`SeqTask`.
+        training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     model: torch.nn.Module
@@ -69,13 +65,10 @@ class LanguageModelTask(SeqTask):
     def __init__(
         self,
         tbptt_steps: int | None = None,
-        optimizer: OptimizerCallable = default_optimizer,
-        lr_scheduler: LRSchedulerCallable | None = None,
-        gradient_clip_norm: float | None = 1.0,
-        max_nonfinite_steps: int = 20,
         tbptt_backprop_steps: int | None = None,
+        **training: Any,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
+        super().__init__(**training)
         check_tbptt(tbptt_steps, tbptt_backprop_steps)
         self.automatic_optimization = False
         self.tbptt_steps = tbptt_steps
@@ -180,7 +173,7 @@ class LanguageModelTask(SeqTask):
             self._train_state, self._train_overlap = detach_state(state), overlap
             total = total + loss.detach() * y.size(1)
         loss = total / inputs.size(1)  # the window's own targets only, whatever K2 reached back to
-        self.log_train_step(loss, inputs.numel(), {"train/bpc": loss / LN2} if self._char_level() else None)
+        self.log_train_step(loss, inputs.numel(), {"train/bpc": loss / LN2} if self.data.char_level else None)
         return loss
 
     def overlap_chunk_loss(
@@ -260,14 +253,6 @@ class LanguageModelTask(SeqTask):
         self._eval_end("test", "test")
 
     # ---- units ----------------------------------------------------------------------------
-    def _datamodule(self) -> Any:
-        trainer = self._trainer
-        return getattr(trainer, "datamodule", None) if trainer is not None else None
-
-    def _char_level(self) -> bool:
-        tokenizer = getattr(self._datamodule(), "tokenizer", None)
-        return getattr(tokenizer, "kind", None) == "char"
-
     def _chars_per_token(self, split: str) -> float | None:
         """Characters per token of the split, so subword models also report bits per character."""
-        return getattr(self._datamodule(), "chars_per_token", {}).get(split)
+        return self.data.chars_per_token.get(split)

@@ -8,8 +8,9 @@ import time
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
-from seqlab.nn.ngram import NgramLM, Smoothing
+from seqlab.nn.ngram import NgramConfig, NgramLM
 from seqlab.tasks.language_model import LanguageModelTask
+from seqlab.tasks.net_config import net_config
 
 
 class NgramTask(LanguageModelTask):
@@ -24,17 +25,14 @@ class NgramTask(LanguageModelTask):
 
     Args:
         vocab_size: number of token ids (linked from the data by the CLI).
-        order: n, 1..8.
-        smoothing: ``kneser_ney`` (interpolated modified Kneser-Ney) or ``add_k``.
-        k: the pseudo-count of ``add_k``.
+        net: the order and smoothing (see :class:`~seqlab.nn.ngram.NgramConfig`).
     """
 
-    def __init__(
-        self, vocab_size: int, order: int = 5, smoothing: Smoothing = "kneser_ney", k: float = 1.0
-    ) -> None:
+    def __init__(self, vocab_size: int, net: NgramConfig = NgramConfig()) -> None:
         super().__init__(gradient_clip_norm=None)
-        self.save_hyperparameters()
-        self.model = NgramLM(vocab_size, order, smoothing, k)
+        net = net_config(NgramConfig, net)
+        self.save_settings(net)
+        self.model = NgramLM(vocab_size, net)
         self._count_seconds = 0.0
 
     def setup(self, stage: str) -> None:

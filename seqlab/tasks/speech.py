@@ -11,17 +11,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from seqlab.data.formats.word_lists import read_word_list
 from seqlab.data.tokenizers.speech_alphabet import Alphabet, scoring_text
 from seqlab.engine.media import log_figure, log_table
 from seqlab.metrics.edit_distance import EditCounts
-from seqlab.nn.acoustic import CTCModel, Subsampling
+from seqlab.nn.acoustic import AcousticConfig, CTCModel
 from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode, ctc_loss
-from seqlab.nn.recurrent import Cell
 from seqlab.nn.word_list import WordListScorer
-from seqlab.tasks.base import default_optimizer
+from seqlab.tasks.net_config import net_config
 from seqlab.tasks.plots import posteriorgram_figure
 from seqlab.tasks.supervised import SupervisedTask
 
@@ -53,15 +51,7 @@ class SpeechRecognitionTask(SupervisedTask):
     Args:
         vocab_size: output labels including the blank (linked from the data).
         num_features: features per frame (linked from the data).
-        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
-        hidden_size: recurrent width per direction.
-        layers: recurrent layers.
-        bidirectional: read utterances both ways.
-        dropout: dropout between layers and before the output layer.
-        subsampling: ``none``, ``stack`` (concatenate frames before the first layer) or ``pyramid``
-            (concatenate pairs between layers).
-        subsampling_factor: time reduction of ``stack`` or ``pyramid`` (a power of two for pyramid).
-        projection_size: project (stacked) frames to this width before the first layer (``None``: no).
+        net: the acoustic encoder (cell, sizes, subsampling, dropout, ...; see :class:`AcousticConfig`).
         eval_beam_size: prefix beam search width in validation/test (1: greedy).
         eval_prune: in beam search, ignore labels below this log-probability per frame.
         word_list: bias beam search towards known words (character targets): a file with one word
@@ -69,10 +59,7 @@ class SpeechRecognitionTask(SupervisedTask):
             :class:`seqlab.nn.word_list.WordListScorer`); ``None``: no bias.
         word_list_penalty: log-score added for leaving the word list.
         examples_logged: validation utterances shown in the transcripts table.
-        optimizer: see :class:`SeqTask`.
-        lr_scheduler: see :class:`SeqTask`.
-        gradient_clip_norm: see :class:`SeqTask`.
-        max_nonfinite_steps: see :class:`SeqTask`.
+        training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     monitor, monitor_mode = "val/cer", "min"
@@ -81,38 +68,18 @@ class SpeechRecognitionTask(SupervisedTask):
         self,
         vocab_size: int,
         num_features: int,
-        cell: Cell = "lstm",
-        hidden_size: int = 256,
-        layers: int = 3,
-        bidirectional: bool = True,
-        dropout: float = 0.2,
-        subsampling: Subsampling = "stack",
-        subsampling_factor: int = 3,
-        projection_size: int | None = None,
+        net: AcousticConfig = AcousticConfig(),
         eval_beam_size: int = 1,
         eval_prune: float | None = math.log(1e-3),
         word_list: str | None = None,
         word_list_penalty: float = -6.0,
         examples_logged: int = 20,
-        optimizer: OptimizerCallable = default_optimizer,
-        lr_scheduler: LRSchedulerCallable | None = None,
-        gradient_clip_norm: float | None = 1.0,
-        max_nonfinite_steps: int = 20,
+        **training: Any,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
-        self.model = CTCModel(
-            vocab_size,
-            num_features,
-            hidden_size=hidden_size,
-            num_layers=layers,
-            cell=cell,
-            bidirectional=bidirectional,
-            dropout=dropout,
-            subsampling=subsampling,
-            subsampling_factor=subsampling_factor,
-            projection_size=projection_size,
-        )
+        super().__init__(**training)
+        net = net_config(AcousticConfig, net)
+        self.save_settings(net)
+        self.model = CTCModel(vocab_size, num_features, net)
         self.eval_beam_size, self.eval_prune, self.examples_logged = (
             eval_beam_size,
             eval_prune,
@@ -186,7 +153,7 @@ class SpeechRecognitionTask(SupervisedTask):
         feasible = int(result.feasible.sum())
         self._loss_sum += float(loss) * feasible
         self._loss_weight += feasible
-        alphabet = self.trainer.datamodule.alphabet
+        alphabet = self.from_data("alphabet")
         scorer = self.word_list_scorer(alphabet) if self.eval_beam_size > 1 else None
         found = self.decode(log_probs, lengths, self.eval_beam_size, scorer)
         hyps = [alphabet.detokenize(ids) for ids in found]
@@ -227,7 +194,7 @@ class SpeechRecognitionTask(SupervisedTask):
         if not self.trainer.sanity_checking and self.trainer.is_global_zero:
             log_table(self.trainer, f"{prefix}/transcripts", ["id", "reference", "transcript"], rows)
             if gram is not None:
-                labels = self.trainer.datamodule.alphabet
+                labels = self.from_data("alphabet")
                 names = ["<b>"] + [labels.detokenize([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
                 title = f"{prefix} utterance {gram[2]}: {gram[1]!r}, step {self.global_step}"
                 log_figure(

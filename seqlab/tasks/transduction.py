@@ -7,20 +7,16 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
 
 from seqlab.data.modules.transduction import PAD
 from seqlab.engine.media import log_figure, log_table
-from seqlab.nn.recurrent import Cell
 from seqlab.nn.search import beam_search, greedy_search
-from seqlab.nn.seq2seq import Seq2Seq
-from seqlab.tasks.base import default_optimizer
+from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqlab.tasks.net_config import net_config
 from seqlab.tasks.plots import attention_figure
 from seqlab.tasks.supervised import SupervisedTask
-
-AttentionKind = Literal["none", "additive", "dot", "general"]
 
 
 class TransductionTask(SupervisedTask):
@@ -36,17 +32,7 @@ class TransductionTask(SupervisedTask):
     Args:
         source_vocab_size: source token ids (linked from the data).
         target_vocab_size: target token ids including padding/BOS/EOS (linked from the data).
-        cell: ``lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu`` or the scan cells ``mingru``, ``minlstm``.
-        embedding_size: source and target embedding width.
-        hidden_size: recurrent state width (per direction in the encoder).
-        encoder_layers: stacked encoder layers.
-        decoder_layers: stacked decoder layers.
-        bidirectional_encoder: read the source in both directions.
-        attention: ``none`` (the fixed-vector bottleneck), ``additive`` (Bahdanau), ``dot`` or
-            ``general`` (Luong).
-        input_feeding: feed the previous attentional state into the next decoder step (Luong).
-        dropout: dropout on embeddings, between layers and before the output layer.
-        tie_target_embeddings: share target embeddings and output weights.
+        net: the architecture (cell, sizes, layers, attention, dropout, ...; see :class:`Seq2SeqConfig`).
         label_smoothing: cross-entropy label smoothing.
         metrics: ``g2p`` (PER/WER against the closest reference) or ``translation`` (BLEU/chrF).
         eval_beam_size: beam size of validation/test decoding (1: greedy).
@@ -55,26 +41,14 @@ class TransductionTask(SupervisedTask):
         max_decode_ratio: also stop at this many target tokens per source token.
         heatmaps: validation examples drawn as attention heatmaps.
         examples_logged: validation examples shown in the outputs table.
-        optimizer: see :class:`SeqTask`.
-        lr_scheduler: see :class:`SeqTask`.
-        gradient_clip_norm: see :class:`SeqTask`.
-        max_nonfinite_steps: see :class:`SeqTask`.
+        training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     def __init__(
         self,
         source_vocab_size: int,
         target_vocab_size: int,
-        cell: Cell = "lstm",
-        embedding_size: int = 128,
-        hidden_size: int = 256,
-        encoder_layers: int = 1,
-        decoder_layers: int = 1,
-        bidirectional_encoder: bool = True,
-        attention: AttentionKind = "additive",
-        input_feeding: bool = True,
-        dropout: float = 0.2,
-        tie_target_embeddings: bool = False,
+        net: Seq2SeqConfig = Seq2SeqConfig(),
         label_smoothing: float = 0.0,
         metrics: Literal["g2p", "translation"] = "g2p",
         eval_beam_size: int = 1,
@@ -83,27 +57,12 @@ class TransductionTask(SupervisedTask):
         max_decode_ratio: float | None = None,
         heatmaps: int = 3,
         examples_logged: int = 20,
-        optimizer: OptimizerCallable = default_optimizer,
-        lr_scheduler: LRSchedulerCallable | None = None,
-        gradient_clip_norm: float | None = 1.0,
-        max_nonfinite_steps: int = 20,
+        **training: Any,
     ) -> None:
-        super().__init__(optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler"])
-        self.model = Seq2Seq(
-            source_vocab_size,
-            target_vocab_size,
-            cell=cell,
-            embedding_size=embedding_size,
-            hidden_size=hidden_size,
-            encoder_layers=encoder_layers,
-            decoder_layers=decoder_layers,
-            bidirectional_encoder=bidirectional_encoder,
-            attention=attention,
-            input_feeding=input_feeding,
-            dropout=dropout,
-            tie_target_embeddings=tie_target_embeddings,
-        )
+        super().__init__(**training)
+        net = net_config(Seq2SeqConfig, net)
+        self.save_settings(net)
+        self.model = Seq2Seq(source_vocab_size, target_vocab_size, net)
         self.label_smoothing, self.metrics = label_smoothing, metrics
         self.eval_beam_size, self.length_penalty = eval_beam_size, length_penalty
         self.max_decode_length, self.max_decode_ratio = max_decode_length, max_decode_ratio
@@ -144,7 +103,7 @@ class TransductionTask(SupervisedTask):
         self.eval_loss[prefix].update(
             self.loss(self(batch), batch["target_out"]), weight=len(batch["sources"])
         )
-        detokenize = self.trainer.datamodule.detokenize
+        detokenize = self.from_data("detokenize")
         outputs = self.decode_ids(batch["source"], batch["source_lengths"], self.eval_beam_size)
         for text, refs, ids in zip(batch["sources"], batch["references"], outputs, strict=True):
             self._outputs.append((text, refs, detokenize(ids)))
@@ -194,12 +153,12 @@ class TransductionTask(SupervisedTask):
         if self.model.attention is None:
             return
         _, weights = self(batch, return_attention=True)
-        data = self.trainer.datamodule
+        detokenize, detokenize_source = self.from_data("detokenize"), self.from_data("detokenize_source")
         for i in range(min(self.heatmaps, len(batch["sources"]))):
             src_len = int(batch["source_lengths"][i])
             tgt_ids = [int(t) for t in batch["target_out"][i] if t != PAD]
-            source = [data.source_tokenizer.detokenize([int(t)]) for t in batch["source"][i, :src_len]]
-            target = [data.detokenize([t]) or "</s>" for t in tgt_ids]
+            source = [detokenize_source([int(t)]) for t in batch["source"][i, :src_len]]
+            target = [detokenize([t]) or "</s>" for t in tgt_ids]
             grid = weights[i, : len(tgt_ids), :src_len].float().cpu().numpy()
             title = f"{prefix} attention: {batch['sources'][i]!r}, step {self.global_step}"
             log_figure(self.trainer, f"{prefix}/attention_{i}", attention_figure(grid, source, target, title))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from typing import Any
 
 from seqlab.nn import FixedWindowLM, PretrainedEmbeddings
-from seqlab.tasks.base import default_optimizer
+from seqlab.nn.window_lm import FixedWindowLMConfig
 from seqlab.tasks.language_model import LanguageModelTask
+from seqlab.tasks.net_config import net_config
 
 
 class FixedWindowLMTask(LanguageModelTask):
@@ -17,46 +18,20 @@ class FixedWindowLMTask(LanguageModelTask):
 
     Args:
         vocab_size: number of token ids (linked from the data by the CLI).
-        context_size: k, the tokens each prediction sees.
-        embedding_size: token embedding width.
-        hidden_size: width of each tanh layer.
-        num_layers: tanh hidden layers.
-        dropout: dropout on the embeddings and after every hidden layer.
-        direct_connection: add Bengio's direct linear map from the embeddings to the logits.
-        tie_weights: share input embeddings and output weights.
+        net: the architecture (context size, sizes, dropout, ...; see :class:`FixedWindowLMConfig`).
         pretrained_embeddings: start the embedding table from a word2vec/GloVe text file.
-        optimizer: see :class:`SeqTask`.
-        lr_scheduler: see :class:`SeqTask`.
-        gradient_clip_norm: see :class:`SeqTask`.
-        max_nonfinite_steps: see :class:`SeqTask`.
+        training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     def __init__(
         self,
         vocab_size: int,
-        context_size: int = 16,
-        embedding_size: int = 64,
-        hidden_size: int = 512,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        direct_connection: bool = False,
-        tie_weights: bool = False,
+        net: FixedWindowLMConfig = FixedWindowLMConfig(),
         pretrained_embeddings: PretrainedEmbeddings | None = None,
-        optimizer: OptimizerCallable = default_optimizer,
-        lr_scheduler: LRSchedulerCallable | None = None,
-        gradient_clip_norm: float | None = 1.0,
-        max_nonfinite_steps: int = 20,
+        **training: Any,
     ) -> None:
-        super().__init__(None, optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps)
-        self.save_hyperparameters(ignore=["optimizer", "lr_scheduler", "pretrained_embeddings"])
+        super().__init__(**training)
+        net = net_config(FixedWindowLMConfig, net)
+        self.save_settings(net)
         self.pretrained_embeddings = pretrained_embeddings
-        self.model = FixedWindowLM(
-            vocab_size,
-            context_size,
-            embedding_size,
-            hidden_size,
-            num_layers,
-            dropout,
-            direct_connection,
-            tie_weights,
-        )
+        self.model = FixedWindowLM(vocab_size, net)

@@ -4,9 +4,9 @@ A sweep YAML is parsed into :class:`Sweep` by jsonargparse, so a misspelt or mis
 the key's name before Ray starts. The search space is then turned into Ray Tune domains::
 
     space:
-      model.init_args.hidden_size: {choice: [128, 256]}
+      model.init_args.net.hidden_size: {choice: [128, 256]}
       model.init_args.optimizer.init_args.lr: {loguniform: [3.0e-4, 1.0e-2]}
-      model.init_args.dropout: {quniform: [0.0, 0.4, 0.1]}
+      model.init_args.net.dropout: {quniform: [0.0, 0.4, 0.1]}
 """
 
 from __future__ import annotations

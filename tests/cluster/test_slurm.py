@@ -41,7 +41,7 @@ def test_dry_run_prints_a_quoted_script_and_creates_nothing(capsys):
             "true",
             "--",
             "--trainer.max_steps=5000",
-            "--model.dropout=0.2; touch pwned",
+            "--model.net.dropout=0.2; touch pwned",
         ]
     )
     script = capsys.readouterr().out
@@ -64,7 +64,7 @@ def test_dry_run_prints_a_quoted_script_and_creates_nothing(capsys):
     assert [
         a for a in args if a.startswith(("--trainer.devices", "--trainer.num_nodes", "--trainer.strategy"))
     ] == ["--trainer.devices=4", "--trainer.num_nodes=2", "--trainer.strategy=ddp"]
-    assert args[-1] == "--model.dropout=0.2; touch pwned"  # one argument, never run by the shell
+    assert args[-1] == "--model.net.dropout=0.2; touch pwned"  # one argument, never run by the shell
     assert not Path("runs").exists()
 
 
@@ -126,7 +126,7 @@ def _steps_in_checkpoint(path: Path) -> int:
 def test_job_survives_requeue_by_sigterm_and_by_sigusr1(slurm_cluster, tiny_fit_args, capsys):
     steps = 400
     fit_args = [a for a in tiny_fit_args if not a.startswith("--trainer.max_steps")]
-    fit_args += [f"--trainer.max_steps={steps}", "--trainer.val_check_interval=5", "--model.dropout=0"]
+    fit_args += [f"--trainer.max_steps={steps}", "--trainer.val_check_interval=5", "--model.net.dropout=0"]
     main(["submit", "slurm", "--profile", str(CPU_PROFILE), "--config", str(CONFIG), "--", *fit_args])
     out = capsys.readouterr().out
     job_id = re.search(r"submitted SLURM job (\d+)", out).group(1)

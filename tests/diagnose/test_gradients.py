@@ -9,7 +9,7 @@ from torch import nn
 
 from seqlab.diagnose.gradients import hidden_gradient_norms, language_model_gradient_norms, ratio, unroll
 from seqlab.diagnose.long_range import LastStepClassifier, first_token_batch
-from seqlab.nn import RecurrentLM, RecurrentStack
+from seqlab.nn import RecurrentLM, RecurrentLMConfig, RecurrentStack
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 
@@ -59,7 +59,9 @@ def test_language_model_norms_are_finite_and_start_at_the_fused_loss_gradient():
     """A 2-layer LM gives [T] finite positive norms; at distance 0 the norm equals the fused model's
     own gradient of its last-step loss, while the fused outputs of earlier steps get no gradient at
     all (which is why the diagnostic unrolls). The model keeps its mode and dtype, and no gradient."""
-    lm = RecurrentLM(11, "lstm", embedding_size=6, hidden_size=10, num_layers=2, dropout=0.2)
+    lm = RecurrentLM(
+        11, RecurrentLMConfig("lstm", embedding_size=6, hidden_size=10, num_layers=2, dropout=0.2)
+    )
     ids, targets = torch.randint(11, (4, 30)), torch.randint(11, (4, 30))
     norms = language_model_gradient_norms(lm, ids, targets)
     assert norms.shape == (30,)

@@ -64,12 +64,12 @@ def reported(stdout: str, key: str) -> float:
 
 def test_fit_writes_complete_run_directory(tiny_fit_args):
     """A 6-step fit writes version_0 with the resolved config, safe best/last checkpoints and metrics."""
-    fit(tiny_fit_args, "--model.hidden_size=24")
+    fit(tiny_fit_args, "--model.net.hidden_size=24")
     run = run_dir(0)
     assert (Path("runs/char_lstm/latest")).resolve() == run.resolve()
 
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["model"]["init_args"]["hidden_size"] == 24
+    assert config["model"]["init_args"]["net"]["hidden_size"] == 24
     assert config["trainer"]["max_steps"] == 6
     assert config["run"]["name"] == "char_lstm"
 
@@ -162,7 +162,7 @@ def test_run_dir_binds_a_run_to_its_directory(tiny_fit_args):
 def test_resume_matches_uninterrupted_training(tiny_fit_args):
     """Resuming at step 6 trains on the same data with the same carried state as a run that never
     stopped: train/loss of steps 6-8 and the step-9 val/loss agree (dropout off, fp32)."""
-    exact = [*tiny_fit_args, "--model.dropout=0", "--trainer.precision=32-true"]
+    exact = [*tiny_fit_args, "--model.net.dropout=0", "--trainer.precision=32-true"]
     fit(exact, "--run.name=split")
     fit(exact, "--run.name=split", "--ckpt_path", "last", "--trainer.max_steps=9")
     fit(exact, "--run.name=whole", "--trainer.max_steps=9")
@@ -201,12 +201,20 @@ def test_validate_and_test_evaluate_checkpoint(tiny_fit_args, capsys):
 def test_model_options_on_the_command_line_win_over_the_checkpoints(tiny_fit_args):
     """Lightning takes a checkpoint's hyperparameters over the config; seqlab lets the options written
     on the command line (an evaluation setting) win, and leaves the others to the checkpoint."""
-    main(["fit", "--config", str(CONFIG), *tiny_fit_args, "--model.dropout=0.25"])
+    main(["fit", "--config", str(CONFIG), *tiny_fit_args, "--model.net.dropout=0.25"])
     run = Path("runs/char_lstm/version_0")
     args = [a for a in tiny_fit_args if not a.startswith("--model.")]
     main(
-        ["validate", "--config", str(CONFIG), *args, "--ckpt_path", "last", "--model.init_args.dropout=0.05"]
+        [
+            "validate",
+            "--config",
+            str(CONFIG),
+            *args,
+            "--ckpt_path",
+            "last",
+            "--model.init_args.net.dropout=0.05",
+        ]
     )
     validated = yaml.safe_load((run / "evals/validate-0/config.yaml").read_text())["model"]["init_args"]
-    assert validated["dropout"] == 0.05  # given on the command line
-    assert validated["hidden_size"] == 32  # from the checkpoint (the config file says 512)
+    assert validated["net"]["dropout"] == 0.05  # given on the command line
+    assert validated["net"]["hidden_size"] == 32  # from the checkpoint (the config file says 512)

@@ -46,7 +46,7 @@ def test_signal_at_any_moment_then_resume_equals_uninterrupted(tiny_fit_args, si
     exits 143 with last.ckpt at that step, and resuming to 7 steps later gives the same weights,
     validation loss and an unbroken step history as a run that was never stopped (TBPTT LM with
     carried hidden state, dropout 0.3 whose masks come from the restored random state; fp32)."""
-    exact = [*tiny_fit_args, "--model.dropout=0.3", "--trainer.precision=32-true"]
+    exact = [*tiny_fit_args, "--model.net.dropout=0.3", "--trainer.precision=32-true"]
     exact += ["--trainer.val_check_interval=5", "--trainer.log_every_n_steps=1"]
     command = [sys.executable, "-m", "seqlab", "fit", "--config", str(CONFIG), *exact, "--run.name=stopped"]
     proc = subprocess.Popen(

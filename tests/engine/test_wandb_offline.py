@@ -34,7 +34,7 @@ def last_val_loss(run: Path) -> float:
 
 def test_offline_run_records_config_summary_group_and_tags(tiny_fit_args, wandb_records):
     """The .wandb log holds the resolved seqlab config, the final val/loss, project, group and tags."""
-    fit(tiny_fit_args, "--model.hidden_size=24")
+    fit(tiny_fit_args, "--model.net.hidden_size=24")
     run = Path("runs/char_lstm/version_0")
     (offline,) = wandb_records.offline_runs(run)
     (log,) = offline.glob("run-*.wandb")
@@ -48,7 +48,7 @@ def test_offline_run_records_config_summary_group_and_tags(tiny_fit_args, wandb_
     assert info["project"] == "p"
     assert sorted(info["tags"]) == ["a", "b"]
     config = info["config"]
-    assert config["model.init_args.hidden_size"] == 24
+    assert config["model.init_args.net.hidden_size"] == 24
     assert config["model.class_path"] == "seqlab.tasks.GenerationTask"
     assert config["trainer.max_steps"] == 6
     assert config["run.wandb.group"] == "g"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from seqlab.nn import AcousticConfig
 from seqlab.nn.acoustic import AcousticEncoder, CTCModel, stack_frames
 
 MODES = [("none", 1), ("stack", 3), ("stack", 4), ("pyramid", 2), ("pyramid", 4)]
@@ -14,7 +15,10 @@ MODES = [("none", 1), ("stack", 3), ("stack", 4), ("pyramid", 2), ("pyramid", 4)
 @pytest.mark.parametrize("cell", ["lstm", "gru", "minlstm"])
 def test_output_lengths_match_the_outputs(subsampling, factor, cell):
     encoder = AcousticEncoder(
-        5, hidden_size=6, num_layers=3, cell=cell, subsampling=subsampling, subsampling_factor=factor
+        5,
+        AcousticConfig(
+            hidden_size=6, num_layers=3, cell=cell, subsampling=subsampling, subsampling_factor=factor
+        ),
     ).eval()
     lengths = torch.tensor([13, 7, 1, 12])
     out, out_lengths = encoder(torch.randn(4, 13, 5), lengths)
@@ -32,11 +36,9 @@ def test_padding_does_not_change_an_utterance(subsampling, factor):
     model = CTCModel(
         7,
         5,
-        hidden_size=6,
-        num_layers=3,
-        subsampling=subsampling,
-        subsampling_factor=factor,
-        projection_size=4,
+        AcousticConfig(
+            hidden_size=6, num_layers=3, subsampling=subsampling, subsampling_factor=factor, projection_size=4
+        ),
     ).eval()
     short = torch.randn(1, 9, 5)
     alone, alone_lengths = model(short, torch.tensor([9]))
@@ -50,7 +52,9 @@ def test_padding_does_not_change_an_utterance(subsampling, factor):
 
 def test_ctc_model_gives_float32_log_probabilities_under_autocast():
     model = CTCModel(
-        6, 4, hidden_size=8, num_layers=2, cell="lstm", subsampling="stack", subsampling_factor=2
+        6,
+        4,
+        AcousticConfig(hidden_size=8, num_layers=2, cell="lstm", subsampling="stack", subsampling_factor=2),
     )
     with torch.autocast("cpu", dtype=torch.bfloat16):
         log_probs, lengths = model(torch.randn(2, 10, 4), torch.tensor([10, 5]))
@@ -68,10 +72,12 @@ def test_stack_frames_groups_consecutive_frames():
 
 def test_bad_subsampling_settings_are_refused():
     with pytest.raises(ValueError, match="power of two"):
-        AcousticEncoder(4, num_layers=3, subsampling="pyramid", subsampling_factor=3)
+        AcousticEncoder(4, AcousticConfig(num_layers=3, subsampling="pyramid", subsampling_factor=3))
     with pytest.raises(ValueError, match="power of two"):
-        AcousticEncoder(4, num_layers=2, subsampling="pyramid", subsampling_factor=4)  # needs 3 layers
+        AcousticEncoder(
+            4, AcousticConfig(num_layers=2, subsampling="pyramid", subsampling_factor=4)
+        )  # needs 3 layers
     with pytest.raises(ValueError, match="subsampling_factor"):
-        AcousticEncoder(4, subsampling="none", subsampling_factor=2)
+        AcousticEncoder(4, AcousticConfig(subsampling="none", subsampling_factor=2))
     with pytest.raises(ValueError, match="subsampling must be"):
-        AcousticEncoder(4, subsampling="conv")  # type: ignore[arg-type]
+        AcousticEncoder(4, AcousticConfig(subsampling="conv"))  # type: ignore[arg-type]

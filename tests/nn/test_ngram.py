@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab.nn import ngram
+from seqlab.nn import NgramConfig, ngram
 from seqlab.nn.ngram import BOS, FALLBACK_DISCOUNTS, NgramLM, kn_discounts
 
 
 def fitted(stream: torch.Tensor, vocab_size: int, order: int, smoothing: str = "kneser_ney", k: float = 1.0):
     """A model counted over the streams [B, L] in one pass (inputs ``[:, :-1]``, targets ``[:, 1:]``)."""
-    model = NgramLM(vocab_size, order, smoothing, k)
+    model = NgramLM(vocab_size, NgramConfig(order, smoothing, k))
     model.update(stream[:, :-1], stream[:, 1:])
     return model
 
@@ -177,7 +177,7 @@ def test_probabilities_sum_to_one(order, smoothing):
 
 def test_untrained_model_is_uniform():
     """No counts (e.g. Lightning's sanity validation before training): the uniform distribution."""
-    logp, state = NgramLM(5, 3)(torch.tensor([[1, 2, 3]]))
+    logp, state = NgramLM(5, NgramConfig(3))(torch.tensor([[1, 2, 3]]))
     torch.testing.assert_close(logp, torch.full((1, 3, 5), -math.log(5)))
     assert state.tolist() == [[2, 3]]
 
@@ -189,9 +189,9 @@ def test_windows_with_carried_state_count_like_one_pass():
     gen = torch.Generator().manual_seed(3)
     stream = torch.randint(0, 10, (3, 241), generator=gen)
     inputs, targets = stream[:, :-1], stream[:, 1:]
-    whole = NgramLM(10, 4)
+    whole = NgramLM(10, NgramConfig(4))
     assert whole.update(inputs, targets).tolist() == inputs[:, -3:].tolist()
-    windowed, state, cuts = NgramLM(10, 4), None, [0, 1, 2, 7, 50, 51, 130, 240]
+    windowed, state, cuts = NgramLM(10, NgramConfig(4)), None, [0, 1, 2, 7, 50, 51, 130, 240]
     for lo, hi in itertools.pairwise(cuts):
         state = windowed.update(inputs[:, lo:hi], targets[:, lo:hi], state)
     for a, b in zip(whole.counts(), windowed.counts(), strict=True):
@@ -211,7 +211,7 @@ def test_tables_follow_the_counts():
     makes the next call score with all the counts."""
     gen = torch.Generator().manual_seed(4)
     stream = torch.randint(0, 6, (2, 101), generator=gen)
-    model = NgramLM(6, 3)
+    model = NgramLM(6, NgramConfig(3))
     state = model.update(stream[:, :50], stream[:, 1:51])
     before, _ = model(stream[:, :10])
     model.update(stream[:, 50:-1], stream[:, 51:], state)
@@ -222,7 +222,7 @@ def test_tables_follow_the_counts():
 
 def test_state_marks_stream_start():
     """A fresh state is n-1 start markers; the state after a window is its last n-1 tokens."""
-    model = NgramLM(5, 4)
+    model = NgramLM(5, NgramConfig(4))
     state = model.update(torch.tensor([[1]]), torch.tensor([[2]]))
     assert state.tolist() == [[BOS, BOS, 1]]
     assert model.update(torch.tensor([[2, 3]]), torch.tensor([[3, 4]]), state).tolist() == [[1, 2, 3]]
@@ -269,27 +269,27 @@ def test_counts_round_trip_through_a_weights_only_checkpoint():
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
     loaded_state = torch.load(buffer, weights_only=True)
-    loaded = NgramLM(8, 3)
+    loaded = NgramLM(8, NgramConfig(3))
     loaded.load_state_dict(loaded_state)
     ids = torch.randint(0, 8, (2, 30), generator=gen)
     torch.testing.assert_close(loaded(ids)[0], model(ids)[0])
     assert loaded.num_tokens == model.num_tokens == 2 * 199
     with pytest.raises(ValueError, match="do not fit order 2"):
-        NgramLM(8, 2).load_state_dict(loaded_state)
+        NgramLM(8, NgramConfig(2)).load_state_dict(loaded_state)
 
 
 def test_overflowing_keys_and_bad_arguments_are_refused():
     """vocab_size+1 to the power order must fit in int64: 8001**5 does not, 223**8 does."""
     with pytest.raises(ValueError, match=r"64-bit key .*use order <= 4"):
-        NgramLM(8000, 5)
-    NgramLM(222, 8)
+        NgramLM(8000, NgramConfig(5))
+    NgramLM(222, NgramConfig(8))
     with pytest.raises(ValueError, match=r"order must be 1\.\.8"):
-        NgramLM(10, 9)
+        NgramLM(10, NgramConfig(9))
     with pytest.raises(ValueError, match="k > 0"):
-        NgramLM(10, 2, "add_k", k=0)
+        NgramLM(10, NgramConfig(2, "add_k", k=0))
     with pytest.raises(ValueError, match="smoothing"):
-        NgramLM(10, 2, "witten_bell")  # type: ignore[arg-type]
-    model = NgramLM(10, 2)
+        NgramLM(10, NgramConfig(2, "witten_bell"))  # type: ignore[arg-type]
+    model = NgramLM(10, NgramConfig(2))
     with pytest.raises(ValueError, match=r"0\.\.9"):
         model.update(torch.tensor([[1, 10]]), torch.tensor([[10, 2]]))
     with pytest.raises(ValueError, match=r"state must be \[batch, 1\]"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.nn import RecurrentClassifier, RecurrentStack, SequencePooling, lengths_to_mask
+from seqlab.nn import ClassifierConfig, RecurrentClassifier, RecurrentStack, SequencePooling, lengths_to_mask
 
 V, C, H = 17, 4, 6
 KINDS = ["last", "mean", "max", "attention"]
@@ -109,12 +109,9 @@ def _classifier(cell: str, bidirectional: bool, pooling: str, **kwargs) -> Recur
     return RecurrentClassifier(
         V,
         C,
-        cell=cell,
-        embedding_size=5,
-        hidden_size=H,
-        bidirectional=bidirectional,
-        pooling=pooling,
-        **kwargs,
+        ClassifierConfig(
+            cell=cell, embedding_size=5, hidden_size=H, bidirectional=bidirectional, pooling=pooling, **kwargs
+        ),
     )
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqlab.nn import RecurrentLM, RecurrentStack, detach_state
+from seqlab.nn import RecurrentLM, RecurrentLMConfig, RecurrentStack, detach_state
 
 CELLS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 ALL_CELLS = [*CELLS, "mingru", "minlstm"]  # the scan cells have no recurrent matrices to initialise
@@ -152,7 +152,7 @@ def test_detach_state() -> None:
 @pytest.mark.parametrize("cell", ALL_CELLS)
 def test_lm_logits_shape(cell: str) -> None:
     """Logits are [B, T, V] for ids [B, T]."""
-    lm = RecurrentLM(V, cell, embedding_size=6, hidden_size=H, num_layers=2)
+    lm = RecurrentLM(V, RecurrentLMConfig(cell, embedding_size=6, hidden_size=H, num_layers=2))
     logits, state = lm(torch.randint(V, (4, 9)))
     assert logits.shape == (4, 9, V)
     for s in _state_tensors(state):
@@ -163,7 +163,9 @@ def test_lm_logits_shape(cell: str) -> None:
 def test_lm_tie_weights_shares_the_parameter(hidden_size: int) -> None:
     """tie_weights makes output.weight the very same Parameter as embedding.weight, with a projection
     only when hidden_size differs from embedding_size; the shared matrix gets gradient from both ends."""
-    lm = RecurrentLM(V, "gru", embedding_size=6, hidden_size=hidden_size, num_layers=1, tie_weights=True)
+    lm = RecurrentLM(
+        V, RecurrentLMConfig("gru", embedding_size=6, hidden_size=hidden_size, num_layers=1, tie_weights=True)
+    )
     assert lm.output.weight is lm.embedding.weight
     assert sum(p is lm.embedding.weight for p in lm.parameters()) == 1
     if hidden_size == 6:
@@ -176,7 +178,7 @@ def test_lm_tie_weights_shares_the_parameter(hidden_size: int) -> None:
     logits.sum().backward()
     assert lm.embedding.weight.grad is not None and lm.embedding.weight.grad.abs().sum() > 0
 
-    untied = RecurrentLM(V, "gru", embedding_size=6, hidden_size=hidden_size, num_layers=1)
+    untied = RecurrentLM(V, RecurrentLMConfig("gru", embedding_size=6, hidden_size=hidden_size, num_layers=1))
     assert untied.output.weight is not untied.embedding.weight
     assert untied.output.weight.shape == (V, hidden_size)
 
@@ -184,7 +186,9 @@ def test_lm_tie_weights_shares_the_parameter(hidden_size: int) -> None:
 @pytest.mark.parametrize("cell", ALL_CELLS)
 def test_lm_state_carries_over_two_halves(cell: str) -> None:
     """Reading a sequence in two halves, passing the state along, gives the logits of one pass."""
-    lm = RecurrentLM(V, cell, embedding_size=6, hidden_size=H, num_layers=2, dropout=0.0).eval()
+    lm = RecurrentLM(
+        V, RecurrentLMConfig(cell, embedding_size=6, hidden_size=H, num_layers=2, dropout=0.0)
+    ).eval()
     ids = torch.randint(V, (3, 10))
     with torch.no_grad():
         full, full_state = lm(ids)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from seqlab.nn import RecurrentLM, filter_logits, generate, sample_next
+from seqlab.nn import RecurrentLM, RecurrentLMConfig, filter_logits, generate, sample_next
 
 V = 11
 
@@ -17,7 +17,7 @@ def _kept(logits: torch.Tensor) -> set[int]:
 
 
 def _tiny_lm() -> RecurrentLM:
-    return RecurrentLM(V, "lstm", embedding_size=6, hidden_size=12, num_layers=2).eval()
+    return RecurrentLM(V, RecurrentLMConfig("lstm", embedding_size=6, hidden_size=12, num_layers=2)).eval()
 
 
 # ---- filter_logits -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqlab.nn import RecurrentLM, RecurrentStack
+from seqlab.nn import RecurrentLM, RecurrentLMConfig, RecurrentStack
 from seqlab.nn.linear_recurrence import gated_loop
 from seqlab.nn.scan_cells import MinimalGatedCell, ScanLayer, reverse_padded
 
@@ -144,7 +144,7 @@ def test_step_by_step_generation_equals_teacher_forcing(kind: str) -> None:
     """Feeding a language model one token per call with the carried state (how `generate` runs) gives
     the logits of the teacher-forced pass over the whole sequence."""
     torch.manual_seed(0)
-    lm = RecurrentLM(V, kind, embedding_size=6, hidden_size=H, num_layers=2).eval()  # type: ignore[arg-type]
+    lm = RecurrentLM(V, RecurrentLMConfig(kind, embedding_size=6, hidden_size=H, num_layers=2)).eval()  # type: ignore[arg-type]
     ids = torch.randint(V, (3, 30))
     with torch.no_grad():
         forced, _ = lm(ids)

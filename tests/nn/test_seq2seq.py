@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from seqlab.nn import Seq2SeqConfig
 from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqState
 
 SV, TV, E, H = 13, 11, 6, 8
@@ -15,7 +16,7 @@ PAD, BOS, EOS = 0, 1, 2
 def _model(seed: int = 0, **kwargs) -> Seq2Seq:
     torch.manual_seed(seed)
     options = {"embedding_size": E, "hidden_size": H, "dropout": 0.3} | kwargs
-    return Seq2Seq(SV, TV, **options).eval()
+    return Seq2Seq(SV, TV, Seq2SeqConfig(**options)).eval()
 
 
 def _batch(
@@ -133,7 +134,9 @@ def test_decoder_follows_the_attention_equations(attention: str, input_feeding: 
 
 
 def test_protocol_attributes_and_step_leaves_state_alone() -> None:
-    model = Seq2Seq(SV, TV, pad_id=3, bos_id=4, eos_id=5, embedding_size=E, hidden_size=H).eval()
+    model = Seq2Seq(
+        SV, TV, Seq2SeqConfig(embedding_size=E, hidden_size=H), pad_id=3, bos_id=4, eos_id=5
+    ).eval()
     assert (model.pad_id, model.bos_id, model.eos_id, model.target_vocab_size) == (3, 4, 5, TV)
     src, lengths, _ = _batch([4, 2])
     state = model.start(src, lengths)
@@ -240,10 +243,10 @@ def test_gradients_reach_the_encoder_through_attention(attention: str) -> None:
 
 def test_invalid_configurations() -> None:
     with pytest.raises(ValueError, match="attention must be one of"):
-        Seq2Seq(SV, TV, attention="luong")  # type: ignore[arg-type]
+        Seq2Seq(SV, TV, Seq2SeqConfig(attention="luong"))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="even hidden_size"):
-        Seq2Seq(SV, TV, hidden_size=7, bidirectional_encoder=True)
-    Seq2Seq(SV, TV, hidden_size=7, bidirectional_encoder=False, attention="dot")
+        Seq2Seq(SV, TV, Seq2SeqConfig(hidden_size=7, bidirectional_encoder=True))
+    Seq2Seq(SV, TV, Seq2SeqConfig(hidden_size=7, bidirectional_encoder=False, attention="dot"))
 
 
 def _reverse_batch(
@@ -265,7 +268,9 @@ def _reverse_batch(
 def test_learns_to_reverse_sequences() -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    model = Seq2Seq(12, 12, embedding_size=16, hidden_size=32, cell="gru", attention="additive")
+    model = Seq2Seq(
+        12, 12, Seq2SeqConfig(embedding_size=16, hidden_size=32, cell="gru", attention="additive")
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(250):
         src, lengths, tgt_in, tgt = _reverse_batch(32, g)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from seqlab.nn import RecurrentTagger, lengths_to_mask
+from seqlab.nn import RecurrentTagger, TaggerConfig, lengths_to_mask
 
 V, CV, K = 19, 9, 5
 
@@ -16,13 +16,15 @@ def _tagger(chars: bool, bidirectional: bool = True, crf: bool = False, **kwargs
         V,
         K,
         char_vocab_size=CV if chars else 0,
-        word_embedding_size=6,
-        char_embedding_size=3,
-        char_hidden_size=4,
-        hidden_size=7,
-        bidirectional=bidirectional,
-        crf=crf,
-        **kwargs,
+        config=TaggerConfig(
+            word_embedding_size=6,
+            char_embedding_size=3,
+            char_hidden_size=4,
+            hidden_size=7,
+            bidirectional=bidirectional,
+            crf=crf,
+            **kwargs,
+        ),
     )
 
 

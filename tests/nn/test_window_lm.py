@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.nn import FixedWindowLM
+from seqlab.nn import FixedWindowLM, FixedWindowLMConfig
 
 V, K, B, T = 13, 4, 3, 12
 
 
 def make(**kwargs) -> FixedWindowLM:
     defaults = {"embedding_size": 5, "hidden_size": 7, "num_layers": 2} | kwargs
-    return FixedWindowLM(V, K, **defaults).eval()
+    return FixedWindowLM(V, FixedWindowLMConfig(K, **defaults)).eval()
 
 
 @pytest.mark.parametrize("direct_connection", [False, True])
@@ -86,6 +86,6 @@ def test_tied_weights_share_the_table() -> None:
 
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="context_size"):
-        FixedWindowLM(V, 0)
+        FixedWindowLM(V, FixedWindowLMConfig(0))
     with pytest.raises(ValueError, match="num_layers"):
-        FixedWindowLM(V, K, num_layers=0)
+        FixedWindowLM(V, FixedWindowLMConfig(K, num_layers=0))

@@ -67,8 +67,8 @@ def test_example_task_resumes_exactly_from_a_cadence_checkpoint(tiny_tsv, tiny_t
         f"--data.source.train={tiny_tsv['train']}",
         f"--data.source.validation={tiny_tsv['validation']}",
         "--data.batch_size=4",
-        "--model.embedding_size=8",
-        "--model.hidden_size=8",
+        "--model.net.embedding_size=8",
+        "--model.net.hidden_size=8",
         "--trainer.val_check_interval=1.0",
         "--trainer.check_val_every_n_epoch=100",
     ]

@@ -101,8 +101,8 @@ def _speech_files(tmp_path: Path) -> list[str]:
         "--data.spec_augment=false",
         "--data.batch_size=2",
         "--data.eval_batch_size=1",
-        "--model.hidden_size=8",
-        "--model.layers=1",
+        "--model.net.hidden_size=8",
+        "--model.net.num_layers=1",
     ]
 
 
@@ -115,8 +115,8 @@ def _transduction_files(tmp_path: Path, tiny_parallel: dict[str, list[Path]]) ->
         f"--data.source.validation=[{vsrc},{vtgt}]",
         "--data.batch_size=4",
         "--data.eval_batch_size=1",
-        "--model.embedding_size=8",
-        "--model.hidden_size=16",
+        "--model.net.embedding_size=8",
+        "--model.net.hidden_size=16",
         "--model.eval_beam_size=3",
     ]
 
@@ -129,8 +129,8 @@ def _classification_files(tiny_tsv: dict[str, Path]) -> list[str]:
         f"--data.source.validation={path}",
         "--data.batch_size=4",
         "--data.eval_batch_size=4",
-        "--model.embedding_size=8",
-        "--model.hidden_size=16",
+        "--model.net.embedding_size=8",
+        "--model.net.hidden_size=16",
     ]
 
 
@@ -183,7 +183,7 @@ def test_ddp_validation_equals_single_process_validation(case: str, request, tmp
     if case.startswith("lm"):
         streams = 3 if case == "lm_3_streams" else 1
         data = [*request.getfixturevalue("tiny_fit_args"), f"--data.eval_batch_size={streams}"]
-        data += ["--model.hidden_size=16", "--model.num_layers=1", "--trainer.limit_val_batches=4"]
+        data += ["--model.net.hidden_size=16", "--model.net.num_layers=1", "--trainer.limit_val_batches=4"]
         schedule = [
             "--trainer.max_steps=2",
             "--trainer.val_check_interval=2",

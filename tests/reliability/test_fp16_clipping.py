@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.plugins import MixedPrecision
 
 from seqlab.data import ClassificationData, ClassificationFiles, LanguageModelData, TextFiles, WordTokenizer
+from seqlab.nn import ClassifierConfig, RecurrentLMConfig
 from seqlab.tasks import ClassificationTask, GenerationTask
 from seqlab.tasks.base import SeqTask
 
@@ -56,7 +57,11 @@ def _classification(tiny_tsv: dict[str, Path], early: bool) -> tuple[SeqTask, L.
         batch_size=8,
     )
     cls = ClassifierClippingEarly if early else ClassificationTask
-    task = cls(data.vocab_size, data.labels, cell="gru", embedding_size=8, hidden_size=8, dropout=0.0)
+    task = cls(
+        data.vocab_size,
+        data.labels,
+        ClassifierConfig(cell="gru", embedding_size=8, hidden_size=8, dropout=0.0),
+    )
     batch = next(iter(data.train_dataloader()))  # what the fit's first step trains on (epoch 0)
     return task, data, lambda module: module.training_step(batch, 0)
 
@@ -66,7 +71,7 @@ def _language_model(tiny_corpus: dict[str, Path], early: bool) -> tuple[SeqTask,
     data = LanguageModelData(TextFiles(**files), batch_size=4, seq_len=16)
     data.setup("fit")
     cls = GeneratorClippingEarly if early else GenerationTask
-    task = cls(data.vocab_size, cell="gru", embedding_size=8, hidden_size=16, num_layers=1)
+    task = cls(data.vocab_size, RecurrentLMConfig(cell="gru", embedding_size=8, hidden_size=16, num_layers=1))
     inputs, targets = data.windows["train"][0]  # the first window; one optimizer step (no tbptt_steps)
     return task, data, lambda module: module.chunk_loss(inputs, targets, None)[0]
 

@@ -20,6 +20,8 @@ from seqlab.data.modules.speech import SpeechData
 from seqlab.data.sources.speech import SpeechManifests
 from seqlab.data.sources.text import TextFiles
 from seqlab.engine.build import ConfigError, build_from_config
+from seqlab.engine.task_data import hand_data
+from seqlab.nn import AcousticConfig
 from seqlab.tasks.speech import SpeechRecognitionTask
 from seqlab.tune.sweep import SweepError, load_sweep
 from tests.data.speech_helpers import write_manifest, write_wav
@@ -211,9 +213,7 @@ def test_error_rates_count_reference_symbols_the_alphabet_lacks(tmp_path: Path) 
     model = AlphabetLimitedModel(
         vocab_size=data.vocab_size,
         num_features=data.num_features,
-        hidden_size=8,
-        layers=1,
-        subsampling_factor=2,
+        net=AcousticConfig(hidden_size=8, num_layers=1, subsampling_factor=2),
     )
     trainer = L.Trainer(
         accelerator="cpu",
@@ -223,6 +223,7 @@ def test_error_rates_count_reference_symbols_the_alphabet_lacks(tmp_path: Path) 
         enable_model_summary=False,
         use_distributed_sampler=False,
     )
+    hand_data(model, data)  # what seqlab's engine does after building
     (metrics,) = trainer.validate(model, datamodule=data, verbose=False)
     assert math.isclose(metrics["val/cer"], 4 / 7, rel_tol=1e-6), metrics
     assert math.isclose(metrics["val/wer"], 1 / 2, rel_tol=1e-6), metrics

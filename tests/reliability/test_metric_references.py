@@ -13,6 +13,8 @@ import torch
 from seqlab.data import TransductionData, WordTokenizer
 from seqlab.data.examples import ParallelExample
 from seqlab.data.sources.transduction import ParallelSource
+from seqlab.engine.task_data import hand_data
+from seqlab.nn import Seq2SeqConfig
 from seqlab.nn.search import beam_search
 from seqlab.nn.search_rules import ban_repeated_ngrams
 from seqlab.tasks import TransductionTask
@@ -56,15 +58,14 @@ def test_translation_metrics_equal_sacrebleu_on_the_decoded_outputs(beam: int) -
     task = TransductionTask(
         data.source_vocab_size,
         data.target_vocab_size,
-        embedding_size=16,
-        hidden_size=32,
-        dropout=0.0,
         metrics="translation",
         eval_beam_size=beam,
         optimizer=lambda params: torch.optim.Adam(params, lr=0.02),
+        net=Seq2SeqConfig(embedding_size=16, hidden_size=32, dropout=0.0),
     )
     quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     quiet |= {"enable_model_summary": False, "use_distributed_sampler": False}
+    hand_data(task, data)  # what seqlab's engine does after building
     L.Trainer(max_steps=40, limit_val_batches=0, **quiet).fit(task, data)
     keep = KeepOutputs()
     (metrics,) = L.Trainer(callbacks=[keep], **quiet).validate(task, data, verbose=False)

@@ -20,6 +20,7 @@ from seqlab.data import ClassificationData, ClassificationFiles, WordTokenizer
 from seqlab.engine.checkpoints import AtomicCheckpointIO
 from seqlab.engine.errors import TrainingDiverged
 from seqlab.engine.run_status import read_status
+from seqlab.nn import ClassifierConfig
 from seqlab.tasks import ClassificationTask
 from tests.reliability.ddp_run import run_ddp_fit
 
@@ -59,10 +60,13 @@ class StepWatch(L.Callback):
         self.changed.append(not torch.equal(after, self._before))
 
 
-def _classifier(tiny_tsv: dict[str, Path], **kwargs: Any) -> tuple[ClassificationTask, ClassificationData]:
+def _classifier(
+    tiny_tsv: dict[str, Path], cell: str = "lstm", **kwargs: Any
+) -> tuple[ClassificationTask, ClassificationData]:
     files = ClassificationFiles(str(tiny_tsv["train"]), str(tiny_tsv["validation"]))
     data = ClassificationData(files, WordTokenizer(), batch_size=4)
-    return ClassificationTask(data.vocab_size, data.labels, hidden_size=4, embedding_size=4, **kwargs), data
+    net = ClassifierConfig(cell=cell, hidden_size=4, embedding_size=4)  # type: ignore[arg-type]
+    return ClassificationTask(data.vocab_size, data.labels, net, **kwargs), data
 
 
 def _trainer(steps: int, tmp_path: Path, callbacks: list[L.Callback]) -> L.Trainer:

@@ -80,7 +80,7 @@ def test_validate_and_test_record_beside_the_fit_and_leave_its_files_alone(tiny_
     assert {"config.yaml", "hparams.yaml", "status.json", "metrics.csv", "wandb_run_id"} <= set(fit_files)
     runs_before = sorted(p.name for p in Path("runs/char_lstm").iterdir())
 
-    override = "--model.init_args.dropout=0.05"
+    override = "--model.init_args.net.dropout=0.05"
     main(["validate", "--config", str(LM_CONFIG), *args, "--ckpt_path", str(LAST), override])
     main(["test", "--config", str(LM_CONFIG), *args, "--ckpt_path", str(LAST), override])
 
@@ -91,7 +91,7 @@ def test_validate_and_test_record_beside_the_fit_and_leave_its_files_alone(tiny_
     for verb, metric in (("validate", "val/loss"), ("test", "test/loss")):
         record = RUN / "evals" / f"{verb}-0"
         config = yaml.safe_load((record / "config.yaml").read_text())
-        assert config["model"]["init_args"]["dropout"] == 0.05
+        assert config["model"]["init_args"]["net"]["dropout"] == 0.05
         assert config["ckpt_path"] == str(LAST)
         assert [r[metric] for r in metric_rows(record / "metrics.csv") if r.get(metric)]
         assert (record / "wandb_run_id").read_bytes() != fit_wandb_id
@@ -116,8 +116,8 @@ def tiny_classifier_args(tiny_tsv: dict[str, Path], tiny_trainer_args: list[str]
         str(CLASSIFY_CONFIG),
         f"--data.source.train={tiny_tsv['train']}",
         f"--data.source.validation={tiny_tsv['validation']}",
-        "--model.hidden_size=16",
-        "--model.embedding_size=8",
+        "--model.net.hidden_size=16",
+        "--model.net.embedding_size=8",
         "--data.batch_size=4",
         *tiny_trainer_args,
     ]
@@ -161,11 +161,11 @@ def test_checkpoint_of_other_data_or_another_architecture_is_refused(tiny_fit_ar
     assert match and int(match.group(1)) == trained and int(match.group(2)) == 1 + 24  # unknown + letters
     assert line.endswith("use the data settings of that run, or leave out --ckpt_path to start a new run")
 
-    line = user_error(capsys, [*resume, "--model.init_args.hidden_size=48"])
+    line = user_error(capsys, [*resume, "--model.init_args.net.hidden_size=48"])
     assert line == (
-        f"seqlab: error: {LAST} does not fit the model this config builds: hidden_size 32 in the checkpoint, "
-        "48 here: leave out the options that change the architecture, or leave out --ckpt_path to start "
-        "a new run"
+        f"seqlab: error: {LAST} does not fit the model this config builds: net.hidden_size 32 in the "
+        "checkpoint, 48 here: leave out the options that change the architecture, or leave out --ckpt_path "
+        "to start a new run"
     )
     assert snapshot(Path("runs")) == before
 

@@ -36,8 +36,8 @@ def lm_data_args(folder: Path) -> list[str]:
         *(f"--data.corpus.{split}={folder / f'lm_{split}.txt'}" for split in ("train", "validation", "test")),
         "--data.batch_size=4",
         "--data.seq_len=16",
-        "--model.hidden_size=16",
-        "--model.embedding_size=8",
+        "--model.net.hidden_size=16",
+        "--model.net.embedding_size=8",
         "--trainer.val_check_interval=2",
     ]
 
@@ -60,8 +60,8 @@ def _classifier(folder: Path) -> Path:
         "clf",
         [
             "--model=seqlab.tasks.ClassificationTask",
-            "--model.hidden_size=8",
-            "--model.embedding_size=8",
+            "--model.net.hidden_size=8",
+            "--model.net.embedding_size=8",
             "--data=seqlab.data.ClassificationData",
             "--data.source=seqlab.data.ClassificationFiles",
             f"--data.source.train={train}",
@@ -80,8 +80,8 @@ def _encoder_decoder(folder: Path) -> Path:
         "seq2seq",
         [
             "--model=seqlab.tasks.TransductionTask",
-            "--model.hidden_size=8",
-            "--model.embedding_size=8",
+            "--model.net.hidden_size=8",
+            "--model.net.embedding_size=8",
             "--data=seqlab.data.TransductionData",
             "--data.source=seqlab.data.ParallelFiles",
             f"--data.source.train={table}",
@@ -103,8 +103,8 @@ def _speech(folder: Path) -> Path:
         "speech",
         [
             "--model=seqlab.tasks.SpeechRecognitionTask",
-            "--model.hidden_size=8",
-            "--model.layers=1",
+            "--model.net.hidden_size=8",
+            "--model.net.num_layers=1",
             "--data=seqlab.data.SpeechData",
             "--data.source=seqlab.data.SpeechManifests",
             f"--data.source.train={manifest}",

@@ -15,7 +15,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from seqlab.cli import main
 from seqlab.data import CharTokenizer, ClassificationData, ClassificationFiles, WordTokenizer
 from seqlab.data.modules.classification import collate_texts
+from seqlab.engine.task_data import hand_data
 from seqlab.loading import load_task
+from seqlab.nn import ClassifierConfig
 from seqlab.tasks import ClassificationTask
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "classification" / "tsv_word_bigru_attention.yaml"
@@ -51,8 +53,11 @@ def _write_three_class_data(tmp_path: Path) -> tuple[Path, Path]:
 def test_metrics_equal_sklearn_on_the_same_predictions(tmp_path):
     train, valid = _write_three_class_data(tmp_path)
     data = ClassificationData(ClassificationFiles(str(train), str(valid)), CharTokenizer(), batch_size=8)
-    task = ClassificationTask(data.vocab_size, data.labels, hidden_size=8, embedding_size=4)
+    task = ClassificationTask(
+        data.vocab_size, data.labels, net=ClassifierConfig(hidden_size=8, embedding_size=4)
+    )
     trainer = _trainer(steps=6)
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     (metrics,) = trainer.validate(task, data, verbose=False)
 
@@ -74,9 +79,13 @@ def test_balanced_class_weights_follow_the_training_counts(tmp_path):
     train.write_text("sentence\tlabel\n" + "a\tx\n" * 6 + "b\ty\n" * 2 + "c\tz\n" * 4)
     data = ClassificationData(ClassificationFiles(str(train), str(train)), CharTokenizer())
     task = ClassificationTask(
-        data.vocab_size, data.labels, hidden_size=4, embedding_size=4, class_weights="balanced"
+        data.vocab_size,
+        data.labels,
+        class_weights="balanced",
+        net=ClassifierConfig(hidden_size=4, embedding_size=4),
     )
     trainer = _trainer(steps=1)
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     # n / (classes * count) for counts x=6, y=2, z=4 of n=12
     torch.testing.assert_close(task.class_weight, torch.tensor([12 / 18, 12 / 6, 12 / 12]))
@@ -94,8 +103,8 @@ def test_fit_writes_confusion_matrix_png_and_tables(tiny_tsv, tiny_trainer_args)
         f"--data.source.validation={tiny_tsv['validation']}",
     ]
     model = [
-        "--model.hidden_size=16",
-        "--model.embedding_size=8",
+        "--model.net.hidden_size=16",
+        "--model.net.embedding_size=8",
         "--data.batch_size=4",
         "--trainer.limit_val_batches=1.0",
     ]
@@ -139,9 +148,9 @@ def test_stop_and_go_equals_uninterrupted(tiny_tsv, tmp_path):
         f"--data.source.train={tiny_tsv['train']}",
         f"--data.source.validation={tiny_tsv['validation']}",
         "--data.batch_size=4",  # 40 examples: 10 batches per epoch
-        "--model.hidden_size=8",
-        "--model.embedding_size=4",
-        "--model.dropout=0",
+        "--model.net.hidden_size=8",
+        "--model.net.embedding_size=4",
+        "--model.net.dropout=0",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         "--run.wandb.mode=disabled",
@@ -182,8 +191,8 @@ def test_lr_schedulers_step_per_optimizer_step_or_on_val_loss(tiny_tsv, schedule
         f"--data.source.train={tiny_tsv['train']}",
         f"--data.source.validation={tiny_tsv['validation']}",
         "--data.batch_size=4",
-        "--model.hidden_size=8",
-        "--model.embedding_size=4",
+        "--model.net.hidden_size=8",
+        "--model.net.embedding_size=4",
         "--model.optimizer=torch.optim.SGD",
         "--model.optimizer.lr=0.01",
         f"--model.lr_scheduler={json.dumps(scheduler)}",

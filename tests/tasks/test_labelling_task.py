@@ -3,18 +3,30 @@ predictions; CRF constraints are wired for BIO tags only; the checkpoint picks t
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import pytest
 import torch
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from seqlab.data import LabelledFiles, LabellingData
-from seqlab.nn import PretrainedEmbeddings
+from seqlab.engine.task_data import hand_data
+from seqlab.nn import PretrainedEmbeddings, TaggerConfig
 from seqlab.tasks import LabellingTask
 
 
-def _fit(data: LabellingData, steps: int, **model) -> tuple[LabellingTask, dict[str, float]]:
-    task = LabellingTask(data.vocab_size, data.labels, data.char_vocab_size, hidden_size=8, **model)
+def _fit(
+    data: LabellingData, steps: int, pretrained_embeddings: Any = None, **net: Any
+) -> tuple[LabellingTask, dict[str, float]]:
+    config = TaggerConfig(**{"hidden_size": 8, **net})
+    task = LabellingTask(
+        data.vocab_size,
+        data.labels,
+        data.char_vocab_size,
+        config,
+        pretrained_embeddings=pretrained_embeddings,
+    )
     trainer = L.Trainer(
         max_steps=steps,
         logger=False,
@@ -24,6 +36,7 @@ def _fit(data: LabellingData, steps: int, **model) -> tuple[LabellingTask, dict[
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
     )
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     (metrics,) = trainer.validate(task, data, verbose=False)
     return task, metrics
@@ -54,19 +67,21 @@ def test_metrics_equal_seqeval_on_the_same_predictions(tiny_conll, crf):
 
 def test_bio_tags_constrain_the_crf_and_pick_span_f1(tiny_conll):
     data = LabellingData(LabelledFiles(str(tiny_conll["train"]), str(tiny_conll["validation"])))
-    task = LabellingTask(data.vocab_size, data.labels, crf=True)
+    task = LabellingTask(data.vocab_size, data.labels, net=TaggerConfig(crf=True))
     assert task.monitor == "val/span_f1"
     allowed = task.model.crf.allowed
     o, i_per = data.labels.index("O"), data.labels.index("I-PER")
     assert not allowed[o, i_per] and allowed[data.labels.index("B-PER"), i_per]
-    unconstrained = LabellingTask(data.vocab_size, data.labels, crf=True, constrain_crf=False)
+    unconstrained = LabellingTask(
+        data.vocab_size, data.labels, constrain_crf=False, net=TaggerConfig(crf=True)
+    )
     assert unconstrained.model.crf.allowed.all()
 
 
 def test_tags_without_a_span_scheme_monitor_accuracy_and_leave_the_crf_free(tiny_conllu):
     data = LabellingData(LabelledFiles(str(tiny_conllu["train"]), str(tiny_conllu["validation"])))
     assert "NOUN" in data.labels
-    task = LabellingTask(data.vocab_size, data.labels, data.char_vocab_size, crf=True)
+    task = LabellingTask(data.vocab_size, data.labels, data.char_vocab_size, net=TaggerConfig(crf=True))
     assert task.monitor == "val/accuracy"
     assert task.model.crf.allowed.all()
     _, metrics = _fit(data, 2, crf=True)

@@ -18,7 +18,8 @@ import torch
 from seqlab.cli import main
 from seqlab.data import LanguageModelData, TextFiles
 from seqlab.engine.run_dir import RUN_DIR_ENV
-from seqlab.nn import NgramLM
+from seqlab.engine.task_data import hand_data
+from seqlab.nn import NgramConfig, NgramLM, RecurrentLMConfig
 from seqlab.tasks import GenerationTask, NgramTask
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ def counted_directly(tiny_corpus: dict[str, Path]) -> np.ndarray:
     """The order-5 counts of the tiny training windows, counted here without Lightning, as [2, M]."""
     data = tiny_data(tiny_corpus)
     data.setup("fit")
-    windows, model, state = data.windows["train"], NgramLM(data.vocab_size, ORDER), None
+    windows, model, state = data.windows["train"], NgramLM(data.vocab_size, NgramConfig(ORDER)), None
     for k in range(len(windows)):
         state = model.update(*windows[k], state)
     return np.stack(model.counts())
@@ -154,11 +155,14 @@ def test_ngram_and_recurrent_model_report_the_same_unit_on_the_same_tokens(tiny_
         "enable_progress_bar": False,
         "enable_model_summary": False,
     }
-    ngram = NgramTask(vocab_size=data.vocab_size, order=3)
+    ngram = NgramTask(vocab_size=data.vocab_size, net=NgramConfig(order=3))
     L.Trainer(max_epochs=1, num_sanity_val_steps=0, limit_val_batches=0, **trainer_args).fit(ngram, data)
-    lstm = GenerationTask(vocab_size=data.vocab_size, embedding_size=8, hidden_size=16, num_layers=1)
+    lstm = GenerationTask(
+        vocab_size=data.vocab_size, net=RecurrentLMConfig(embedding_size=8, hidden_size=16, num_layers=1)
+    )
     results = {}
     for name, task in (("ngram", ngram), ("lstm", lstm)):
+        hand_data(task, data)  # what seqlab's engine does after building
         (metrics,) = L.Trainer(**trainer_args).validate(task, data, verbose=False)
         results[name] = (int(task._eval_totals[1]), metrics)
     tokens = data.windows["validation"].num_tokens

@@ -15,7 +15,8 @@ from torch import nn
 
 from seqlab.cli import main
 from seqlab.data import LanguageModelData, TextFiles, read_embedding_file
-from seqlab.nn import PretrainedEmbeddings, init_embedding_from
+from seqlab.engine.task_data import hand_data
+from seqlab.nn import FixedWindowLMConfig, PretrainedEmbeddings, RecurrentLMConfig, init_embedding_from
 from seqlab.tasks import FixedWindowLMTask, GenerationTask
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,10 +86,10 @@ def expected_table(before: torch.Tensor, vocab: list[str], path: Path) -> tuple[
 
 
 def make_task(kind: str, vocab_size: int, spec: PretrainedEmbeddings, **kwargs) -> L.LightningModule:
-    common = {"embedding_size": 6, "hidden_size": 8, "num_layers": 1, "pretrained_embeddings": spec}
+    net = {"embedding_size": 6, "hidden_size": 8, "num_layers": 1, **kwargs}
     if kind == "window":
-        return FixedWindowLMTask(vocab_size, context_size=3, **common, **kwargs)
-    return GenerationTask(vocab_size, cell="gru", **common, **kwargs)
+        return FixedWindowLMTask(vocab_size, FixedWindowLMConfig(context_size=3, **net), spec)
+    return GenerationTask(vocab_size, RecurrentLMConfig(cell="gru", **net), spec)
 
 
 def train_steps(task: L.LightningModule, data: LanguageModelData, steps: int = 2) -> None:
@@ -102,6 +103,7 @@ def train_steps(task: L.LightningModule, data: LanguageModelData, steps: int = 2
         enable_progress_bar=False,
         enable_model_summary=False,
     )
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, datamodule=data)
 
 

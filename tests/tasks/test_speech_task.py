@@ -14,6 +14,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from seqlab.engine.task_data import hand_data
+from seqlab.nn import AcousticConfig
 from seqlab.tasks.speech import SpeechRecognitionTask
 
 SYMBOLS = "abc "  # ids 1..4; 0 is the CTC blank
@@ -133,19 +135,9 @@ def adamw(params: Any) -> torch.optim.Optimizer:
 
 
 def tiny_task(**kwargs: Any) -> SpeechRecognitionTask:
-    settings = {
-        "hidden_size": 24,
-        "layers": 2,
-        "dropout": 0.0,
-        "subsampling": "stack",
-        "subsampling_factor": 2,
-    }
-    settings |= kwargs
+    net = AcousticConfig(hidden_size=24, num_layers=2, dropout=0.0, subsampling="stack", subsampling_factor=2)
     return SpeechRecognitionTask(
-        vocab_size=len(SYMBOLS) + 1,
-        num_features=FEATURES,
-        optimizer=adamw,
-        **settings,
+        vocab_size=len(SYMBOLS) + 1, num_features=FEATURES, net=net, optimizer=adamw, **kwargs
     )
 
 
@@ -169,6 +161,7 @@ def test_training_learns_to_transcribe():
     """The loss falls and greedy transcripts of held-out utterances become nearly right."""
     data, task = ToySpeechData(), tiny_task()
     before = trainer(max_steps=1, limit_train_batches=0)
+    hand_data(task, data)  # what seqlab's engine does after building
     before.validate(task, datamodule=data, verbose=False)
     initial = {k: float(v) for k, v in before.callback_metrics.items()}
     fit = trainer(max_steps=160, check_val_every_n_epoch=20)
@@ -190,6 +183,7 @@ def test_training_learns_to_transcribe():
 def test_infeasible_utterance_is_skipped_and_named(recwarn):
     data, task = ToySpeechData(train=16, poison={(0, 0): cut_first_utterance}), tiny_task()
     run = trainer(max_steps=2, limit_val_batches=0)
+    hand_data(task, data)  # what seqlab's engine does after building
     run.fit(task, datamodule=data)
     messages = [str(w.message) for w in recwarn if "skipped" in str(w.message)]
     assert len(messages) == 1, messages
@@ -236,6 +230,7 @@ def test_nonfinite_loss_skips_the_step():
     data, task = ToySpeechData(train=24, poison={(0, 1): nan_features}), tiny_task()
     watch = StepWatch()
     run = trainer(max_steps=3, limit_val_batches=0, callbacks=[watch])
+    hand_data(task, data)  # what seqlab's engine does after building
     run.fit(task, datamodule=data)
     assert watch.changed == [True, False, True]
     rows = _metrics(run)
@@ -265,6 +260,7 @@ def test_nonfinite_loss_on_one_ddp_rank_skips_the_step_on_both(monkeypatch):
         strategy="ddp_spawn",
         logger=False,
     )
+    hand_data(task, data)  # what seqlab's engine does after building
     run.fit(task, datamodule=data)  # the assertions run in the ranks (StepWatch.on_train_end)
     assert all(torch.isfinite(p).all() for p in task.parameters())
 

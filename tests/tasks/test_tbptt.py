@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from seqlab.nn import RecurrentLM, detach_state
+from seqlab.nn import RecurrentLM, RecurrentLMConfig, detach_state
 from seqlab.tasks import GenerationTask
 
 V, B = 11, 3
@@ -62,13 +62,14 @@ def make_task(
     cell: str = "lstm", lr: float = 0.0, gradient_clip_norm: float | None = None, **kwargs
 ) -> RecordingTask:
     """A tiny GenerationTask (vocab 11, embedding 6, hidden 8, no dropout) trained by plain SGD at ``lr``."""
-    defaults = {"embedding_size": 6, "hidden_size": 8, "num_layers": 1, "dropout": 0.0} | kwargs
+    net = {"embedding_size": 6, "hidden_size": 8, "num_layers": 1, "dropout": 0.0}
+    net |= {key: kwargs.pop(key) for key in list(kwargs) if key in net}
     return RecordingTask(
         vocab_size=V,
-        cell=cell,
+        net=RecurrentLMConfig(cell=cell, **net),
         optimizer=lambda p: torch.optim.SGD(p, lr=lr),
         gradient_clip_norm=gradient_clip_norm,
-        **defaults,
+        **kwargs,
     )
 
 

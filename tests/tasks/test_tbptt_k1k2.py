@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from seqlab.data.modules.streams import ResumableWindows
 from seqlab.engine.errors import SettingError
 from seqlab.engine.lightning_internals import batches_trained
+from seqlab.nn import RecurrentLMConfig
 from seqlab.tasks import GenerationTask
 
 V, B, E, H = 7, 3, 4, 5
@@ -38,11 +39,7 @@ def make_task(lr: float = 0.5, **kwargs) -> LossRecordingTask:
     torch.manual_seed(0)
     return LossRecordingTask(
         vocab_size=V,
-        cell="lstm",
-        embedding_size=E,
-        hidden_size=H,
-        num_layers=1,
-        dropout=0.0,
+        net=RecurrentLMConfig(cell="lstm", embedding_size=E, hidden_size=H, num_layers=1, dropout=0.0),
         optimizer=lambda p: torch.optim.SGD(p, lr=lr),
         gradient_clip_norm=None,
         **kwargs,

@@ -27,8 +27,10 @@ from seqlab.data.sources.transduction import ParallelSource
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
+from seqlab.engine.task_data import hand_data
 from seqlab.loading import load_task
 from seqlab.metrics.edit_distance import item_error_rate, phoneme_error_rate
+from seqlab.nn import Seq2SeqConfig
 from seqlab.tasks import TransductionTask
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduction" / "g2p_bilstm_attention.yaml"
@@ -126,7 +128,10 @@ def test_validation_metrics_equal_edit_distance_on_decoded_outputs(tiny_parallel
         ParallelFiles(files["train"], files["validation"]), WordTokenizer(), WordTokenizer(), batch_size=8
     )
     task = TransductionTask(
-        data.source_vocab_size, data.target_vocab_size, embedding_size=8, hidden_size=16, eval_beam_size=beam
+        data.source_vocab_size,
+        data.target_vocab_size,
+        eval_beam_size=beam,
+        net=Seq2SeqConfig(embedding_size=8, hidden_size=16),
     )
     trainer = L.Trainer(
         max_steps=10,
@@ -137,6 +142,7 @@ def test_validation_metrics_equal_edit_distance_on_decoded_outputs(tiny_parallel
         use_distributed_sampler=False,
         num_sanity_val_steps=0,
     )
+    hand_data(task, data)  # what seqlab's engine does after building
     trainer.fit(task, data)
     (metrics,) = trainer.validate(task, data, verbose=False)
     task.eval()
@@ -161,8 +167,8 @@ def test_fit_writes_heatmaps_and_decode_round_trip(tmp_path, tiny_trainer_args, 
             str(CONFIG),
             "--data.source.max_words=300",
             "--data.batch_size=8",
-            "--model.hidden_size=16",
-            "--model.embedding_size=8",
+            "--model.net.hidden_size=16",
+            "--model.net.embedding_size=8",
             *tiny_trainer_args,
         ]
     )

@@ -29,7 +29,7 @@ def test_fit_checkpoint_and_generate(tiny_fit_args, capsys) -> None:
 
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["seqlab"]["task_class"] == "seqlab.tasks.window_lm.FixedWindowLMTask"
-    assert ckpt["hyper_parameters"]["context_size"] == 16
+    assert ckpt["hyper_parameters"]["net"]["context_size"] == 16
     (history,) = ckpt["seqlab"]["train_state"]["tensors"]
     assert history.dtype == torch.long and history.shape == (1, 4, 16)  # [world, B, k]
 

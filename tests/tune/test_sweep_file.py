@@ -19,7 +19,7 @@ BASE = {
     "name": "s",
     "metric": "val/loss",
     "mode": "min",
-    "space": {"model.init_args.hidden_size": {"choice": [8]}},
+    "space": {"model.init_args.net.hidden_size": {"choice": [8]}},
 }
 
 

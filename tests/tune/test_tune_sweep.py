@@ -69,7 +69,7 @@ def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
     carries its hyperparameters, metrics and the sweep's group."""
     sweep = write_sweep(
         tmp_path / "sweep.yaml",
-        space={"model.init_args.hidden_size": {"grid": [16, 24, 32, -4]}},
+        space={"model.init_args.net.hidden_size": {"grid": [16, 24, 32, -4]}},
         scheduler={"name": "asha", "max_t": 4, "grace_period": 1, "reduction_factor": 2},
     )
     rows = tune_main(["--config", str(EXPERIMENT), "--sweep", str(sweep), "--", *trial_args(tiny_fit_args)])
@@ -77,7 +77,7 @@ def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
     sweep_dir = tmp_path / "runs" / "sweeps" / "tiny" / "version_0"
     assert len(rows) == 4
     (failed,) = [r for r in rows if r.status == "failed"]
-    assert failed.point == {"model.init_args.hidden_size": -4} and failed.error
+    assert failed.point == {"model.init_args.net.hidden_size": -4} and failed.error
     ran = [r for r in rows if r.status != "failed"]
     assert all(r.status in ("finished", "stopped early") and not math.isnan(r.best) for r in ran)
     assert rows[0].best == min(r.best for r in ran)  # best first
@@ -87,7 +87,9 @@ def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
     assert {t["status"] for t in table} >= {"failed"}
 
     best = yaml.safe_load((sweep_dir / "best_config.yaml").read_text())
-    assert best["model"]["init_args"]["hidden_size"] == rows[0].point["model.init_args.hidden_size"]
+    assert (
+        best["model"]["init_args"]["net"]["hidden_size"] == rows[0].point["model.init_args.net.hidden_size"]
+    )
     assert "dir" not in best["run"] and not best["trainer"]["callbacks"]
     main(
         ["fit", "--config", str(sweep_dir / "best_config.yaml"), "--run.name=refit", "--trainer.max_steps=2"]
@@ -98,7 +100,9 @@ def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
         trial_dir = sweep_dir / "trials" / row.trial_id
         (offline,) = wandb_records.offline_runs(trial_dir)
         info = wandb_records.summary(offline)
-        assert info["config"]["model.init_args.hidden_size"] == row.point["model.init_args.hidden_size"]
+        assert (
+            info["config"]["model.init_args.net.hidden_size"] == row.point["model.init_args.net.hidden_size"]
+        )
         assert info["summary"]["val/bpc"] == pytest.approx(row.last, rel=1e-6)
         assert wandb_records.run_record(offline)["run_group"] == "tiny"
 
@@ -119,7 +123,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_fit_ar
     other two and leaves the finished one alone (one fit, one W&B run, status file untouched)."""
     sweep = write_sweep(
         tmp_path / "sweep.yaml",
-        space={"model.init_args.hidden_size": {"grid": [16, 24, 32]}},
+        space={"model.init_args.net.hidden_size": {"grid": [16, 24, 32]}},
         scheduler={"name": "fifo"},
         max_concurrent_trials=1,
         overrides={"trainer.max_steps": 16, "trainer.val_check_interval": 2},
@@ -234,7 +238,7 @@ def test_a_trial_can_be_a_two_process_ddp_job_on_ray_train(tiny_fit_args, tmp_pa
     carries both ranks' stream states, the metrics reach Tune, and only rank 0 logs to W&B."""
     sweep = write_sweep(
         tmp_path / "sweep.yaml",
-        space={"model.init_args.hidden_size": {"choice": [16]}},
+        space={"model.init_args.net.hidden_size": {"choice": [16]}},
         scheduler={"name": "fifo"},
         overrides={"trainer.max_steps": 6, "trainer.val_check_interval": 2},
         resources={"cpu": 1, "workers": 2},
@@ -267,7 +271,7 @@ def test_sweep_on_an_existing_ray_cluster(ray_cluster, tiny_fit_args, tmp_path):
     sweep = write_sweep(
         tmp_path / "sweep.yaml",
         num_samples=1,
-        space={"model.init_args.hidden_size": {"grid": [16, 24]}},
+        space={"model.init_args.net.hidden_size": {"grid": [16, 24]}},
         scheduler={"name": "fifo"},
     )
     args = ["--config", str(EXPERIMENT), "--sweep", str(sweep), "--address", ray_cluster.gcs]
