@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from seqlab.cli import main
-from seqlab.data.tokenizers import CharTokenizer
+from seqlab.data import CharTokenizer
 from seqlab.engine.checkpoints import CheckpointError
 from seqlab.engine.compatibility import fold_legacy_hparams
 from seqlab.loading import load_task
