@@ -18,7 +18,7 @@ from seqlab.loading import load_task
 from seqlab.nn import AcousticConfig, RecurrentLMConfig
 from seqlab.tasks import GenerationTask, SpeechRecognitionTask
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "generate" / "char_lstm.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "generation" / "char_lstm.yaml"
 NET = RecurrentLMConfig(cell="gru", embedding_size=4, hidden_size=6, num_layers=1)
 
 

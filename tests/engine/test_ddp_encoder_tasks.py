@@ -17,12 +17,12 @@ from tests.test_configs import accepted_args
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CASES = {
     "classify": (
-        CONFIGS / "classify" / "tsv_word_bigru_attention.yaml",
+        CONFIGS / "classification" / "tsv_word_bigru_attention.yaml",
         "tiny_tsv",
         ["val/accuracy", "val/macro_f1"],
     ),
     "label": (
-        CONFIGS / "label" / "conll_ner_charbilstm_crf.yaml",
+        CONFIGS / "labelling" / "conll_ner_charbilstm_crf.yaml",
         "tiny_conll",
         ["val/accuracy", "val/span_f1"],
     ),
