@@ -4,19 +4,20 @@
 and ``seqlab submit ray --config EXPERIMENT.yaml --address http://HEAD:8265 [--gpus ...] [-- FIT ARGS]``:
 options may be written ``--gpus-per-node`` or ``--gpus_per_node``; a profile holds site defaults and
 is read where it stands, so options after it override it; arguments after ``--`` go to
-``seqlab fit`` unchanged (``-- --trainer.max_steps=1000``).
+``seqlab fit`` unchanged (``-- --trainer.max_steps=1000``). ``--dry-run`` and ``--follow`` may stand
+alone or take ``true``/``false``; list options (``--env``, ``--tolerations``, ``--node-selector``) may be
+repeated, each adding to the profile's list.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import TypeVar
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from seqlab.cluster import kuberay, ray_jobs, slurm
+from seqlab.cluster import job_env, kuberay, ray_jobs, slurm
 from seqlab.cluster.secrets import mask_secrets
 from seqlab.cluster.submit import slurm_logs, slurm_status, submit_k8s, submit_ray, submit_slurm
 
@@ -24,6 +25,7 @@ BACKENDS = ("slurm", "ray")  # `seqlab jobs` back-ends; `submit` also writes Kub
 SUBMIT = (*BACKENDS, "k8s")
 DEFAULT_RAY_ADDRESS = "http://127.0.0.1:8265"
 T = TypeVar("T")
+LISTS = ("env", "tolerations", "node_selector")  # repeated on the command line: each adds an item
 
 
 def _split(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -37,9 +39,24 @@ def _split(argv: list[str]) -> tuple[list[str], list[str]]:
     for arg in argv:
         if arg.startswith("--"):
             name, eq, value = arg.partition("=")
-            arg = "--" + name[2:].replace("-", "_") + eq + value
+            name = name[2:].replace("-", "_")
+            arg = "--" + name + ("+" if name in LISTS else "") + eq + value
         options.append(arg)
     return options, rest
+
+
+def _flag(parser: ArgumentParser, name: str, help: str) -> None:
+    """A yes/no option: bare ``--name`` means true; ``--name true|false`` also works."""
+    parser.add_argument(f"--{name}", type=bool, nargs="?", const=True, default=False, help=help)
+
+
+def _env_option(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--env",
+        type=list[str],
+        default=[],
+        help="NAME=VALUE, or NAME to copy this shell's value, for the job's environment (repeatable)",
+    )
 
 
 def _parser(backend: str, config_help: str) -> ArgumentParser:
@@ -55,8 +72,14 @@ def _slurm_parser() -> ArgumentParser:
     parser = _parser("slurm", "the experiment YAML that `seqlab fit` trains")
     parser.add_class_arguments(slurm.SlurmResources, None)
     parser.add_argument("--root_dir", default="runs", help="where runs live")
-    parser.add_argument("--python", default=sys.executable, help="the interpreter on the compute nodes")
-    parser.add_argument("--dry_run", type=bool, default=False, help="print the batch script, submit nothing")
+    parser.add_argument(
+        "--python",
+        type=str | None,
+        default=None,
+        help="the interpreter on the compute nodes, written as given (default: `python` on the PATH "
+        "after the profile's setup lines)",
+    )
+    _flag(parser, "dry_run", "print the batch script, submit nothing")
     return parser
 
 
@@ -67,9 +90,10 @@ def _ray_parser() -> ArgumentParser:
     parser.add_argument("--working_dir", default=".", help="uploaded to the cluster; holds the config")
     parser.add_argument("--requirements", type=str | None, default=None, help="pip requirements file")
     parser.add_argument("--root_dir", default="runs", help="runs on the cluster (use shared storage)")
-    parser.add_argument("--python", default=sys.executable, help="the interpreter on the cluster")
-    parser.add_argument("--follow", type=bool, default=False, help="print the logs until the job ends")
-    parser.add_argument("--dry_run", type=bool, default=False, help="print the job, submit nothing")
+    parser.add_argument("--python", default="python", help="the interpreter on the cluster's nodes")
+    _env_option(parser)
+    _flag(parser, "follow", "print the logs until the job ends")
+    _flag(parser, "dry_run", "print the job, submit nothing")
     return parser
 
 
@@ -83,7 +107,8 @@ def _k8s_parser() -> ArgumentParser:
     parser.add_class_arguments(kuberay.PodResources, None)
     parser.add_argument("--python", default="python", help="the interpreter in the image")
     parser.add_argument("--output", type=str | None, default=None, help="manifest file (default: <job>.yaml)")
-    parser.add_argument("--dry_run", type=bool, default=False, help="print the manifest, write nothing")
+    _env_option(parser)
+    _flag(parser, "dry_run", "print the manifest, write nothing")
     return parser
 
 
@@ -101,15 +126,20 @@ def submit_main(argv: list[str]) -> None:
     if backend == "k8s":
         cfg = _k8s_parser().parse_args(options)
         pod = _resources(kuberay.PodResources, cfg)
-        submit_k8s(cfg.config, pod, fit_args, cfg.run_name, cfg.python, cfg.output, cfg.dry_run)
+        try:
+            env_vars = job_env.from_specs(cfg.env)
+        except ValueError as err:
+            raise SystemExit(mask_secrets(f"seqlab submit k8s: {err}")) from None
+        submit_k8s(cfg.config, pod, fit_args, cfg.run_name, cfg.python, cfg.output, cfg.dry_run, env_vars)
         return
     if backend == "ray":
         cfg = _ray_parser().parse_args(options)
         job = _resources(ray_jobs.RayJobResources, cfg)
         keys = ("working_dir", "requirements", "run_name", "root_dir", "python", "follow", "dry_run")
         try:
-            submit_ray(cfg.config, cfg.address, job, fit_args, **{k: cfg[k] for k in keys})
-        except ray_jobs.RayJobError as err:
+            env_vars = {**job_env.defaults(job_env.RAY_DEFAULTS), **job_env.from_specs(cfg.env)}
+            submit_ray(cfg.config, cfg.address, job, fit_args, env_vars=env_vars, **{k: cfg[k] for k in keys})
+        except (ray_jobs.RayJobError, ValueError) as err:
             raise SystemExit(mask_secrets(f"seqlab submit ray: {err}")) from None
         return
     cfg = _slurm_parser().parse_args(options)
@@ -125,7 +155,7 @@ def jobs_main(argv: list[str]) -> None:
     parser.add_argument("action", choices=["status", "logs", "stop"])
     parser.add_argument("backend", choices=list(BACKENDS))
     parser.add_argument("job_id")
-    parser.add_argument("--follow", type=bool, default=False, help="logs: keep printing until the job ends")
+    _flag(parser, "follow", "logs: keep printing until the job ends")
     parser.add_argument("--address", default=_ray_address(), help="ray: the Jobs API (default: $RAY_ADDRESS)")
     cfg = parser.parse_args(argv)
     try:

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
+# A label (or taint) key: an optional DNS-subdomain prefix and "/", then a name of up to 63 characters.
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
 @dataclass
@@ -35,6 +41,10 @@ class PodResources:
         backoff_limit: retries of the whole job after a failure (each resumes from ``last.ckpt``).
         grace_seconds: ``terminationGracePeriodSeconds``: time to finish the step and save.
         ray_version: the image's Ray version.
+        node_selector: ``LABEL=VALUE`` items the node must carry (``nodeSelector``).
+        tolerations: taints the pod tolerates, as ``kubectl taint`` writes them: ``KEY=VALUE:EFFECT``
+            (operator Equal) or ``KEY:EFFECT`` (operator Exists); EFFECT is NoSchedule,
+            PreferNoSchedule or NoExecute.
     """
 
     image: str
@@ -47,6 +57,8 @@ class PodResources:
     backoff_limit: int = 3
     grace_seconds: int = 120
     ray_version: str = "2.60.0"
+    node_selector: list[str] = field(default_factory=list)
+    tolerations: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         if not self.image or any(c.isspace() for c in self.image):
@@ -64,6 +76,35 @@ class PodResources:
             raise ValueError("need gpus >= 0, backoff_limit >= 0 and grace_seconds >= 1")
         if not self.mount.startswith("/"):
             raise ValueError(f"mount: {self.mount!r} must be an absolute path")
+        self.node_labels()
+        self.pod_tolerations()
+
+    def node_labels(self) -> dict[str, str]:
+        """``node_selector`` as the pod's ``nodeSelector``."""
+        labels = {}
+        for item in self.node_selector:
+            key, eq, value = str(item).partition("=")
+            if not eq or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+                raise ValueError(
+                    f"node_selector: {item!r} is not LABEL=VALUE (e.g. nvidia.com/gpu.product=A100)"
+                )
+            labels[key] = value
+        return labels
+
+    def pod_tolerations(self) -> list[dict[str, str]]:
+        """``tolerations`` as the pod's tolerations."""
+        result = []
+        for item in self.tolerations:
+            taint, _, effect = str(item).rpartition(":")
+            key, eq, value = taint.partition("=")
+            if effect not in _EFFECTS or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+                raise ValueError(
+                    f"tolerations: {item!r} is not KEY=VALUE:EFFECT or KEY:EFFECT with EFFECT one of "
+                    f"{', '.join(_EFFECTS)} (e.g. nvidia.com/gpu:NoSchedule)"
+                )
+            toleration = {"key": key, "operator": "Equal" if eq else "Exists", "effect": effect}
+            result.append({**toleration, "value": value} if eq else toleration)
+        return result
 
 
 def job_name(run_name: str, suffix: str) -> str:
@@ -89,6 +130,10 @@ def rayjob(pod: PodResources, name: str, command: list[str], env_vars: dict[str,
         ],
     }
     pod_spec: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": pod.grace_seconds}
+    if pod.node_selector:
+        pod_spec["nodeSelector"] = pod.node_labels()
+    if pod.tolerations:
+        pod_spec["tolerations"] = pod.pod_tolerations()
     if pod.pvc:
         container["volumeMounts"] = [{"name": "runs", "mountPath": pod.mount}]
         pod_spec["volumes"] = [{"name": "runs", "persistentVolumeClaim": {"claimName": pod.pvc}}]

@@ -19,7 +19,7 @@ SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 _MIN_VALUE_LENGTH = 6
 # NAME=value, NAME: value, "NAME": "value" with an environment-style (upper-case) name.
 _ASSIGNMENT = re.compile(
-    r"""(?P<name>\b[A-Z][A-Z0-9_]*)(?P<sep>["']?\s*[=:]\s*["']?)(?P<value>[^\s"',;}\]]+)"""
+    r"""(?P<name>\b[A-Z][A-Z0-9_]*)(?P<sep>["']?\s*[=:]\s*["']?)(?P<value>[^\s"',;}\]\\]+)"""
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from importlib import resources
@@ -89,7 +90,23 @@ class SlurmResources:
         return lines + [f"#SBATCH {arg}" for arg in self.sbatch_args]
 
 
-def render_script(job: SlurmResources, command: list[str], job_name: str, output: Path, workdir: Path) -> str:
+def python_note(python: str | None, setup: list[str]) -> str:
+    """Which interpreter the job runs, in words: ``--python`` as given, or ``python`` from the PATH
+    that the setup lines leave (sbatch passes this shell's PATH on when there are none)."""
+    if python:
+        return f"{python} (--python)"
+    if setup:
+        return "`python` on the PATH after the setup lines (`" + "; ".join(setup) + "`)"
+    here = shutil.which("python") or "none on this PATH"
+    return (
+        f"`python` on the PATH sbatch passes on from this shell (here: {here}); add a setup line that "
+        "activates an environment, or give --python PATH"
+    )
+
+
+def render_script(
+    job: SlurmResources, command: list[str], job_name: str, output: Path, workdir: Path, python_note: str = ""
+) -> str:
     """The batch script: ``#SBATCH`` header, the setup lines, then ``srun`` of the quoted command."""
     job.check()
     if not _NAME.match(job_name):
@@ -105,6 +122,7 @@ def render_script(job: SlurmResources, command: list[str], job_name: str, output
         workdir=shlex.quote(str(workdir)),
         sbatch_lines="\n".join(job.sbatch_lines()),
         setup_lines="\n".join(job.setup),
+        python_note=" ".join(python_note.split()) or "the command's first word",
         command=shlex.join(command),
     )
 

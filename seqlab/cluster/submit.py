@@ -14,7 +14,6 @@ through its environment instead.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from seqlab.cluster import kuberay, ray_jobs, slurm
+from seqlab.cluster import job_env, kuberay, ray_jobs, slurm
 from seqlab.cluster.secrets import mask_env, mask_secrets, refuse_secrets
 from seqlab.engine import run_dir as runs
 
@@ -77,12 +76,14 @@ def submit_slurm(
     fit_args: list[str] | None = None,
     run_name: str | None = None,
     root_dir: str = "runs",
-    python: str = sys.executable,
+    python: str | None = None,
     dry_run: bool = False,
 ) -> str | None:
     """Write the batch script into a new run directory and submit it; returns the job id.
 
-    With ``dry_run`` the script is printed and nothing is created or submitted.
+    The job runs ``python`` as written (never resolved: a link into this machine's environment may
+    not exist on the compute nodes), by default the ``python`` that the profile's setup lines put on
+    the PATH. With ``dry_run`` the script is printed and nothing is created or submitted.
     """
     config_path = _experiment_config(config, "seqlab submit")
     name = run_name or _run_name(config_path)
@@ -90,16 +91,19 @@ def submit_slurm(
         run_dir = (Path(root_dir) / name / f"version_{runs.next_version(root_dir, name)}").resolve()
     else:
         run_dir = runs.new_run_dir(root_dir, name).resolve()
-    command = fit_command(python, config_path, run_dir, job.trainer_args(), list(fit_args or []))
+    interpreter = python or "python"
+    command = fit_command(interpreter, config_path, run_dir, job.trainer_args(), list(fit_args or []))
     output = run_dir / "slurm-%j.out"
+    note = slurm.python_note(python, job.setup)
     try:
-        script = slurm.render_script(job, command, f"seqlab-{name}", output, Path.cwd())
+        script = slurm.render_script(job, command, f"seqlab-{name}", output, Path.cwd(), note)
     except ValueError as err:
         if not dry_run:
             run_dir.rmdir()
         raise SystemExit(f"seqlab submit slurm: {err}") from None
     if dry_run:
         print(mask_secrets(script), end="")
+        print(mask_secrets(f"seqlab submit slurm: the job's python: {note}"), file=sys.stderr)
         return None
     try:
         refuse_secrets(
@@ -111,6 +115,7 @@ def submit_slurm(
     except SystemExit:
         run_dir.rmdir()
         raise
+    print(mask_secrets(f"the job's python: {note}"))
     return _sbatch(run_dir, script, command)
 
 
@@ -163,11 +168,6 @@ _FINAL = {
 }
 
 
-# Passed on to Ray jobs when set here (a Ray job does not inherit the submitting shell's variables).
-_FORWARDED_ENV = ("WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_API_KEY", "HF_HUB_OFFLINE",
-                  "HF_DATASETS_OFFLINE", "SEQLAB_CACHE")  # fmt: skip
-
-
 def _ray_entrypoint(
     python: str,
     config: Path,
@@ -196,9 +196,10 @@ def submit_ray(
     requirements: str | None = None,
     run_name: str | None = None,
     root_dir: str = "runs",
-    python: str = sys.executable,
+    python: str = "python",
     follow: bool = False,
     dry_run: bool = False,
+    env_vars: dict[str, str] | None = None,
 ) -> str | None:
     """Submit ``seqlab fit`` through the Ray Jobs API; returns the submission id.
 
@@ -206,7 +207,8 @@ def submit_ray(
     on CPU; with N workers, Ray Train runs N workers of ``gpus_per_worker`` GPUs and
     ``cpus_per_worker`` CPUs anywhere in the cluster, DDP across all of them. ``config`` must lie
     inside ``working_dir``, which Ray uploads; a relative ``root_dir`` is relative to the job's copy
-    of it on the node, so name shared storage to keep runs.
+    of it on the node, so name shared storage to keep runs. ``env_vars`` is the job's environment
+    (printed, secrets masked).
     """
     work = Path(working_dir).resolve()
     config_path = _experiment_config(config, "seqlab submit ray")
@@ -221,7 +223,7 @@ def submit_ray(
         python, config_path.relative_to(work), run_dir, submission_id, job, list(fit_args or [])
     )
     command, cpus, gpus = entry
-    env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+    env_vars = dict(env_vars or {})
     if dry_run:  # what would be sent, secrets masked (the real submission sends them to the job)
         spec = {
             "submission_id": submission_id,
@@ -231,9 +233,11 @@ def submit_ray(
             "entrypoint_num_gpus": gpus,
         }
         print(mask_secrets(json.dumps(spec, indent=2)))
+        print(f"seqlab submit ray: {job_env.describe(env_vars)}", file=sys.stderr)
         return None
     job_id = ray_jobs.submit(address, command, work, requirements, cpus, gpus, env_vars, submission_id)
     print(f"submitted Ray job {job_id} to {address}; run directory {run_dir} (on the cluster)")
+    print(f"  {job_env.describe(env_vars)}")
     _print_how_to_follow("ray", job_id, f" --address {address}")
     if follow:
         _follow_to_the_end(address, job_id)
@@ -256,11 +260,13 @@ def submit_k8s(
     python: str = "python",
     output: str | None = None,
     dry_run: bool = False,
+    env_vars: dict[str, str] | None = None,
 ) -> str:
     """Write (or with ``dry_run`` print) a KubeRay RayJob manifest; returns its text.
 
     ``config`` is the experiment's path inside the image, relative to the image's working
-    directory; when it also exists here, the run name is read from it.
+    directory; when it also exists here, the run name is read from it. The job's environment is
+    ``env_vars`` and nothing else from this shell.
     """
     local = Path(config)
     name = run_name or (_run_name(local) if local.is_file() else None)
@@ -271,13 +277,15 @@ def submit_k8s(
     command = fit_command(
         python, config, f"{root}/{name}/{job}", _gpu_trainer_args(pod.gpus), list(fit_args or [])
     )
-    env_vars = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ and k != "WANDB_API_KEY"}
+    env_vars = dict(env_vars or {})
     try:
-        text = kuberay.manifest(kuberay.rayjob(pod, job, command, env_vars))
+        shown = mask_env(env_vars) if dry_run else env_vars  # a printed manifest stays valid YAML
+        text = kuberay.manifest(kuberay.rayjob(pod, job, command, shown))
     except ValueError as err:
         raise SystemExit(f"seqlab submit k8s: {err}") from None
     if dry_run:
         print(mask_secrets(text), end="")
+        print(f"seqlab submit k8s: {job_env.describe(env_vars)}", file=sys.stderr)
         return text
     refuse_secrets(
         text,
@@ -287,6 +295,7 @@ def submit_k8s(
     path = Path(output or f"{job}.yaml")
     path.write_text(text, encoding="utf-8")
     print(f"wrote RayJob {job} to {path}; submit it with: kubectl apply -f {path}")
+    print(f"  {job_env.describe(env_vars)}")
     if not pod.pvc:
         print("  note: without --pvc the run directory lives in the pod and is lost with it")
     return text

@@ -81,6 +81,11 @@ RAYJOB_SCHEMA = {
 
 
 def _manifest(capsys, *options: str) -> dict:
+    return yaml.safe_load(_dry_run(capsys, *options)[0])
+
+
+def _dry_run(capsys, *options: str) -> tuple[str, str]:
+    """The manifest a dry run prints, and what it says on stderr."""
     main(
         [
             "submit",
@@ -92,7 +97,8 @@ def _manifest(capsys, *options: str) -> dict:
             *options,
         ]
     )
-    return yaml.safe_load(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    return captured.out, captured.err
 
 
 def _check(resource: dict) -> None:
@@ -126,19 +132,72 @@ def test_rayjob_manifest_is_valid(capsys, gpus):
     assert container["volumeMounts"][0]["mountPath"] == "/mnt/seqlab"
 
 
+@pytest.mark.parametrize("spelling", [["--dry-run"], ["--dry-run", "true"], ["--dry_run=true"]], ids=str)
+def test_dry_run_is_a_bare_flag_or_takes_true(capsys, spelling):
+    """Tried: bare `--dry-run` used to fail with "expected one argument"."""
+    _check(_manifest(capsys, *spelling))
+    assert not list(Path().glob("*.yaml"))
+
+
+def test_the_shell_environment_is_not_baked_in(capsys, monkeypatch):
+    """Tried: WANDB_MODE and HF_*_OFFLINE of the submitting shell used to reach the job silently."""
+    for name in ("WANDB_MODE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setenv(name, "offline" if name == "WANDB_MODE" else "1")
+    out, err = _dry_run(capsys, "--dry-run")
+    assert "runtimeEnvYAML" not in yaml.safe_load(out)["spec"] and "OFFLINE" not in out
+    assert "environment passed to the job: none (add --env NAME=VALUE" in err
+
+
+def test_env_names_what_the_job_gets_and_says_so_masked(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HF_TOKEN", "hf-secret-123456")
+    profile = tmp_path / "k8s.yaml"
+    profile.write_text("env: [WANDB_PROJECT=lm]\n")
+    options = ["--profile", str(profile), "--env", "WANDB_MODE", "--env=SEED=3", "--env", "HF_TOKEN"]
+    out, err = _dry_run(capsys, *options, "--dry-run")
+    resource = yaml.safe_load(out)
+    _check(resource)
+    env = yaml.safe_load(resource["spec"]["runtimeEnvYAML"])["env_vars"]
+    assert env == {"WANDB_PROJECT": "lm", "WANDB_MODE": "offline", "SEED": "3", "HF_TOKEN": "****"}
+    assert "environment passed to the job: WANDB_PROJECT=lm, WANDB_MODE=offline, SEED=3, HF_TOKEN=****" in err
+    assert "hf-secret-123456" not in out + err
+    with pytest.raises(SystemExit, match="would hold a secret"):  # a written manifest never holds it
+        main(["submit", "k8s", "--config", str(REPO / CONFIG), "--image", "img:1", "--env", "HF_TOKEN"])
+
+
+def test_tolerations_and_node_selector_reach_the_pod(capsys):
+    options = ["--tolerations", "nvidia.com/gpu:NoSchedule", "--tolerations=pool=gpu:NoExecute"]
+    resource = _manifest(capsys, *options, "--node-selector", "nvidia.com/gpu.product=A100", "--dry-run")
+    _check(resource)
+    pod = resource["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "A100"}
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "pool", "operator": "Equal", "effect": "NoExecute", "value": "gpu"},
+    ]
+
+
 def test_the_shipped_example_is_valid():
     _check(yaml.safe_load((REPO / "deploy" / "rayjob-example.yaml").read_text()))
 
 
 def test_manifest_file_is_written(capsys, tmp_path):
-    main(["submit", "k8s", "--config", str(REPO / CONFIG), "--image", "img:1", "--output", "job.yaml"])
+    options = ["--image", "img:1", "--output", "job.yaml", "--dry-run", "false"]
+    main(["submit", "k8s", "--config", str(REPO / CONFIG), *options])
     assert "kubectl apply -f job.yaml" in capsys.readouterr().out
     _check(yaml.safe_load(Path("job.yaml").read_text()))
 
 
 @pytest.mark.parametrize(
     ("option", "message"),
-    [("--memory=64GB", "not a Kubernetes quantity"), ("--pvc=My_Runs", "not a Kubernetes name")],
+    [
+        ("--memory=64GB", "not a Kubernetes quantity"),
+        ("--pvc=My_Runs", "not a Kubernetes name"),
+        ("--tolerations=gpu:NoPlease", "tolerations: 'gpu:NoPlease' is not KEY=VALUE:EFFECT"),
+        ("--node-selector=gpu", "node_selector: 'gpu' is not LABEL=VALUE"),
+        ("--env=1X=2", "--env '1X=2': expected NAME=VALUE or NAME"),
+        ("--env=SEQLAB_UNSET_X", "SEQLAB_UNSET_X is not set in this shell"),
+    ],
 )
 def test_bad_values_are_refused(capsys, option, message):
     with pytest.raises(SystemExit, match=message):

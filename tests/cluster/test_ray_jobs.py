@@ -29,12 +29,13 @@ def ray_head(ray_cluster) -> str:
 
 def _submit(address: str, fit_args: list[str], *options: str) -> None:
     main(["submit", "ray", "--config", str(CONFIG), "--address", address, "--working_dir", str(REPO),
-          "--root_dir", str(Path("runs").resolve()), *options, "--", *fit_args])  # fmt: skip
+          "--root_dir", str(Path("runs").resolve()), "--python", sys.executable, *options,
+          "--", *fit_args])  # fmt: skip
 
 
 @pytest.mark.slow
 def test_submitted_job_trains_and_leaves_logs_and_checkpoint(ray_head, tiny_fit_args, capsys):
-    _submit(ray_head, tiny_fit_args, "--follow", "true")
+    _submit(ray_head, tiny_fit_args, "--follow")
     out = capsys.readouterr().out
     job_id = re.search(r"submitted Ray job (\S+)", out).group(1)
     assert f"Ray job {job_id}: SUCCEEDED" in out
@@ -77,3 +78,18 @@ def test_refusals_name_the_problem(tmp_path):
         main(["submit", "ray", "--config", str(outside), "--working_dir", str(REPO), "--dry_run", "true"])
     with pytest.raises(SystemExit, match=r"cannot reach the Ray Jobs API at http://127\.0\.0\.1:9"):
         main(["jobs", "status", "ray", "seqlab-x", "--address", "http://127.0.0.1:9"])
+
+
+@pytest.mark.parametrize("spelling", [["--dry-run"], ["--dry-run", "true"]], ids=str)
+def test_dry_run_shows_the_python_and_the_environment(spelling, capsys, monkeypatch):
+    """Tried: bare `--dry-run` used to fail; the entrypoint used to name this machine's interpreter."""
+    monkeypatch.setenv("WANDB_API_KEY", "secret-key-123456")
+    monkeypatch.setenv("FOO", "bar")
+    main(["submit", "ray", "--config", str(CONFIG), "--working_dir", str(REPO), *spelling, "--env", "FOO",
+          "--env=X=1"])  # fmt: skip
+    captured = capsys.readouterr()
+    spec = json.loads(captured.out)
+    assert spec["entrypoint"][:4] == ["python", "-m", "seqlab", "fit"]
+    assert spec["runtime_env"]["env_vars"]["FOO"] == "bar" and spec["runtime_env"]["env_vars"]["X"] == "1"
+    assert "environment passed to the job: " in captured.err and "WANDB_API_KEY=****" in captured.err
+    assert "secret-key-123456" not in captured.out + captured.err

@@ -10,11 +10,13 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from seqlab.cli import main
 
@@ -59,13 +61,52 @@ def test_dry_run_prints_a_quoted_script_and_creates_nothing(capsys):
         assert f"#SBATCH {expected}" in header
     (srun,) = [line for line in script.splitlines() if line.startswith("srun ")]
     args = shlex.split(srun)[1:]
-    assert args[1:4] == ["-m", "seqlab", "fit"] and "--ckpt_path=last" in args
+    assert args[:4] == ["python", "-m", "seqlab", "fit"] and "--ckpt_path=last" in args
     assert f"--run.dir={Path('runs/char_lstm/version_0').resolve()}" in args
     assert [
         a for a in args if a.startswith(("--trainer.devices", "--trainer.num_nodes", "--trainer.strategy"))
     ] == ["--trainer.devices=4", "--trainer.num_nodes=2", "--trainer.strategy=ddp"]
     assert args[-1] == "--model.net.dropout=0.2; touch pwned"  # one argument, never run by the shell
     assert not Path("runs").exists()
+
+
+@pytest.mark.parametrize("spelling", [["--dry-run"], ["--dry-run", "true"], ["--dry_run=true"]], ids=str)
+def test_dry_run_is_a_bare_flag_or_takes_true(spelling, capsys):
+    """Tried: bare `--dry-run` used to fail with "expected one argument"."""
+    main(["submit", "slurm", "--config", str(CONFIG), *spelling, "--nodes", "1"])
+    assert capsys.readouterr().out.startswith("#!/bin/bash\n")
+    assert not Path("runs").exists()
+
+
+def _srun_and_note(capsys, *options: str) -> tuple[list[str], str, str]:
+    main(["submit", "slurm", "--config", str(CONFIG), "--dry-run", *options])
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("srun ")]
+    return shlex.split(lines[at])[1:], lines[at - 1], captured.err
+
+
+def test_the_job_runs_the_python_the_profile_sets_up(capsys):
+    """Tried: the script used to run this machine's interpreter by absolute path, so the profile's
+    `source .venv/bin/activate` had no effect."""
+    args, comment, err = _srun_and_note(capsys, "--profile", str(REPO / "configs/cluster/slurm_gpu.yaml"))
+    assert args[0] == "python"
+    assert comment == "# python: `python` on the PATH after the setup lines (`source .venv/bin/activate`)"
+    assert "the job's python: `python` on the PATH after the setup lines" in err
+
+
+def test_without_setup_lines_the_dry_run_says_whose_path_it_uses(capsys):
+    args, comment, _ = _srun_and_note(capsys, "--profile", str(CPU_PROFILE))
+    assert args[0] == "python" and "the PATH sbatch passes on from this shell" in comment
+
+
+def test_an_explicit_python_is_written_as_given_never_resolved(capsys, tmp_path):
+    link = tmp_path / "env" / "bin" / "python"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(sys.executable)
+    args, comment, err = _srun_and_note(capsys, "--python", str(link))
+    assert args[0] == str(link) and comment == f"# python: {link} (--python)"
+    assert f"the job's python: {link} (--python)" in err
 
 
 @pytest.mark.parametrize("profile", sorted((REPO / "configs" / "cluster").glob("slurm_*.yaml")), ids=str)
@@ -82,6 +123,17 @@ def test_bad_options_are_refused_before_anything_is_written(option, message):
     with pytest.raises(SystemExit, match=message):
         main(["submit", "slurm", "--config", str(CONFIG), option])
     assert not any(Path("runs/char_lstm").glob("version_*"))
+
+
+@pytest.fixture
+def activating_profile(tmp_path) -> Path:
+    """The CPU profile plus a setup line that activates this environment, as a site profile would:
+    the job then finds seqlab through `python` on its PATH."""
+    activate = Path(sys.prefix) / "bin" / "activate"
+    line = f"source {activate}" if activate.is_file() else f"export PATH={Path(sys.executable).parent}:$PATH"
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump({**yaml.safe_load(CPU_PROFILE.read_text()), "setup": [line]}))
+    return profile
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +175,13 @@ def _steps_in_checkpoint(path: Path) -> int:
 
 
 @pytest.mark.slow
-def test_job_survives_requeue_by_sigterm_and_by_sigusr1(slurm_cluster, tiny_fit_args, capsys):
+def test_job_survives_requeue_by_sigterm_and_by_sigusr1(
+    slurm_cluster, activating_profile, tiny_fit_args, capsys
+):
     steps = 400
     fit_args = [a for a in tiny_fit_args if not a.startswith("--trainer.max_steps")]
     fit_args += [f"--trainer.max_steps={steps}", "--trainer.val_check_interval=5", "--model.net.dropout=0"]
-    main(["submit", "slurm", "--profile", str(CPU_PROFILE), "--config", str(CONFIG), "--", *fit_args])
+    main(["submit", "slurm", "--profile", str(activating_profile), "--config", str(CONFIG), "--", *fit_args])
     out = capsys.readouterr().out
     job_id = re.search(r"submitted SLURM job (\d+)", out).group(1)
     run = Path("runs/char_lstm/version_0")
@@ -170,9 +224,9 @@ def test_job_survives_requeue_by_sigterm_and_by_sigusr1(slurm_cluster, tiny_fit_
 
 
 @pytest.mark.slow
-def test_jobs_stop_cancels_a_running_job(slurm_cluster, tiny_fit_args, capsys):
+def test_jobs_stop_cancels_a_running_job(slurm_cluster, activating_profile, tiny_fit_args, capsys):
     fit_args = [a for a in tiny_fit_args if not a.startswith("--trainer.max_steps")]
-    main(["submit", "slurm", "--profile", str(CPU_PROFILE), "--config", str(CONFIG), "--", *fit_args])
+    main(["submit", "slurm", "--profile", str(activating_profile), "--config", str(CONFIG), "--", *fit_args])
     job_id = re.search(r"submitted SLURM job (\d+)", capsys.readouterr().out).group(1)
     try:
         _wait("the job to start", lambda: _state(job_id)["JobState"] == "RUNNING")
