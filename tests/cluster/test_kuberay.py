@@ -177,6 +177,14 @@ def test_tolerations_and_node_selector_reach_the_pod(capsys):
     ]
 
 
+def test_the_shipped_profile_is_valid(capsys):
+    resource = _manifest(capsys, "--profile", str(REPO / "configs/cluster/k8s_gpu.yaml"), "--dry-run")
+    _check(resource)
+    pod = resource["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu" and pod["nodeSelector"]
+    assert "WANDB_PROJECT" in resource["spec"]["runtimeEnvYAML"]
+
+
 def test_the_shipped_example_is_valid():
     _check(yaml.safe_load((REPO / "deploy" / "rayjob-example.yaml").read_text()))
 
