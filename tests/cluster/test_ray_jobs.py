@@ -78,6 +78,8 @@ def test_refusals_name_the_problem(tmp_path):
         main(["submit", "ray", "--config", str(outside), "--working_dir", str(REPO), "--dry_run", "true"])
     with pytest.raises(SystemExit, match=r"cannot reach the Ray Jobs API at http://127\.0\.0\.1:9"):
         main(["jobs", "status", "ray", "seqlab-x", "--address", "http://127.0.0.1:9"])
+    with pytest.raises(SystemExit, match=r"cannot reach"):  # a bare --follow parses (it used to need a value)
+        main(["jobs", "logs", "ray", "seqlab-x", "--follow", "--address", "http://127.0.0.1:9"])
 
 
 @pytest.mark.parametrize("spelling", [["--dry-run"], ["--dry-run", "true"]], ids=str)
