@@ -289,8 +289,8 @@ def submit_k8s(
         return text
     refuse_secrets(
         text,
-        "the RayJob manifest (a fit argument)",
-        "keep secrets in a Kubernetes Secret and give them to the pod from there",
+        "the RayJob manifest (an --env value or a fit argument)",
+        "keep secrets in a Kubernetes Secret and give them to the pod from there (drop them from --env)",
     )
     path = Path(output or f"{job}.yaml")
     path.write_text(text, encoding="utf-8")

@@ -161,7 +161,9 @@ def test_env_names_what_the_job_gets_and_says_so_masked(capsys, monkeypatch, tmp
     assert env == {"WANDB_PROJECT": "lm", "WANDB_MODE": "offline", "SEED": "3", "HF_TOKEN": "****"}
     assert "environment passed to the job: WANDB_PROJECT=lm, WANDB_MODE=offline, SEED=3, HF_TOKEN=****" in err
     assert "hf-secret-123456" not in out + err
-    with pytest.raises(SystemExit, match="would hold a secret"):  # a written manifest never holds it
+    with pytest.raises(
+        SystemExit, match=r"manifest \(an --env value or a fit argument\) would hold a secret"
+    ):  # a written manifest never holds it
         main(["submit", "k8s", "--config", str(REPO / CONFIG), "--image", "img:1", "--env", "HF_TOKEN"])
 
 
