@@ -4,6 +4,7 @@ rank 0 only, never during the sanity check; ``samples: 0`` turns them off."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ def test_each_validation_writes_seeded_samples(tiny_fit_args, tiny_corpus):
     # or one writing during the sanity check (step 0) fails the checks below.
     config = str(CONFIGS / "char_lstm.yaml")
     samples = ["--model.samples=2", "--model.sample_length=40", "--trainer.num_sanity_val_steps=1"]
-    main(["fit", "--config", config, *tiny_fit_args, *samples])
+    args = [a for a in tiny_fit_args if not a.startswith("--run.wandb.mode")]
+    main(["fit", "--config", config, *args, *samples, "--run.wandb.mode=offline"])
     media = Path("runs/char_lstm/version_0/media")
     files = sorted(p.name for p in media.glob("val_samples-step*.csv"))
     assert files == ["val_samples-step3.csv", "val_samples-step6.csv"]  # not the sanity check's step 0
@@ -36,6 +38,15 @@ def test_each_validation_writes_seeded_samples(tiny_fit_args, tiny_corpus):
         assert row["prompt"] and row["prompt"] in validation  # the start of a validation stream
         assert len(row["sample"]) == 40  # characters: one per sampled token
     assert rows[0]["sample"] != rows[1]["sample"]
+    # The same rows as a W&B table, one per validation.
+    (offline,) = Path("runs/char_lstm/version_0/wandb").glob("offline-run-*")
+    tables = [
+        json.loads(t.read_text(encoding="utf-8"))
+        for t in offline.glob("files/media/table/val/samples_*.json")
+    ]
+    assert all(t["columns"] == ["prompt", "sample"] for t in tables)
+    written = [[[r["prompt"], r["sample"]] for r in _rows(media / name)] for name in files]
+    assert sorted(t["data"] for t in tables) == sorted(written)
 
 
 def test_zero_samples_writes_none(tiny_fit_args):
