@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # a bare Figure draws without a GUI backend
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from seqlab.reporting.metrics_file import read_metrics
 
@@ -60,6 +60,7 @@ def _filename(title: str) -> str:
 
 def _style_axes(ax: Axes, title: str, metric_names: tuple[str, ...]) -> None:
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_ylabel(Y_LABELS.get(title, metric_names[0]))
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -85,7 +86,7 @@ def report_figures(run_dirs: Sequence[Path]) -> dict[str, Figure]:
                 if not points:
                     continue
                 parts = [labels[run]] if len(series) > 1 else []
-                parts += [name] if len(metric_names) > 1 or len(series) == 1 else []
+                parts += [name] if name != title or len(series) == 1 else []  # val/x panels: title
                 steps, values = zip(*points, strict=True)
                 marked = name.startswith("val/") or len(points) <= FEW_POINTS
                 ax.plot(steps, values, marker="o" if marked else None, ms=3, label=" ".join(parts))

@@ -33,6 +33,20 @@ def test_curves_are_labelled_by_run_name_and_version(tmp_path):
     assert "other/version_0 val/loss" in loss and "char_lstm/version_0 train/loss" in loss
 
 
+def test_a_loss_panel_of_validation_only_names_the_metric(tmp_path):
+    # Runs shorter than log_every_n_steps have no train/loss: the loss panel still says which loss.
+    runs = [_run(tmp_path / f"runs/{n}/version_0", ["0,2,,,4.2,6.0", "0,5,,,4.1,5.9"]) for n in "ab"]
+    figures = report_figures(runs)
+    assert [line.get_label() for line in figures["loss"].axes[0].lines] == [
+        "a/version_0 val/loss",
+        "b/version_0 val/loss",
+    ]
+    assert [line.get_label() for line in figures["val/bpc"].axes[0].lines] == ["a/version_0", "b/version_0"]
+    figures["loss"].draw_without_rendering()
+    steps = [t.get_text() for t in figures["loss"].axes[0].get_xticklabels() if t.get_text()]
+    assert all(text.lstrip("−-").isdigit() for text in steps), steps  # whole steps, no 2.5
+
+
 def test_one_point_series_has_a_marker(tmp_path):
     # Before: only val/ series had markers, so a run's one logged training loss was invisible.
     lines = {line.get_label(): line for line in report_figures(_two_runs(tmp_path))["loss"].axes[0].lines}
