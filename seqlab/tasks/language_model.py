@@ -274,7 +274,10 @@ class LanguageModelTask(SeqTask):
         wanted = self.samples and self.sample_length and prompts is not None
         if not wanted or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        detokenize = self.from_data("detokenize")
+        detokenize = self.data.detokenize
+        if detokenize is None:  # data from outside seqlab: train on, without samples
+            rank_zero_warn("no validation samples: the data cannot turn ids into text (model.samples)")
+            return
         rows = prompts[torch.arange(self.samples, device=prompts.device) % prompts.size(0)]
         generator = torch.Generator(device=self.device).manual_seed(SAMPLE_SEED)
         out = generate(self.model, rows, self.sample_length, generator=generator)

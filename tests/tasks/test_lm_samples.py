@@ -7,10 +7,14 @@ import csv
 import json
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
+from torch.utils.data import DataLoader
 
 from seqlab.cli import main
 from seqlab.engine.errors import SettingError
+from seqlab.nn import RecurrentLMConfig
 from seqlab.tasks import GenerationTask
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "generation"
@@ -59,3 +63,16 @@ def test_zero_samples_writes_none(tiny_fit_args):
 def test_bad_sample_settings_are_named(setting):
     with pytest.raises(SettingError, match=next(iter(setting))):
         GenerationTask(vocab_size=5, **setting)
+
+
+def test_data_without_detokenize_trains_on_with_a_warning(tmp_path):
+    # Plain DataLoaders (no seqlab DataModule handed over): samples are skipped with a warning, not a crash.
+    windows = [(torch.randint(0, 7, (2, 8)), torch.randint(0, 7, (2, 8))) for _ in range(3)]
+    task = GenerationTask(vocab_size=7, net=RecurrentLMConfig(embedding_size=4, hidden_size=8))
+    quiet = {"enable_progress_bar": False, "enable_model_summary": False, "enable_checkpointing": False}
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, num_sanity_val_steps=0, default_root_dir=tmp_path, **quiet
+    )
+    with pytest.warns(UserWarning, match="no validation samples"):
+        trainer.fit(task, DataLoader(windows, batch_size=None), DataLoader(windows, batch_size=None))
+    assert trainer.global_step == 3  # the epoch (and its validation) ran to the end
