@@ -24,6 +24,7 @@ from seqlab.diagnose.verb_common import (
 )
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import Built, ConfigError, build_from_config, config_of_checkpoint
+from seqlab.engine.checkpoints import read_checkpoint
 from seqlab.nn import RecurrentLM
 
 
@@ -116,14 +117,33 @@ def _curves(
     return curves
 
 
+def measured(built: Built, compare: list[str]) -> str:
+    """What the curves measure: the checkpoint's trained weights (file and step) and/or untrained
+    models (with the seed they were initialised from)."""
+    cell = _language_model(built).rnn.cell
+    seed = f"seed {built.seed}" if built.seed is not None else "not seeded"
+    parts = []
+    if built.checkpoint is not None:
+        step = read_checkpoint(built.checkpoint).get("global_step", "?")
+        parts.append(f"{cell} trained ({built.checkpoint.name}, step {step})")
+    untrained = list(compare)
+    if built.checkpoint is None and cell not in compare:
+        untrained.insert(0, cell)
+    if untrained:
+        parts.append(f"{', '.join(untrained)} untrained (init, {seed})")
+    return "measured: " + "; ".join(parts)
+
+
 def _report(curves: dict[str, torch.Tensor], built: Built, args: Any, out: Path, name: str) -> None:
     """The figure and CSV in ``out``, a table of a few distances on the console, and both to W&B."""
     stack = _language_model(built).rnn
+    what = measured(built, args.compare)
     title = (
         f"{built.run.name}: {stack.num_layers}x{stack.hidden_size}, top layer, float64; "
         f"{args.batch_size} validation sequences x {args.seq_len} tokens\n"
-        f"init = untrained (seed {built.seed}); loss = next-token cross-entropy at the last step"
+        f"{what}; loss = next-token cross-entropy at the last step"
     )
+    print(what)
     png = plots.plot_gradient_norms(
         {k: v.tolist() for k, v in curves.items()}, title, out / "gradient_norms.png"
     )

@@ -20,7 +20,8 @@ class GenerationTask(LanguageModelTask):
         pretrained_embeddings: start the embedding table from a word2vec/GloVe text file.
         tbptt_steps: see :class:`LanguageModelTask`.
         tbptt_backprop_steps: see :class:`LanguageModelTask`.
-        training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
+        training: samples, sample_length (validation samples, see :class:`LanguageModelTask`);
+            optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
     def __init__(

@@ -15,10 +15,13 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from seqlab.data.modules.streams import IGNORE_INDEX
 from seqlab.engine.errors import SettingError
-from seqlab.nn import PretrainedEmbeddings, State, detach_state
+from seqlab.engine.media import log_table
+from seqlab.nn import PretrainedEmbeddings, State, detach_state, generate
 from seqlab.tasks.base import SeqTask
 
 LN2 = math.log(2)
+PROMPT_TOKENS = 16  # each validation sample continues this many tokens of a validation stream
+SAMPLE_SEED = 0  # the same draws at every validation, so samples differ only as the model does
 
 
 def check_tbptt(tbptt_steps: int | None, tbptt_backprop_steps: int | None) -> None:
@@ -40,6 +43,13 @@ def check_tbptt(tbptt_steps: int | None, tbptt_backprop_steps: int | None) -> No
         )
 
 
+def check_samples(samples: int, sample_length: int) -> None:
+    """Validation samples' settings are whole numbers >= 0."""
+    for name, value in (("samples", samples), ("sample_length", sample_length)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SettingError(f"{name} must be a whole number >= 0 (0: no samples; got {value!r})")
+
+
 class LanguageModelTask(SeqTask):
     """Next-token prediction on B parallel streams, one window per batch.
 
@@ -53,9 +63,15 @@ class LanguageModelTask(SeqTask):
     their ids across windows, reset with the state, saved in checkpoints). Subclasses build
     ``self.model``.
 
+    After every validation (not the sanity check) rank 0 samples ``samples`` texts at temperature 1,
+    each continuing the first tokens of a validation stream, with a fixed seed, and writes them as the
+    table ``val/samples`` (``media/val_samples-step<N>.csv`` and W&B).
+
     Args:
         tbptt_steps: backpropagate through at most this many steps (``None``: the whole window).
         tbptt_backprop_steps: backpropagate each update this far back, past its chunk (``None``: tbptt_steps).
+        samples: texts sampled after each validation (0: none).
+        sample_length: tokens sampled per text (0: none).
         training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
     """
 
@@ -66,10 +82,15 @@ class LanguageModelTask(SeqTask):
         self,
         tbptt_steps: int | None = None,
         tbptt_backprop_steps: int | None = None,
+        samples: int = 3,
+        sample_length: int = 200,
         **training: Any,
     ) -> None:
         super().__init__(**training)
         check_tbptt(tbptt_steps, tbptt_backprop_steps)
+        check_samples(samples, sample_length)
+        self.samples, self.sample_length = samples, sample_length
+        self._sample_prompts: torch.Tensor | None = None  # [B, <= PROMPT_TOKENS] ids of validation streams
         self.automatic_optimization = False
         self.tbptt_steps = tbptt_steps
         self.tbptt_backprop_steps = tbptt_backprop_steps
@@ -238,10 +259,30 @@ class LanguageModelTask(SeqTask):
         self._eval_start()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        if batch_idx == 0:
+            self._sample_prompts = batch[0][:, :PROMPT_TOKENS]
         self._eval_step(batch)
 
     def on_validation_epoch_end(self) -> None:
         self.step_plateau_scheduler(self._eval_end("val", "validation"))
+        self._log_samples()
+
+    def _log_samples(self) -> None:
+        """Sample continuations of the first validation batch's stream starts (see the class docstring)."""
+        prompts, self._sample_prompts = self._sample_prompts, None
+        trainer = self.trainer
+        wanted = self.samples and self.sample_length and prompts is not None
+        if not wanted or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        detokenize = self.data.detokenize
+        if detokenize is None:  # data from outside seqlab: train on, without samples
+            rank_zero_warn("no validation samples: the data cannot turn ids into text (model.samples)")
+            return
+        rows = prompts[torch.arange(self.samples, device=prompts.device) % prompts.size(0)]
+        generator = torch.Generator(device=self.device).manual_seed(SAMPLE_SEED)
+        out = generate(self.model, rows, self.sample_length, generator=generator)
+        table = [[detokenize(p.tolist()), detokenize(s.tolist())] for p, s in zip(rows, out, strict=True)]
+        log_table(trainer, "val/samples", ["prompt", "sample"], table)
 
     def on_test_epoch_start(self) -> None:
         self._eval_start()

@@ -26,10 +26,14 @@ class NgramTask(LanguageModelTask):
     Args:
         vocab_size: number of token ids (linked from the data by the CLI).
         net: the order and smoothing (see :class:`~seqlab.nn.ngram.NgramConfig`).
+        samples: texts sampled after each validation (see :class:`LanguageModelTask`).
+        sample_length: tokens sampled per text.
     """
 
-    def __init__(self, vocab_size: int, net: NgramConfig = NgramConfig()) -> None:
-        super().__init__(gradient_clip_norm=None)
+    def __init__(
+        self, vocab_size: int, net: NgramConfig = NgramConfig(), samples: int = 3, sample_length: int = 200
+    ) -> None:
+        super().__init__(samples=samples, sample_length=sample_length, gradient_clip_norm=None)
         net = net_config(NgramConfig, net)
         self.save_settings(net)
         self.model = NgramLM(vocab_size, net)

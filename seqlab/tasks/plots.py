@@ -32,15 +32,17 @@ def confusion_matrix_figure(matrix: np.ndarray, labels: Sequence[str], title: st
     return fig
 
 
-def attention_figure(weights: np.ndarray, source: Sequence[str], target: Sequence[str], title: str) -> Figure:
-    """An alignment heatmap: one row per target token, one column per source token."""
-    fig = Figure(figsize=(max(3.0, 0.35 * len(source) + 1.5), max(2.5, 0.3 * len(target) + 1.2)))
+def attention_figure(weights: np.ndarray, source: Sequence[str], output: Sequence[str], title: str) -> Figure:
+    """An alignment heatmap: one row per output token (the model's own), one column per source token,
+    with a colour bar of the attention weight."""
+    fig = Figure(figsize=(max(3.5, 0.35 * len(source) + 2.5), max(2.5, 0.3 * len(output) + 1.4)))
     ax = fig.add_subplot()
-    ax.imshow(np.asarray(weights), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    image = ax.imshow(np.asarray(weights), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     ax.set_xticks(range(len(source)), list(source), rotation=90, fontsize=8)
-    ax.set_yticks(range(len(target)), list(target), fontsize=8)
+    ax.set_yticks(range(len(output)), list(output), fontsize=8)
     ax.set_xlabel("source")
-    ax.set_ylabel("target")
+    ax.set_ylabel("model output")
     ax.set_title(title, fontsize=9)
     return fig
 
@@ -51,7 +53,8 @@ def posteriorgram_figure(probs: np.ndarray, labels: Sequence[str], title: str) -
     probs = np.asarray(probs)
     fig = Figure(figsize=(min(16.0, max(4.0, 0.05 * probs.shape[0] + 2)), max(2.5, 0.16 * len(labels) + 1.2)))
     ax = fig.add_subplot()
-    ax.imshow(probs.T, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    image = ax.imshow(probs.T, cmap="Greys", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="posterior")
     ax.set_yticks(range(len(labels)), list(labels), fontsize=6)
     ax.set_xlabel("frame (after subsampling)")
     ax.set_ylabel("label")

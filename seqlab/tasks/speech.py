@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from matplotlib.figure import Figure
 
 from seqlab.data.formats.word_lists import read_word_list
 from seqlab.data.tokenizers.speech_alphabet import Alphabet, scoring_text
@@ -89,7 +90,7 @@ class SpeechRecognitionTask(SupervisedTask):
         self._chars, self._words = EditCounts(), EditCounts()
         self._skipped_utterances = torch.zeros(())  # infeasible ones in this step, over all ranks
         self._rows: list[list[str]] = []
-        self._posteriorgram: tuple[torch.Tensor, str, str] | None = None
+        self._posteriorgram: tuple[torch.Tensor, str, str, str] | None = None  # log-probs, output, id, ref
         self.word_list, self.word_list_penalty = word_list, word_list_penalty
         self._scorer: WordListScorer | None = None
 
@@ -171,7 +172,18 @@ class SpeechRecognitionTask(SupervisedTask):
                 log_probs[0, : int(lengths[0])].detach().cpu(),
                 hyps[0],
                 str(batch["ids"][0]),
+                scoring_text(batch["texts"][0], alphabet.kind),
             )
+
+    def posteriorgram(
+        self, log_probs: torch.Tensor, output: str, utterance: str, ref: str, prefix: str
+    ) -> Figure:
+        """The CTC posteriors [T', V] of one utterance, titled with its transcript and reference."""
+        alphabet = self.from_data("alphabet")
+        names = ["<b>"] + [alphabet.detokenize([v]).strip() or "␣" for v in range(1, log_probs.size(1))]
+        title = f"{prefix} utterance {utterance}, step {self.global_step}: output {output!r}"
+        title += f"\nreference: {ref!r}"
+        return posteriorgram_figure(log_probs.exp().numpy(), names, title)
 
     def eval_end(self, prefix: str) -> torch.Tensor:
         # Sums over every rank's utterances in one all-reduce, so every rank logs the corpus-level values.
@@ -194,12 +206,5 @@ class SpeechRecognitionTask(SupervisedTask):
         if not self.trainer.sanity_checking and self.trainer.is_global_zero:
             log_table(self.trainer, f"{prefix}/transcripts", ["id", "reference", "transcript"], rows)
             if gram is not None:
-                labels = self.from_data("alphabet")
-                names = ["<b>"] + [labels.detokenize([v]).strip() or "␣" for v in range(1, gram[0].size(1))]
-                title = f"{prefix} utterance {gram[2]}: {gram[1]!r}, step {self.global_step}"
-                log_figure(
-                    self.trainer,
-                    f"{prefix}/posteriorgram",
-                    posteriorgram_figure(gram[0].exp().numpy(), names, title),
-                )
+                log_figure(self.trainer, f"{prefix}/posteriorgram", self.posteriorgram(*gram, prefix))
         return loss

@@ -7,10 +7,12 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 from torchmetrics import MeanMetric
 
-from seqlab.data.modules.transduction import PAD
+from seqlab.data.modules.batching import pad
+from seqlab.data.modules.transduction import BOS, PAD
 from seqlab.engine.media import log_figure, log_table
 from seqlab.nn.search import beam_search, greedy_search
 from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -26,8 +28,8 @@ class TransductionTask(SupervisedTask):
     references: ``metrics: g2p`` logs phoneme error rate ``val/per`` and word error rate ``val/wer``
     (a word is right if it equals any reference; ``val/wer`` picks the best checkpoint);
     ``metrics: translation`` logs sacrebleu's ``val/bleu`` (picks the checkpoint) and ``val/chrf``.
-    Attention heatmaps of a few validation examples and a table of sources, references and outputs
-    go to the run directory and W&B.
+    Attention heatmaps of a few validation examples (over the model's own output, the reference in the
+    title) and a table of sources, references and outputs go to the run directory and W&B.
 
     Args:
         source_vocab_size: source token ids (linked from the data).
@@ -70,7 +72,7 @@ class TransductionTask(SupervisedTask):
         self.monitor, self.monitor_mode = ("val/wer", "min") if metrics == "g2p" else ("val/bleu", "max")
         self.eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self._outputs: list[tuple[str, list[str], str]] = []  # (source, references, hypothesis)
-        self._first_batch: dict[str, Any] | None = None
+        self._first_batch: tuple[dict[str, Any], list[list[int]]] | None = None  # and its outputs
 
     def forward(self, batch: dict[str, Any], return_attention: bool = False) -> Any:
         return self.model(batch["source"], batch["source_lengths"], batch["target_in"], return_attention)
@@ -109,8 +111,8 @@ class TransductionTask(SupervisedTask):
             self._outputs.append((text, refs, detokenize(ids)))
         # Heatmaps come from the first batch of sources at least 6 tokens long (batches run from short
         # to long), where an alignment has something to show.
-        if self._first_batch is None or int(self._first_batch["source_lengths"].max()) < 6:
-            self._first_batch = batch
+        if self._first_batch is None or int(self._first_batch[0]["source_lengths"].max()) < 6:
+            self._first_batch = (batch, outputs)
 
     def eval_end(self, prefix: str) -> torch.Tensor:
         from seqlab.metrics.edit_distance import EditCounts
@@ -135,8 +137,8 @@ class TransductionTask(SupervisedTask):
         if not self.trainer.sanity_checking and self.trainer.is_global_zero:
             rows = [[src, " | ".join(refs), hyp] for src, refs, hyp in outputs[: self.examples_logged]]
             log_table(self.trainer, f"{prefix}/outputs", ["source", "references", "output"], rows)
-            if first is not None:
-                self._log_heatmaps(first, prefix)
+            for i, fig in enumerate(self.heatmap_figures(*first, prefix) if first is not None else []):
+                log_figure(self.trainer, f"{prefix}/attention_{i}", fig)
         return loss
 
     def _all_outputs(self) -> list[tuple[str, list[str], str]]:
@@ -148,17 +150,27 @@ class TransductionTask(SupervisedTask):
         torch.distributed.all_gather_object(gathered, mine)
         return [item for part in gathered for item in part]
 
-    def _log_heatmaps(self, batch: dict[str, Any], prefix: str) -> None:
-        """Teacher-forced attention over the first reference of a few examples of ``batch``."""
+    def heatmap_figures(self, batch: dict[str, Any], outputs: list[list[int]], prefix: str) -> list[Figure]:
+        """Attention over the model's own output for a few examples of ``batch`` (``outputs``: their
+        decoded ids), found by feeding that output back in; the last row is the step after it, labelled
+        with what the model predicts there (``</s>`` when it stops). The reference is in the title."""
         if self.model.attention is None:
-            return
-        _, weights = self(batch, return_attention=True)
+            return []
+        count = min(self.heatmaps, len(outputs))
+        target_in = pad([[BOS, *ids] for ids in outputs[:count]], value=PAD).to(self.device)
+        source, lengths = batch["source"][:count], batch["source_lengths"][:count]
+        with torch.no_grad():
+            logits, weights = self.model(source, lengths, target_in, return_attention=True)
         detokenize, detokenize_source = self.from_data("detokenize"), self.from_data("detokenize_source")
-        for i in range(min(self.heatmaps, len(batch["sources"]))):
-            src_len = int(batch["source_lengths"][i])
-            tgt_ids = [int(t) for t in batch["target_out"][i] if t != PAD]
-            source = [detokenize_source([int(t)]) for t in batch["source"][i, :src_len]]
-            target = [detokenize([t]) or "</s>" for t in tgt_ids]
-            grid = weights[i, : len(tgt_ids), :src_len].float().cpu().numpy()
-            title = f"{prefix} attention: {batch['sources'][i]!r}, step {self.global_step}"
-            log_figure(self.trainer, f"{prefix}/attention_{i}", attention_figure(grid, source, target, title))
+        figures = []
+        for i, ids in enumerate(outputs[:count]):
+            src_len, rows = int(lengths[i]), [*ids, int(logits[i, len(ids)].argmax())]
+            tokens = [detokenize_source([int(t)]) for t in source[i, :src_len]]
+            labels = [detokenize([t]) or "</s>" for t in rows]
+            grid = weights[i, : len(rows), :src_len].float().cpu().numpy()
+            title = (
+                f"{prefix} attention, step {self.global_step}: {batch['sources'][i]!r} -> "
+                f"{detokenize(ids)!r}\nreference: {' | '.join(batch['references'][i])!r}"
+            )
+            figures.append(attention_figure(grid, tokens, labels, title))
+        return figures

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,8 @@ def test_gradients_compare_writes_figure_numbers_and_table(tiny_fit_args, capsys
     assert torch.isfinite(values).all() and (values > 0).all()
     printed = capsys.readouterr().out
     assert "rnn_tanh (init)" in printed and str(out / "gradient_norms.png") in printed
+    # The figure's title says what was measured (before: always "init = untrained").
+    assert re.search(r"^measured: rnn_tanh, lstm untrained \(init, seed \d+\)$", printed, re.M)
 
     main([*args, "--out", "alone"])
     header_alone, *rows_alone = read_csv(Path("alone/gradient_norms.csv"))
@@ -78,10 +81,14 @@ def test_gradients_of_a_checkpoint_go_into_its_run_and_wandb(run, capsys):
     assert_png(run / "gradient_norms.png")
     header, *rows = read_csv(run / "gradient_norms.csv")
     assert header == ["distance", "lstm (trained, best.ckpt)"] and len(rows) == 30
+    step = torch.load(run / "checkpoints" / "best.ckpt", weights_only=False)["global_step"]
+    # Before, a trained model's figure was titled "init = untrained".
+    printed = capsys.readouterr().out
+    assert f"measured: lstm trained (best.ckpt, step {step})\n" in printed
     (offline,) = (run / "wandb").glob("offline-run-*")  # the fit itself had W&B disabled
     (image,) = (offline / "files" / "media" / "images" / "diagnose").glob("gradient_norms_*.png")
     assert image.read_bytes().startswith(PNG_MAGIC)
-    assert "W&B (offline)" in capsys.readouterr().out
+    assert "W&B (offline)" in printed
 
 
 def test_grad_history_plots_runs_with_and_without_clipping(run, tmp_path, capsys):

@@ -103,6 +103,8 @@ def test_ddp_fit_two_processes_one_run(tiny_fit_args, tiny_corpus, tmp_path, wan
     info = wandb_records.summary(offline)
     assert info["state"] == "finished" and info["summary"]["trainer/global_step"] == max_steps - 1
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    # Validation samples are drawn on rank 0 alone, and the other rank does not hang waiting for it.
+    assert list((run / "media").glob("val_samples-step*.csv"))
     # Each rank's carried hidden state is saved (gathered), and the ranks' states differ: own streams.
     saved = ckpt["seqlab"]["train_state"]
     assert saved["world_size"] == 2 and saved["is_tuple"]

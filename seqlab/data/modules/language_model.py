@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,10 @@ class LanguageModelData(L.LightningDataModule):
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.vocab_size
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """Ids back to text (the task's validation samples)."""
+        return self.tokenizer.detokenize(ids)
 
     def encoded(self, split: str) -> torch.Tensor:
         """The split as one 1-D tensor of ids, encoded through ``datasets.map`` and cached on disk."""
