@@ -51,6 +51,20 @@ class SeqlabCLI(LightningCLI):
             self._records.discard_new(trainer.loggers if trainer is not None else ())
             raise
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's verbs less ``predict``: ``seqlab predict`` is seqlab's own (file in, labels out)."""
+        verbs = LightningCLI.subcommands()
+        verbs.pop("predict")
+        return verbs
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        """Each verb's usage line reads ``usage: seqlab fit ...`` (jsonargparse writes
+        ``seqlab [options] fit``)."""
+        super()._add_subcommands(parser, **kwargs)
+        for verb, verb_parser in self._subcommand_parsers.items():
+            verb_parser.prog = f"seqlab {verb}"
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         add_seqlab_arguments(parser)
 
@@ -200,6 +214,7 @@ def run_training(args: list[str] | None = None, callbacks: Sequence[L.Callback] 
         save_config_kwargs={"overwrite": True},
         # seqlab's DataModules shard data per rank themselves (LM streams must stay in order).
         trainer_defaults={"use_distributed_sampler": False, "callbacks": list(callbacks)},
+        parser_kwargs={"prog": "seqlab"},
         args=args,
     )
 
