@@ -95,21 +95,21 @@ def main(argv: list[str] | None = None) -> None:
         print(help_text())
         raise SystemExit(0 if words else 2)
     if words[0].startswith("-") and any(VERBS.get(word) == TRAINING for word in words):
-        _run(TRAINING, words)  # Lightning's options before its verb: `seqlab --config X.yaml fit`
+        _run(TRAINING, words, argv)  # Lightning's options before its verb: `seqlab --config X.yaml fit`
         return
     if words[0] not in VERBS:
         print(not_a_verb(words[0]), file=sys.stderr)
         raise SystemExit(2)
-    _run(VERBS[words[0]], words)
+    _run(VERBS[words[0]], words, argv)
 
 
-def _run(entry: tuple[str, str], words: list[str]) -> None:
+def _run(entry: tuple[str, str], words: list[str], argv: list[str] | None) -> None:
     module, function = entry
     run = getattr(importlib.import_module(module), function)
     if entry == TRAINING:
         import seqlab.tasks  # noqa: F401  (`seqlab fit --help` lists the task classes it imports)
 
-        run(words)
+        run(argv)  # None: Lightning reads sys.argv (it warns when given both)
         return
     from seqlab.engine.user_errors import exit_on_user_errors
 

@@ -59,12 +59,15 @@ def test_top_level_help_imports_no_heavy_package():
 
 
 @pytest.mark.parametrize("verb", ["fit", "validate", "test"])
-def test_training_verb_usage_carries_its_name(capsys, verb):
-    """Before: `usage: seqlab [options] fit ...` (jsonargparse's prog for a subcommand)."""
+def test_training_verb_usage_carries_its_name(capsys, monkeypatch, recwarn, verb):
+    """Before: `usage: seqlab [options] fit ...` (jsonargparse's prog for a subcommand). Run as the
+    console script runs it (sys.argv, no argv): Lightning warns if it is handed both."""
+    monkeypatch.setattr(sys, "argv", ["seqlab", verb, "--help"])
     with pytest.raises(SystemExit) as exit_info:
-        main([verb, "--help"])
+        main()
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: seqlab {verb} ")
+    assert not [w for w in recwarn if "args parameter" in str(w.message)]
 
 
 @pytest.mark.parametrize("verb", ["generate", "runs", "tune", "jobs"])
