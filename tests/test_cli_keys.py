@@ -72,3 +72,28 @@ def test_wrong_choice_lists_the_choices(capsys):
     line = fit_error(capsys, ["--trainer.precision", "bf17"])
     assert line.startswith("seqlab: error: --trainer.precision: expected ")
     assert "'bf16-mixed'" in line and line.endswith("got 'bf17'")
+
+
+def test_wrong_choice_of_a_model_setting(capsys):
+    line = fit_error(capsys, ["--model.net.cell", "lstmm"])
+    assert line.startswith("seqlab: error: --model.net.cell: expected one of 'rnn_tanh'")
+    assert "'lstm'" in line and line.endswith("got 'lstmm'")
+
+
+def test_wrong_value_in_a_config_file_names_the_file(capsys, tmp_path):
+    bad = tmp_path / "steps.yaml"
+    bad.write_text("trainer:\n  max_steps: many\n")
+    line = fit_error(capsys, ["--config", str(bad)])
+    assert line == f"seqlab: error: {bad}: trainer.max_steps: expected int, got 'many'"
+
+
+def test_class_path_that_does_not_exist(capsys):
+    """Before: a Union error that began with "Expected a path but seqlab.tasks.Nope ..."."""
+    line = fit_error(capsys, ["--model", "seqlab.tasks.Nope"])
+    reason = "module 'seqlab.tasks' has no attribute 'Nope'"
+    assert line == f"seqlab: error: --model: {reason}, got 'seqlab.tasks.Nope'"
+
+
+def test_misspelt_top_level_key(capsys):
+    line = fit_error(capsys, ["--ckpt_pat", "last"])
+    assert "unknown key --ckpt_pat; did you mean --ckpt_path?" in line

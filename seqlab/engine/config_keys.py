@@ -30,7 +30,8 @@ _GROUP = re.compile(r"Group '([^']+)' does not accept option '([^']+)'")
 _KEY = re.compile(r'Parser key "([^"]+)"')
 _CLASS = re.compile(r"Problem with given class_path '([^']+)'")
 _GOT = re.compile(r"Got value: (.*)|Given value: (.*)")
-_EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value:|$)", re.MULTILINE)
+_VAL = re.compile(r"NestedArg\(key='[^']*', val='([^']*)'\)")
+_EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value:| but |: |$)", re.MULTILINE)
 
 
 def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
@@ -48,7 +49,8 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
     if outer:
         key = outer[0] if not prefix or len(outer) == 1 else f"{prefix}.{outer[-1]}"
         inner = _class_problem(message) if prefix else message
-        return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {_given(inner)!r}"
+        given = _given(key, argv, inner, message)
+        return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {given!r}"
     return f"{message.strip()}{_help(argv)}"
 
 
@@ -116,10 +118,10 @@ def _on_command_line(key: str, argv: Sequence[str]) -> bool:
 
 
 def _where(key: str, argv: Sequence[str]) -> str:
-    """``FILE: `` for the config file that sets ``key`` (when the command line does not)."""
+    """``FILE: `` for the config file whose ``key`` counts (when the command line does not set it)."""
     if _on_command_line(key, argv):
         return ""
-    for path in config_arguments(argv):
+    for path in reversed(config_arguments(argv)):  # the last file that sets it is the one that counts
         try:
             with open(path, encoding="utf-8") as file:
                 loaded = yaml.safe_load(file)
@@ -149,9 +151,17 @@ def _expected(message: str) -> str:
         kind = re.sub(r"typing\.Literal\[(.*)\]", r"one of \1", kind).replace("NoneType", "null")
         if kind not in kinds:
             kinds.append(kind)
-    return f"expected {' or '.join(kinds)}" if kinds else "not a valid value"
+    if kinds:
+        return f"expected {' or '.join(kinds)}"
+    reason = next((line.strip() for line in message.splitlines() if line.strip(" :")), "")
+    return reason or "not a valid value"  # e.g. a class_path's "module 'x' has no attribute 'Y'"
 
 
-def _given(message: str) -> str:
-    found = _GOT.search(message)
-    return (found[1] or found[2]).strip() if found else "?"
+def _given(key: str, argv: Sequence[str], inner: str, message: str) -> str:
+    """The value given for ``key``: as written on the command line, else as jsonargparse quotes it."""
+    for i, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if _on_command_line(key, [name]):
+            return value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
+    found = _GOT.search(inner) or _VAL.search(message) or _GOT.search(message)
+    return next((group for group in found.groups() if group), "").strip() if found else "?"
