@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from jsonargparse import ArgumentError
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -27,6 +28,7 @@ from seqlab.engine.compatibility import (
     moved_net_flags,
 )
 from seqlab.engine.config_files import check_config_arguments
+from seqlab.engine.config_keys import explain
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
@@ -51,12 +53,31 @@ class SeqlabCLI(LightningCLI):
             self._records.discard_new(trainer.loggers if trainer is not None else ())
             raise
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's verbs less ``predict``: ``seqlab predict`` is seqlab's own (file in, labels out)."""
+        verbs = LightningCLI.subcommands()
+        verbs.pop("predict")
+        return verbs
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        """Each verb's usage line reads ``usage: seqlab fit ...`` (jsonargparse writes
+        ``seqlab [options] fit``)."""
+        super()._add_subcommands(parser, **kwargs)
+        for verb, verb_parser in self._subcommand_parsers.items():
+            verb_parser.prog = f"seqlab {verb}"
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         add_seqlab_arguments(parser)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """A misspelt key or a bad value is a :class:`ConfigError` naming the key (and the nearest
+        valid one), not jsonargparse's usage block followed by a nested Union error."""
         self._raw_args = list(sys.argv[1:] if args is None else args)
-        super().parse_arguments(parser, args)
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise ConfigError(explain(err, parser, self._raw_args)) from None
 
     def _parse_ckpt_path(self) -> None:
         """Lightning replaces the model's config with the checkpoint's hyperparameters; model options
@@ -191,6 +212,8 @@ class SeqlabCLI(LightningCLI):
 def run_training(args: list[str] | None = None, callbacks: Sequence[L.Callback] = ()) -> SeqlabCLI:
     """Run ``seqlab fit | validate | test`` with ``args`` (the verb first; ``None``: ``sys.argv``);
     ``callbacks`` join the Trainer's (tests and benchmarks watch a run through them)."""
+    # exit_on_error=False: parse errors reach parse_arguments; allow_abbrev=False: a misspelt
+    # `--trainer.max_step` is an error, not argparse's abbreviation of max_steps.
     return SeqlabCLI(
         L.LightningModule,
         L.LightningDataModule,
@@ -200,6 +223,7 @@ def run_training(args: list[str] | None = None, callbacks: Sequence[L.Callback] 
         save_config_kwargs={"overwrite": True},
         # seqlab's DataModules shard data per rank themselves (LM streams must stay in order).
         trainer_defaults={"use_distributed_sampler": False, "callbacks": list(callbacks)},
+        parser_kwargs={"prog": "seqlab", "exit_on_error": False, "allow_abbrev": False},
         args=args,
     )
 

@@ -1,0 +1,167 @@
+"""A jsonargparse parse error as one line a user can act on.
+
+jsonargparse reports a misspelt ``--model.net.hiden_size`` as a ``Parser key "model"`` Union error
+nested around ``unrecognized arguments: --net.hiden_size=3`` (after the whole usage block), and a bad
+value with Python type reprs. :func:`explain` names the key as the user wrote it (``--KEY`` on the
+command line, ``FILE: KEY`` in a config file), the nearest valid key (difflib), or the value and what
+was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+from jsonargparse import ArgumentParser
+
+from seqlab.engine.config_files import config_arguments
+
+# The forms of "no such key", innermost first: (pattern, group holding the key).
+_UNKNOWN = (
+    re.compile(r"unrecognized arguments: --?([^\s=]+)"),
+    re.compile(r"does not accept option '([^']+)'"),
+    re.compile(r"Option '([^']+)' is not accepted"),
+)
+_GROUP = re.compile(r"Group '([^']+)' does not accept option '([^']+)'")
+_KEY = re.compile(r'Parser key "([^"]+)"')
+_CLASS = re.compile(r"Problem with given class_path '([^']+)'")
+_GOT = re.compile(r"Got value: (.*)|Given value: (.*)")
+_VAL = re.compile(r"NestedArg\(key='[^']*', val='([^']*)'\)")
+_EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value:| but |: |$)", re.MULTILINE)
+
+
+def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
+    """``err`` (from parsing ``argv`` with ``parser``, a verb's or the top one) as one message."""
+    message = str(err)
+    outer = _KEY.findall(message)
+    prefix = outer[0] if outer and _CLASS.search(message) else ""
+    unknown = _unknown_key(message)
+    if unknown is not None:
+        key = ".".join(part for part in (prefix, unknown) if part)
+        near = difflib.get_close_matches(key, _valid_keys(parser, argv, message), n=1, cutoff=0.6)
+        dashes = "--" if _on_command_line(key, argv) else ""
+        hint = f"; did you mean {dashes}{near[0]}?" if near else ""
+        return f"{_where(key, argv)}unknown key {_shown(key, argv)}{hint}{_help(argv)}"
+    if outer:
+        key = outer[0] if not prefix or len(outer) == 1 else f"{prefix}.{outer[-1]}"
+        inner = _class_problem(message) if prefix else message
+        given = _given(key, argv, inner, message)
+        return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {given!r}"
+    return f"{message.strip()}{_help(argv)}"
+
+
+def _help(argv: Sequence[str]) -> str:
+    return f" (seqlab {_verb(argv)} --help lists the keys)"
+
+
+def _class_problem(message: str) -> str:
+    """The part of a Union error about the given class (not its ``Expected a NoneType`` sibling)."""
+    found = _CLASS.search(message)
+    rest = message[found.end() :] if found else message
+    return rest.split("\n    - ", 1)[0]
+
+
+def _unknown_key(message: str) -> str | None:
+    group = _GROUP.search(message)
+    if group is not None:
+        return f"{group[1]}.{group[2]}"
+    for pattern in _UNKNOWN:
+        found = pattern.search(message)
+        if found is not None:
+            return found[1].removeprefix("init_args.")
+    return None
+
+
+def _valid_keys(parser: ArgumentParser, argv: Sequence[str], message: str) -> list[str]:
+    """The dotted keys ``parser`` accepts (the verb's, for a verb's arguments), plus the keys of the
+    class a ``class_path`` error is about, under its section (``model.net.hidden_size``)."""
+    verb = _verb(argv)
+    subcommands = getattr(parser, "_subcommands_action", None)
+    if subcommands is not None and verb in subcommands._name_parser_map:
+        parser = subcommands._name_parser_map[verb]
+    keys = _dests(parser)
+    found, section = _CLASS.search(message), _KEY.search(message)
+    if found is not None and section is not None:
+        module, _, name = found[1].rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+            class_parser = ArgumentParser(exit_on_error=False)
+            class_parser.add_class_arguments(cls, fail_untyped=False)
+            keys += [f"{section[1]}.{key}" for key in _dests(class_parser)]
+        except Exception:  # a suggestion is a courtesy; the key is named without one
+            pass
+    return keys
+
+
+def _dests(parser: ArgumentParser) -> list[str]:
+    return [
+        a.dest for a in parser._actions if a.dest not in ("help", "config") and not a.dest.endswith(".help")
+    ]
+
+
+def _verb(argv: Sequence[str]) -> str:
+    return next((word for word in argv if word in ("fit", "validate", "test")), "fit")
+
+
+def _shown(key: str, argv: Sequence[str]) -> str:
+    """``--KEY`` where the user wrote the key on the command line, else the key as a config has it."""
+    return f"--{key}" if _on_command_line(key, argv) else key
+
+
+def _on_command_line(key: str, argv: Sequence[str]) -> bool:
+    spellings = {f"--{key}", f"--{key.replace('.', '.init_args.', 1)}"}
+    return any(arg.split("=", 1)[0] in spellings for arg in argv)
+
+
+def _where(key: str, argv: Sequence[str]) -> str:
+    """``FILE: `` for the config file whose ``key`` counts (when the command line does not set it)."""
+    if _on_command_line(key, argv):
+        return ""
+    for path in reversed(config_arguments(argv)):  # the last file that sets it is the one that counts
+        try:
+            with open(path, encoding="utf-8") as file:
+                loaded = yaml.safe_load(file)
+        except (OSError, yaml.YAMLError):
+            continue
+        if key in _flat_keys(loaded):
+            return f"{path}: "
+    return ""
+
+
+def _flat_keys(config: Any, prefix: str = "") -> Iterable[str]:
+    """Dotted keys of a loaded YAML, ``init_args`` levels left out (``model.net.hidden_size``)."""
+    if not isinstance(config, dict):
+        return
+    for name, value in config.items():
+        key = prefix if name == "init_args" else f"{prefix}.{name}" if prefix else str(name)
+        if name != "init_args":
+            yield key
+        yield from _flat_keys(value, key)
+
+
+def _expected(message: str) -> str:
+    """ "expected an int" / "expected one of 'a', 'b' or null" from jsonargparse's type reprs."""
+    kinds = []
+    for kind in _EXPECTED.findall(message):
+        kind = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", kind.strip())
+        kind = re.sub(r"typing\.Literal\[(.*)\]", r"one of \1", kind).replace("NoneType", "null")
+        if kind not in kinds:
+            kinds.append(kind)
+    if kinds:
+        return f"expected {' or '.join(kinds)}"
+    reason = next((line.strip() for line in message.splitlines() if line.strip(" :")), "")
+    return reason or "not a valid value"  # e.g. a class_path's "module 'x' has no attribute 'Y'"
+
+
+def _given(key: str, argv: Sequence[str], inner: str, message: str) -> str:
+    """The value given for ``key``: as written on the command line, else as jsonargparse quotes it."""
+    for i, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if _on_command_line(key, [name]):
+            return value if equals else (argv[i + 1] if i + 1 < len(argv) else "")
+    found = _GOT.search(inner) or _VAL.search(message) or _GOT.search(message)
+    return next((group for group in found.groups() if group), "").strip() if found else "?"
