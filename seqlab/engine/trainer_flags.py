@@ -5,6 +5,7 @@
   batches. A whole number written on the command line or in a config file means that many batches.
 - ``--trainer.default_root_dir DIR``: seqlab records runs under ``run.root_dir``; the Lightning flag
   names the same root, so it sets ``run.root_dir`` (a different ``--run.root_dir`` is refused).
+- ``--run.quick true``: a short check of any experiment (:data:`QUICK_TRAINER`, W&B off).
 - ``--optimizer`` / ``--lr_scheduler``: LightningCLI's own would replace the task's optimizer and drop
   its schedule without a word; they are refused with a pointer to ``--model.optimizer``.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,15 @@ from seqlab.engine.errors import SettingError
 BATCH_COUNTS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches")
 _WHOLE = re.compile(r"^\+?\d+$")
 _DEFAULT_ROOT = "runs"  # RunSettings.root_dir's default
+# --run.quick: validation counted in steps across epochs, so tiny and huge datasets both work.
+QUICK_TRAINER: dict[str, Any] = {
+    "max_steps": 40,
+    "val_check_interval": 20,
+    "check_val_every_n_epoch": None,
+    "limit_val_batches": 5,
+    "limit_test_batches": 5,
+    "log_every_n_steps": 5,
+}
 
 
 def _config_file_settings(value: str) -> dict[str, Any]:
@@ -71,14 +82,29 @@ def written_as_whole_numbers(args: Sequence[str]) -> dict[str, int]:
     return written
 
 
-def apply_user_intent(config: Any, args: Sequence[str]) -> dict[str, int]:
+def apply_user_intent(config: Any, args: Sequence[str]) -> dict[str, Any]:
     """Make one verb's parsed ``config`` (trainer, run, optimizer sections) mean what ``args`` say;
     returns the Trainer arguments to pass as they are (instantiating would make ``1`` a float
     again). Raises SettingError for flags that cannot (see the module docstring)."""
     _one_root(config.trainer, config.run)
     _refuse_cli_optimizer(config)
     written = written_as_whole_numbers(args)
-    return {key: number for key, number in written.items() if config.trainer.get(key) == number}
+    overrides: dict[str, Any] = {k: n for k, n in written.items() if config.trainer.get(k) == n}
+    return {**overrides, **_quick_run(config, args)}
+
+
+def _quick_run(config: Any, args: Sequence[str]) -> dict[str, Any]:
+    """``--run.quick``: :data:`QUICK_TRAINER` over the config files' trainer settings (not over
+    ``--trainer.X`` flags on the command line), and W&B off unless ``--run.wandb.mode`` is given."""
+    if not config.run.get("quick"):
+        return {}
+    given = {arg[2:].split("=", 1)[0] for arg in args if arg.startswith("--")}
+    if "run.wandb.mode" not in given:
+        config.run.wandb.mode = "disabled"
+    quick = {key: value for key, value in QUICK_TRAINER.items() if f"trainer.{key}" not in given}
+    shown = ", ".join(f"{key}={value}" for key, value in quick.items())
+    print(f"seqlab: quick run: {shown}, W&B {config.run.wandb.mode}", file=sys.stderr)
+    return quick
 
 
 def _one_root(trainer: Any, run: Any) -> None:

@@ -91,3 +91,14 @@ def test_conflicting_flags_are_refused(flags: list[str], words: str, capsys) -> 
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
     assert not Path("runs").exists() and not Path("a").exists()
+
+
+def test_quick_run(tiny_fit_args: list[str], capsys) -> None:
+    """`--run.quick true` over the experiment's 1200 steps and W&B: 40 steps, validation every 20 on at
+    most 5 batches, no W&B run; a --trainer flag beside it wins (limit_val_batches=2)."""
+    data_and_model = [a for a in tiny_fit_args if not a.startswith(("--trainer.", "--run."))]
+    seen, trainer = fit(data_and_model, "--run.quick=true", "--trainer.limit_val_batches=2")
+    assert trainer.global_step == 40
+    assert seen.runs == [(20, 2), (40, 2)]
+    assert not (Path("runs") / "char_lstm" / "version_0" / "wandb").exists()
+    assert "seqlab: quick run: max_steps=40" in capsys.readouterr().err
