@@ -14,7 +14,11 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 
-from seqlab.engine.lightning_internals import validates_after_this_batch
+from seqlab.engine.lightning_internals import (
+    count_batch_of_final_validation,
+    is_last_training_batch,
+    validates_after_this_batch,
+)
 
 
 class _Checkpoint(ModelCheckpoint):
@@ -109,6 +113,38 @@ def checkpoint_callback(
         every_n_steps=every_n_steps,
         every_minutes=every_minutes,
     )
+
+
+class FinalValidation(L.Callback):
+    """Validate after the fit's last batch when Lightning would not (a fit that ends on ``max_steps``
+    or ``max_epochs`` between two validations), so the final metrics, ``best.ckpt`` and the summary
+    describe the weights the run ends with. Lightning validates after a batch at which
+    ``should_stop`` is set (as EarlyStopping does); with validation off it does not.
+
+    A run resumed from that validation's checkpoint must not log its next step under the last one's
+    number (Lightning recognises only its scheduled validations): the step is kept in the state."""
+
+    def __init__(self) -> None:
+        self.validated_step: int | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"validated_step": self.validated_step}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.validated_step = state_dict.get("validated_step")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.validated_step is not None and self.validated_step == trainer.global_step:
+            count_batch_of_final_validation(trainer)
+        self.validated_step = None
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if is_last_training_batch(trainer) and not validates_after_this_batch(trainer):
+            trainer.should_stop = True
+            if validates_after_this_batch(trainer):  # not when validation is off this epoch
+                self.validated_step = trainer.global_step
 
 
 class RandomState(L.Callback):

@@ -25,6 +25,14 @@ def started_wandb_run(logger: WandbLogger) -> Any | None:
     return logger._experiment
 
 
+def without_anonymous_setting(logger: WandbLogger) -> WandbLogger:
+    """``logger`` minus the ``anonymous=None`` Lightning always hands to ``wandb.init``, which W&B
+    answers with "The anonymous setting has no effect" on every run; the init arguments have no
+    public setter."""
+    logger._wandb_init.pop("anonymous", None)
+    return logger
+
+
 def should_update_logs(trainer: L.Trainer) -> bool:
     """Whether Lightning hands this step's metrics to the loggers (every ``log_every_n_steps``).
 
@@ -45,6 +53,25 @@ def validates_after_this_batch(trainer: L.Trainer) -> bool:
         return bool(decide(trainer.fit_loop._data_fetcher))
     except (AttributeError, TypeError, AssertionError):
         return False
+
+
+def is_last_training_batch(trainer: L.Trainer) -> bool:
+    """Whether the batch that just ended is the fit's last: ``max_steps`` is reached, or it is the
+    last batch of the last epoch (the epoch loop's ``is_last_batch``: undocumented loop state)."""
+    if trainer.max_steps is not None and 0 <= trainer.max_steps <= trainer.global_step:
+        return True
+    max_epochs = trainer.max_epochs
+    if max_epochs is None or max_epochs < 0 or trainer.current_epoch + 1 < max_epochs:
+        return False
+    return bool(getattr(trainer.fit_loop.epoch_loop.batch_progress, "is_last_batch", False))
+
+
+def count_batch_of_final_validation(trainer: L.Trainer) -> None:
+    """On resuming from a checkpoint written by a validation that ``should_stop`` asked for, count the
+    batch before it as stepped for the loggers (``_batches_that_stepped``), as Lightning does itself
+    when the checkpoint came from a scheduled validation; else the next step logs under the last one's
+    number."""
+    trainer.fit_loop.epoch_loop._batches_that_stepped += 1
 
 
 def batches_trained(trainer: L.Trainer) -> int:

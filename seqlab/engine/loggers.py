@@ -14,7 +14,7 @@ from typing import Any, Literal
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from seqlab.engine.lightning_internals import started_wandb_run
+from seqlab.engine.lightning_internals import started_wandb_run, without_anonymous_setting
 
 
 @dataclass
@@ -99,19 +99,21 @@ def build_loggers(
         extra = {"job_type": evaluation} if evaluation else {}
         label = f"{run_dir.parent.parent.name}/{run_dir.name}" if evaluation else run_dir.name
         loggers.append(
-            WandbLogger(
-                name=f"{name}/{label}",
-                project=wandb.project,
-                entity=wandb.entity,
-                group=wandb.group,
-                tags=list(wandb.tags) or None,
-                save_dir=str(run_dir.resolve()),
-                offline=wandb.mode == "offline",
-                id=wandb_run_id(run_dir),
-                resume="allow",
-                # Lightning refuses log_model offline; offline runs log checkpoints at the end instead
-                log_model=wandb.log_model if wandb.mode == "online" else False,
-                **extra,
+            without_anonymous_setting(
+                WandbLogger(
+                    name=f"{name}/{label}",
+                    project=wandb.project,
+                    entity=wandb.entity,
+                    group=wandb.group,
+                    tags=list(wandb.tags) or None,
+                    save_dir=str(run_dir.resolve()),
+                    offline=wandb.mode == "offline",
+                    id=wandb_run_id(run_dir),
+                    resume="allow",
+                    # Lightning refuses log_model offline; offline runs log checkpoints at the end instead
+                    log_model=wandb.log_model if wandb.mode == "online" else False,
+                    **extra,
+                )
             )
         )
     return loggers

@@ -41,6 +41,8 @@ class RunSettings:
             signal). A run killed outright (``kill -9``, a lost node) then loses at most this many steps.
         checkpoint_every_minutes: also write ``last.ckpt`` when this many minutes of training have
             passed since it was last written (rank 0's clock decides for every process).
+        quick: turn the experiment into a 1-2 minute check that it runs end to end: 40 steps,
+            validation every 20 on 5 batches, W&B off (``--trainer.X`` flags given beside it win).
     """
 
     name: str = "default"
@@ -50,6 +52,7 @@ class RunSettings:
     logger: LoggerKind = "wandb"
     checkpoint_every_n_steps: int | None = None
     checkpoint_every_minutes: float | None = None
+    quick: bool = False
 
     def __post_init__(self) -> None:
         steps, minutes = self.checkpoint_every_n_steps, self.checkpoint_every_minutes

@@ -18,7 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import ConfigError, add_seqlab_arguments
-from seqlab.engine.callbacks import RandomState, SaveResolvedConfig, checkpoint_callback
+from seqlab.engine.callbacks import FinalValidation, RandomState, SaveResolvedConfig, checkpoint_callback
 from seqlab.engine.checkpoints import AtomicCheckpointIO, read_checkpoint
 from seqlab.engine.compatibility import (
     check_fits,
@@ -31,8 +31,10 @@ from seqlab.engine.config_files import check_config_arguments
 from seqlab.engine.config_keys import explain
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
+from seqlab.engine.quiet import quiet_library_noise
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
 from seqlab.engine.task_data import hand_data
+from seqlab.engine.trainer_flags import apply_user_intent
 from seqlab.engine.user_errors import exit_on_user_errors
 
 
@@ -78,6 +80,8 @@ class SeqlabCLI(LightningCLI):
             super().parse_arguments(parser, args)
         except ArgumentError as err:
             raise ConfigError(explain(err, parser, self._raw_args)) from None
+        subcommand = self.config.get("subcommand")
+        self._trainer_args = apply_user_intent(self.config[subcommand], self._raw_args) if subcommand else {}
 
     def _parse_ckpt_path(self) -> None:
         """Lightning replaces the model's config with the checkpoint's hyperparameters; model options
@@ -160,7 +164,7 @@ class SeqlabCLI(LightningCLI):
         if trainer_config.get("logger") in (None, True):
             evaluation = self.subcommand if self.log_dir != self.run_dir else None
             kwargs["logger"] = build_loggers(self.log_dir, run.name, run.wandb, run.logger, evaluation)
-        callbacks = list(trainer_config.get("callbacks") or [])
+        callbacks = [*(trainer_config.get("callbacks") or []), FinalValidation()]
         if trainer_config.get("enable_checkpointing", True) is not False:
             callbacks = self._with_checkpoints(callbacks, run)
         kwargs["callbacks"] = callbacks
@@ -169,6 +173,7 @@ class SeqlabCLI(LightningCLI):
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         kwargs.setdefault("default_root_dir", str(self.log_dir))
+        kwargs.update(self._trainer_args)
         return super().instantiate_trainer(**kwargs)
 
     def _with_checkpoints(self, callbacks: list[Callback], run: Any) -> list[Callback]:
@@ -212,6 +217,7 @@ class SeqlabCLI(LightningCLI):
 def run_training(args: list[str] | None = None, callbacks: Sequence[L.Callback] = ()) -> SeqlabCLI:
     """Run ``seqlab fit | validate | test`` with ``args`` (the verb first; ``None``: ``sys.argv``);
     ``callbacks`` join the Trainer's (tests and benchmarks watch a run through them)."""
+    quiet_library_noise()
     # exit_on_error=False: parse errors reach parse_arguments; allow_abbrev=False: a misspelt
     # `--trainer.max_step` is an error, not argparse's abbreviation of max_steps.
     return SeqlabCLI(

@@ -1,0 +1,146 @@
+"""Lightning settings that do something other than what a user writes, made to mean what they say.
+
+- ``--trainer.limit_val_batches 1`` (or ``limit_val_batches: 1`` in a YAML): jsonargparse reads the
+  ``int | float`` of Lightning's signature as the float ``1.0``, which Lightning takes as 100% of the
+  batches. A whole number written on the command line or in a config file means that many batches.
+- ``--trainer.default_root_dir DIR``: seqlab records runs under ``run.root_dir``; the Lightning flag
+  names the same root, so it sets ``run.root_dir`` (a different ``--run.root_dir`` is refused).
+- ``--run.quick true``: a short check of any experiment (:data:`QUICK_TRAINER`, W&B off).
+- ``--optimizer`` / ``--lr_scheduler``: LightningCLI's own would replace the task's optimizer and drop
+  its schedule without a word; they are refused with a pointer to ``--model.optimizer``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqlab.engine.errors import SettingError
+
+# Trainer settings typed ``int | float``: a float counts a fraction, an int counts batches.
+BATCH_COUNTS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches")
+_WHOLE = re.compile(r"^\+?\d+$")
+_DEFAULT_ROOT = "runs"  # RunSettings.root_dir's default
+# --run.quick: validation counted in steps across epochs, so tiny and huge datasets both work.
+QUICK_TRAINER: dict[str, Any] = {
+    "max_steps": 40,
+    "val_check_interval": 20,
+    "check_val_every_n_epoch": None,
+    "limit_val_batches": 5,
+    "limit_test_batches": 5,
+    "log_every_n_steps": 5,
+}
+
+
+def _config_file_settings(value: str) -> dict[str, Any]:
+    """The ``trainer`` section of a ``--config`` value (a file, or inline YAML); ``{}`` if unreadable
+    (a broken file has been reported before parsing)."""
+    try:
+        text = Path(value).read_text(encoding="utf-8") if Path(value).is_file() else value
+        loaded = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    trainer = loaded.get("trainer") if isinstance(loaded, dict) else None
+    return trainer if isinstance(trainer, dict) else {}
+
+
+def _settings_in_order(args: Sequence[str]) -> Iterator[tuple[str, Any]]:
+    """``(trainer key, value as written)`` for every trainer setting in ``args`` and in the config
+    files they name, in the order jsonargparse applies them (later ones win). Command-line values
+    are strings, YAML values what YAML made of them."""
+    args = list(args)
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--config") and i + 1 < len(args):
+            yield from _config_file_settings(args[i + 1]).items()
+        elif arg.startswith("--config="):
+            yield from _config_file_settings(arg.removeprefix("--config=")).items()
+        elif arg.startswith("--trainer."):
+            key, eq, value = arg.removeprefix("--trainer.").partition("=")
+            if not eq and i + 1 < len(args):
+                value = args[i + 1]
+            yield key, value
+
+
+def written_as_whole_numbers(args: Sequence[str]) -> dict[str, int]:
+    """The batch-count settings whose deciding (last) value in ``args`` or its config files was
+    written as a whole number (``1``, not ``1.0``), with that number."""
+    written: dict[str, int] = {}
+    for key, value in _settings_in_order(args):
+        if key not in BATCH_COUNTS:
+            continue
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        whole = whole or (isinstance(value, str) and _WHOLE.match(value.strip()) is not None)
+        if whole:
+            written[key] = int(value)
+        else:
+            written.pop(key, None)
+    return written
+
+
+def apply_user_intent(config: Any, args: Sequence[str]) -> dict[str, Any]:
+    """Make one verb's parsed ``config`` (trainer, run, optimizer sections) mean what ``args`` say;
+    returns the Trainer arguments to pass as they are (instantiating would make ``1`` a float
+    again). Raises SettingError for flags that cannot (see the module docstring)."""
+    _one_root(config.trainer, config.run)
+    _refuse_cli_optimizer(config)
+    written = written_as_whole_numbers(args)
+    overrides: dict[str, Any] = {k: n for k, n in written.items() if config.trainer.get(k) == n}
+    return {**overrides, **_quick_run(config, args)}
+
+
+def _quick_run(config: Any, args: Sequence[str]) -> dict[str, Any]:
+    """``--run.quick``: :data:`QUICK_TRAINER` over the config files' trainer settings (not over
+    ``--trainer.X`` flags on the command line), and W&B off unless ``--run.wandb.mode`` is given."""
+    if not config.run.get("quick"):
+        return {}
+    given = {arg[2:].split("=", 1)[0] for arg in args if arg.startswith("--")}
+    if "run.wandb.mode" not in given:
+        config.run.wandb.mode = "disabled"
+    quick = {key: value for key, value in QUICK_TRAINER.items() if f"trainer.{key}" not in given}
+    shown = ", ".join(f"{key}={value}" for key, value in quick.items())
+    print(f"seqlab: quick run: {shown}, W&B {config.run.wandb.mode}", file=sys.stderr)
+    return quick
+
+
+def _one_root(trainer: Any, run: Any) -> None:
+    """``trainer.default_root_dir`` sets ``run.root_dir`` (where seqlab's runs live)."""
+    root = trainer.get("default_root_dir")
+    if root is None:
+        return
+    root = str(root)
+    if run.dir:
+        raise SettingError(
+            f"--trainer.default_root_dir {root} and --run.dir {run.dir} both say where the run goes: "
+            "give one (--run.dir is the run's own directory, --run.root_dir the parent of all runs)"
+        )
+    if run.root_dir not in (_DEFAULT_ROOT, root):
+        raise SettingError(
+            f"--trainer.default_root_dir {root} and --run.root_dir {run.root_dir} disagree: "
+            "seqlab keeps runs under --run.root_dir; give that one only"
+        )
+    run.root_dir = root
+
+
+def _class_name(value: Any) -> str:
+    return str(value.get("class_path") if hasattr(value, "get") and value.get("class_path") else value)
+
+
+def _refuse_cli_optimizer(config: Any) -> None:
+    """LightningCLI's ``--optimizer``/``--lr_scheduler`` would silently replace the task's own."""
+    for key in ("optimizer", "lr_scheduler"):
+        given = config.get(key)
+        if given is None:
+            continue
+        init_args = config.model.get("init_args") or {}
+        current = init_args.get(key) if hasattr(init_args, "get") else None
+        task_has = f" ({_class_name(current)} in the config)" if current is not None else ""
+        name = _class_name(given).rsplit(".", 1)[-1]
+        raise SettingError(
+            f"--{key} {name} would override the task's {key}{task_has} behind its back (Lightning's "
+            f"flag): use --model.{key} {name} (its arguments as --model.{key}.NAME VALUE)"
+        )
