@@ -93,6 +93,11 @@ def test_checkpoints_and_tokenizer_as_artifacts_of_an_offline_run(tiny_fit_args,
         for r in map(json.loads, wandb_records.inspect(offline).splitlines())
         if r.get("type") == "artifact"
     }
-    assert artifacts == {"model": ["best.ckpt", "last.ckpt"], "tokenizer": ["tokenizer.json"]}
+    # Besides the two asked for, W&B files the validation samples table (val/samples) as a run_table.
+    assert artifacts == {
+        "model": ["best.ckpt", "last.ckpt"],
+        "tokenizer": ["tokenizer.json"],
+        "run_table": ["val/samples.table.json"],
+    }
     vocab = json.loads((run / "tokenizers" / "tokenizer.json").read_text())
     assert vocab["type"] == "char" and len(vocab["vocab"]) > 20

@@ -105,7 +105,8 @@ def test_k8s_dry_run_masks_secrets_and_writing_refuses(
     assert wandb_api_key not in out and f"note={MASK}" in out
     with pytest.raises(SystemExit) as info:
         main(["submit", *argv, "--output", "job.yaml", *fit])
-    assert "the RayJob manifest (a fit argument) would hold a secret" in str(info.value.code)
+    refusal = "the RayJob manifest (an --env value or a fit argument) would hold a secret"
+    assert refusal in str(info.value.code)
     assert not Path("job.yaml").exists()
 
 
