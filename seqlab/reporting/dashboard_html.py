@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from seqlab.engine.run_dir import shown
 from seqlab.reporting.run_view import Media, RunView, duration, updated
 
 GENERATOR = "seqlab dashboard"  # the <meta name="generator"> that marks a file as ours to replace
@@ -43,15 +44,17 @@ main { max-width: 1400px; margin: 0 auto; padding: 8px 32px 40px; }
 h2 { font-size: 17px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
 h3 { font-size: 15px; margin: 18px 0 8px; }
 table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
-th, td { border: 1px solid var(--line); padding: 4px 9px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid var(--line); padding: 4px 9px; text-align: left; vertical-align: top;
+         max-width: 420px; overflow-wrap: break-word; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th { background: var(--band); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) td { background: #fbfcfd; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12px; }
 .sample td { white-space: pre-wrap; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px;
              max-width: 640px; }
-.state { display: inline-block; padding: 1px 8px; border-radius: 9px; font-size: 12px; font-weight: 600;
-         background: #e5e8ee; }
+.state { display: inline-block; white-space: nowrap; padding: 1px 8px; border-radius: 9px; font-size: 12px;
+         font-weight: 600; background: #e5e8ee; }
 .state.finished { background: #d8f0dd; color: #1c6b2e; }
 .state.running { background: #dbe8fb; color: #1f4f9c; }
 .state.stopped { background: #fbefd3; color: #84600b; }
@@ -62,6 +65,8 @@ code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; f
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 14px; }
 figure { margin: 0; padding: 8px; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
+.grid.media { grid-template-columns: repeat(auto-fill, minmax(400px, 1fr)); }
+.media img { max-height: 520px; width: auto; }
 figcaption { font-size: 12px; color: var(--muted); margin-top: 4px; text-align: center; }
 details summary { cursor: pointer; color: var(--accent); margin: 6px 0; }
 a { color: var(--accent); }
@@ -72,6 +77,11 @@ a { color: var(--accent); }
 def e(value: Any) -> str:
     """Text from a run, safe in HTML content and attributes."""
     return html.escape(str(value), quote=True)
+
+
+def breakable(value: Any) -> str:
+    """Escaped text that may wrap after ``/`` and ``.`` (paths, dotted keys, class paths), not mid-word."""
+    return e(value).replace("/", "/<wbr>").replace(".", ".<wbr>")
 
 
 def _value(value: Any) -> str:
@@ -88,7 +98,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "") 
     body = "".join(
         "<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
     )
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    table = f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="scroll">{table}</div>'  # a wide table scrolls instead of widening the page
 
 
 def _overview(runs: Sequence[RunView]) -> str:
@@ -106,53 +117,63 @@ def _overview(runs: Sequence[RunView]) -> str:
             f'<td class="num">{e(duration(run.wall_seconds))}</td>',
             e(updated(run.status)),
             best,
-            f'<span class="mono">{e(run.path)}</span>',
+            f'<span class="mono">{breakable(shown(run.path))}</span>',
         ])  # fmt: skip
     header = ["run", "status", "task", "last step", "wall time", "updated", "best", "directory"]
     notes = "".join(f'<p class="note"><b>{e(r.label)}</b>: {e(n)}</p>' for r in runs for n in r.notes)
     return "<h2>Runs</h2>" + _table(header, rows) + notes
 
 
-def _config(runs: Sequence[RunView]) -> str:
-    keys = sorted({k for run in runs for k in run.config})
-    if len(runs) == 1:
-        title = "Key settings"
-        shown = [k for k in keys if KEY_SETTINGS.match(k) and runs[0].config[k] is not None]
-        intro = (
-            '<p class="muted">The settings that shape the model and its data; the full config is below.</p>'
-        )
-    else:
-        title = "Config differences"
-        missing = object()
-        shown = [k for k in keys if len({repr(run.config.get(k, missing)) for run in runs}) > 1]
-        intro = (
-            '<p class="muted">Only the keys whose values differ between the runs '
-            "(dotted as on the command line; &mdash;: not in that run's config).</p>"
-        )
+def _config_table(runs: Sequence[RunView], keys: Sequence[str]) -> str:
     rows = [
-        [f'<span class="mono">{e(k)}</span>']
+        [f'<span class="mono">{breakable(k)}</span>']
         + [
-            f'<span class="mono">{e(_value(r.config[k]))}</span>' if k in r.config else "&mdash;"
+            f'<span class="mono">{breakable(_value(r.config[k]))}</span>' if k in r.config else "&mdash;"
             for r in runs
         ]
-        for k in shown
+        for k in keys
     ]
-    body = (
-        _table(["key", *(e(r.label) for r in runs)], rows) if rows else '<p class="muted">No differences.</p>'
-    )
+    return _table(["key", *(e(r.label) for r in runs)], rows)
+
+
+def _config(runs: Sequence[RunView]) -> str:
+    """One run: its key settings. Several: the keys all of them have, where values differ; then, folded,
+    the keys only some of them have (runs of different tasks differ in most of their config)."""
+    keys = sorted({k for run in runs for k in run.config})
     if not any(run.config for run in runs):
         body = '<p class="muted">No config to show.</p>'
+    elif len(runs) == 1:
+        shown = [k for k in keys if KEY_SETTINGS.match(k) and runs[0].config[k] is not None]
+        body = (
+            '<p class="muted">The settings that shape the model and its data; the full config is below.</p>'
+            + _config_table(runs, shown)
+        )
+    else:
+        differ = [k for k in keys if len({repr(run.config.get(k)) for run in runs}) > 1]
+        everywhere = [k for k in differ if all(k in run.config for run in runs)]
+        somewhere = [k for k in differ if k not in everywhere]
+        body = (
+            '<p class="muted">Only the keys whose values differ between the runs, dotted as on the command '
+            "line.</p>" + (_config_table(runs, everywhere) if everywhere else "<p>No differences.</p>")
+        )
+        if somewhere:
+            body += (
+                f"<details><summary>{len(somewhere)} keys only some of the runs have</summary>"
+                + _config_table(runs, somewhere)
+                + "</details>"
+            )
     full = "".join(
         f"<details><summary>full config of {e(run.label)} ({len(run.config)} keys)</summary>"
         + _table(
             ["key", "value"],
-            [[f'<span class="mono">{e(k)}</span>', e(_value(v))] for k, v in run.config.items()],
+            [[f'<span class="mono">{breakable(k)}</span>', e(_value(v))] for k, v in run.config.items()],
         )
         + "</details>"
         for run in runs
         if run.config
     )
-    return f"<h2>{title}</h2>{intro}{body}{full}"
+    title = "Key settings" if len(runs) == 1 else "Config differences"
+    return f"<h2>{title}</h2>{body}{full}"
 
 
 def direction(metric: str) -> str | None:
@@ -165,15 +186,17 @@ def direction(metric: str) -> str | None:
     return None
 
 
-def _metric_cell(points: list[tuple[int, float]], mode: str | None) -> list[str]:
+def _metric_cell(points: list[tuple[int, float]], mode: str | None) -> str:
+    """Final value over best value, each with its step: one narrow column per run."""
     if not points:
-        return ["&mdash;", "&mdash;"]
+        return "&mdash;"
     step, value = points[-1]
-    final = f'<td class="num">{value:.4g} <span class="muted">@{step}</span></td>'
+    final = f'{value:.4g} <span class="muted">@{step}</span>'
     if mode is None:
-        return [final, '<td class="num muted">?</td>']
+        return f'<td class="num">{final}<br><span class="muted">?</span></td>'
     best_step, best = (min if mode == "min" else max)(points, key=lambda p: p[1])
-    return [final, f'<td class="num best">{best:.4g} <span class="muted">@{best_step}</span></td>']
+    best_text = f'{best:.4g} <span class="muted">@{best_step}</span>'
+    return f'<td class="num">{final}<br><span class="best">{best_text}</span></td>'
 
 
 def _metrics(runs: Sequence[RunView]) -> str:
@@ -182,14 +205,24 @@ def _metrics(runs: Sequence[RunView]) -> str:
     )
     if not names:
         return '<h2>Final and best metrics</h2><p class="muted">No metrics logged yet.</p>'
-    header = ["metric", "better"] + [f"{e(r.label)}<br>{h}" for r in runs for h in ("final", "best")]
+    header = ["metric", "better", "", *(e(r.label) for r in runs)]
     rows = []
     for name in names:
         mode = direction(name)
         better = {"min": "lower", "max": "higher", None: "?"}[mode]
-        cells = [c for run in runs for c in _metric_cell(run.metrics.get(name, []), mode)]
-        rows.append([f'<span class="mono">{e(name)}</span>', better, *cells])
-    intro = '<p class="muted">Last and best value of each metric, with the step (@) it was logged at.</p>'
+        cells = [_metric_cell(run.metrics.get(name, []), mode) for run in runs]
+        rows.append(
+            [
+                f'<span class="mono">{e(name)}</span>',
+                better,
+                '<span class="muted">final<br>best</span>',
+                *cells,
+            ]
+        )
+    intro = (
+        '<p class="muted">The last value of each metric and its best (in bold), with the step (@) each was '
+        "logged at.</p>"
+    )
     return "<h2>Final and best metrics</h2>" + intro + _table(header, rows)
 
 
@@ -244,7 +277,7 @@ def _media(runs: Sequence[RunView]) -> str:
             continue
         images = [m for m in run.media if m.path.suffix == ".png"]
         if images:
-            parts.append('<div class="grid">' + "".join(_media_item(m) for m in images) + "</div>")
+            parts.append('<div class="grid media">' + "".join(_media_item(m) for m in images) + "</div>")
         parts += [_media_item(m) for m in run.media if m.path.suffix != ".png"]
     return "".join(parts)
 
