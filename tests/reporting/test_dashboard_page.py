@@ -137,7 +137,11 @@ def test_a_run_that_is_not_there_is_one_error_line(tmp_path, capsys):
         main(["dashboard", "runs/nope"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("seqlab: error: runs/nope: not a run") and err.count("\n") == 1
+    assert err == (  # as docs/dashboards.md shows it
+        "seqlab: error: runs/nope: not a run (looked for runs/nope or runs/runs/nope): expected a run "
+        "directory holding config.yaml, metrics.csv or status.json, a run name's directory of version_N, "
+        "or a run name under --root_dir runs\n"
+    )
     assert not Path("dashboard.html").exists()
 
 
@@ -151,7 +155,8 @@ def test_only_an_earlier_dashboard_is_replaced_without_overwrite(tmp_path, capsy
     assert Path("notes.html").read_text() == "my notes"
     assert GENERATOR in _page(capsys, str(run))  # the default ./dashboard.html
     assert GENERATOR in _page(capsys, str(run))  # replaced: it is a dashboard
-    assert GENERATOR in _page(capsys, str(run), "--output", "notes.html", "--overwrite", "true")
+    # The command in docs/dashboards.md:
+    assert GENERATOR in _page(capsys, "runs/lm/version_0", "--output", "notes.html", "--overwrite", "true")
     assert sorted(p.name for p in Path().iterdir() if p.name.endswith(".partial")) == []
 
 
