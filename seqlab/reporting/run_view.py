@@ -141,12 +141,20 @@ def read_run(run_dir: Path, label: str) -> RunView:
     if not status:
         notes.append("no readable status.json: state unknown")
     config = _config(run_dir, notes)
+    metrics = _metrics(run_dir, notes)
     task = status.get("task") or config.get("model.class_path") or "?"
     checkpoints = sorted(run_dir.glob("checkpoints/*.ckpt"))
     state = current_state(status) if status else "unknown"
     if state in ("died", "failed", "stopped"):
+        logged = [s for values in metrics.values() for s, _ in values]
+        step = status.get("step", max(logged) if logged else None)
+        when = "before logging a step" if step is None else f"at step {step}"
+        why = {
+            "died": "its process is gone and recorded no end",
+            "stopped": "a stop signal or a sweep's scheduler",
+        }
         error = f": {status['error']}" if status.get("error") else ""
-        notes.append(f"the run {state} at step {status.get('step', '?')}{error}")
+        notes.insert(0, f"the run {state} {when} ({why.get(state, 'an error')}){error}")
     return RunView(
         path=run_dir,
         label=label,
@@ -154,7 +162,7 @@ def read_run(run_dir: Path, label: str) -> RunView:
         state=state,
         task=str(task).rsplit(".", 1)[-1],
         config=config,
-        metrics=_metrics(run_dir, notes),
+        metrics=metrics,
         media=latest_media(run_dir),
         checkpoints=checkpoints,
         best_checkpoint=_best_checkpoint(run_dir, status, checkpoints),

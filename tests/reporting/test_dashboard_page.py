@@ -119,6 +119,7 @@ def test_page_shows_differences_metrics_media_links_and_escapes_run_text(tmp_pat
         in page
     )
     # The killed run: a note, no traceback.
+    assert "lm/version_1</b>: the run died before logging a step (its process is gone" in page
     assert "lm/version_1</b>: no metrics yet" in page and 'class="state died"' in page
     # Curves as `seqlab report` draws them (loss: train and validation; val/acc), then the heatmap.
     assert re.findall(r'<img alt="([^"]+)"', page) == ["loss", "val/acc", "val_attention, step 4"]
