@@ -29,6 +29,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "jobs": ("seqlab.cluster.cli", "jobs_main"),
     "runs": ("seqlab.reporting.cli", "runs_main"),
     "report": ("seqlab.reporting.cli", "report_main"),
+    "dashboard": ("seqlab.reporting.dashboard", "dashboard_main"),
     "diagnose": ("seqlab.diagnose.cli", "diagnose_main"),
 }
 
@@ -55,6 +56,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "inspect": {
         "runs": "list local runs with their status and metrics",
         "report": "learning-curve plots of one or more runs",
+        "dashboard": "one self-contained HTML page of runs: configs, metrics, curves, samples",
         "diagnose": "gradient flow and long-range dependence of a model",
     },
 }
