@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from jsonargparse import ArgumentParser
 
+from seqlab.data.modules.checked_settings import DataSettingError
 from seqlab.engine.config_files import config_arguments
 
 # The forms of "no such key", innermost first: (pattern, group holding the key).
@@ -52,6 +53,19 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
         given = _given(key, argv, inner, message)
         return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {given!r}"
     return f"{message.strip()}{_help(argv)}"
+
+
+def explain_setting(err: BaseException, argv: Sequence[str]) -> str | None:
+    """A data setting out of range (:class:`DataSettingError`, raised while building the DataModule
+    and wrapped by jsonargparse) as one line naming the key as the user wrote it; ``None`` if ``err``
+    is about something else."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, DataSettingError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    given = _given(cause.key, argv, "", "") if _on_command_line(cause.key, argv) else repr(cause.value)
+    return f"{_where(cause.key, argv)}{_shown(cause.key, argv)} {given}: expected {cause.expected}"
 
 
 def _help(argv: Sequence[str]) -> str:

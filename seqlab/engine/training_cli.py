@@ -28,7 +28,7 @@ from seqlab.engine.compatibility import (
     moved_net_flags,
 )
 from seqlab.engine.config_files import check_config_arguments
-from seqlab.engine.config_keys import explain
+from seqlab.engine.config_keys import explain, explain_setting
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
 from seqlab.engine.quiet import quiet_library_noise
@@ -82,6 +82,17 @@ class SeqlabCLI(LightningCLI):
             raise ConfigError(explain(err, parser, self._raw_args)) from None
         subcommand = self.config.get("subcommand")
         self._trainer_args = apply_user_intent(self.config[subcommand], self._raw_args) if subcommand else {}
+
+    def instantiate_classes(self) -> None:
+        """A data setting out of range (``--data.batch_size -3``) is a :class:`ConfigError` naming the
+        key as the user wrote it."""
+        try:
+            super().instantiate_classes()
+        except Exception as err:
+            message = explain_setting(err, getattr(self, "_raw_args", []))
+            if message is None:
+                raise
+            raise ConfigError(message) from None
 
     def _parse_ckpt_path(self) -> None:
         """Lightning replaces the model's config with the checkpoint's hyperparameters; model options

@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.examples import TextExample
+from seqlab.data.modules import checked_settings
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.labels import LabelSet
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
@@ -77,6 +78,7 @@ class ClassificationData(SupervisedData):
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        checked_settings.whole_number("data.max_length", max_length, optional=True)
         self.max_length = max_length
         self.raw = source.load()
         train = self.raw["train"]

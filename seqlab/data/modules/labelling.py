@@ -18,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from seqlab.data.errors import DataError
 from seqlab.data.examples import LabelledSentence
+from seqlab.data.modules import checked_settings
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.labels import LabelSet
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
@@ -106,6 +107,8 @@ class LabellingData(SupervisedData):
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        checked_settings.whole_number("data.char_min_freq", char_min_freq)
+        checked_settings.whole_number("data.max_word_length", max_word_length)
         self.max_word_length = max_word_length
         self.raw = source.load()
         train = self.raw["train"]

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
+from seqlab.data.modules import checked_settings
 from seqlab.data.modules.batching import batches_trained
 from seqlab.data.modules.streams import ResumableWindows, StreamWindows
 from seqlab.data.sources.text import PythonStdlib, TextCorpus
@@ -63,6 +64,8 @@ class LanguageModelData(L.LightningDataModule):
         cache_dir: str | None = None,
     ) -> None:
         super().__init__()
+        checked_settings.batching(batch_size, eval_batch_size, 0)
+        checked_settings.whole_number("data.seq_len", seq_len)
         self.corpus = corpus
         self.batch_size, self.seq_len = batch_size, seq_len
         self.eval_batch_size = eval_batch_size or batch_size

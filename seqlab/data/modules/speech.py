@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
+from seqlab.data.modules import checked_settings
 from seqlab.data.modules.batching import (
     LengthBucketSampler,
     pad,
@@ -144,6 +145,14 @@ class SpeechData(SupervisedData):
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        for key, value in (("sample_rate", sample_rate), ("num_mel_bins", num_mel_bins)):
+            checked_settings.whole_number(f"data.{key}", value)
+        for key, value in (("frame_length_ms", frame_length_ms), ("frame_shift_ms", frame_shift_ms)):
+            checked_settings.positive_number(f"data.{key}", value)
+        masks = {"freq_masks": freq_masks, "freq_width": freq_width, "time_masks": time_masks}
+        for key, value in masks.items():
+            checked_settings.whole_number(f"data.{key}", value, minimum=0)
+        checked_settings.fraction("data.time_width_ratio", time_width_ratio)
         self.settings = FeatureSettings(
             sample_rate, num_mel_bins, frame_length_ms, frame_shift_ms, normalize_features
         )

@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
+from seqlab.data.modules import checked_settings
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
 from seqlab.data.sources.transduction import CmudictG2P, ParallelSource
@@ -108,6 +109,8 @@ class TransductionData(SupervisedData):
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        checked_settings.whole_number("data.max_source_length", max_source_length, optional=True)
+        checked_settings.whole_number("data.max_target_length", max_target_length, optional=True)
         self.raw = source.load()
         train = self.raw["train"]
         cache = cache_dir or default_cache_dir()
