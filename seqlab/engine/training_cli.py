@@ -34,7 +34,7 @@ from seqlab.engine.preemption import Preemption
 from seqlab.engine.quiet import quiet_library_noise
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
 from seqlab.engine.task_data import hand_data
-from seqlab.engine.trainer_flags import apply_user_intent
+from seqlab.engine.trainer_flags import apply_user_intent, as_used, without_print_config
 from seqlab.engine.user_errors import exit_on_user_errors
 
 
@@ -76,12 +76,18 @@ class SeqlabCLI(LightningCLI):
         """A misspelt key or a bad value is a :class:`ConfigError` naming the key (and the nearest
         valid one), not jsonargparse's usage block followed by a nested Union error."""
         self._raw_args = list(sys.argv[1:] if args is None else args)
+        args, shown = without_print_config(self._raw_args)
         try:
-            super().parse_arguments(parser, args)
+            self.config = parser.parse_args(args)  # Lightning's parse_arguments, less its sys.argv warning
         except ArgumentError as err:
             raise ConfigError(explain(err, parser, self._raw_args)) from None
         subcommand = self.config.get("subcommand")
         self._trainer_args = apply_user_intent(self.config[subcommand], self._raw_args) if subcommand else {}
+        if shown is not None:  # after apply_user_intent: the settings as the run will use them
+            verb_parser = self._subcommand_parsers[subcommand] if subcommand else parser
+            dumped = verb_parser.dump(self.config[subcommand] if subcommand else self.config, **shown)
+            print(as_used(dumped, self._trainer_args), end="")
+            raise SystemExit(0)
 
     def instantiate_classes(self) -> None:
         """A data setting out of range (``--data.batch_size -3``) is a :class:`ConfigError` naming the
