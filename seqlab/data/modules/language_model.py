@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 from jsonargparse import lazy_instance
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from seqlab.data.cache import default_cache_dir
@@ -35,6 +36,25 @@ def _content_hash(ds: datasets.Dataset) -> str:
             if buffer is not None:
                 digest.update(memoryview(buffer))
     return digest.hexdigest()[:16]
+
+
+def streams_that_fit(tokens: int, batch_size: int, processes: int, split: str) -> int:
+    """``batch_size``, or fewer streams (with a note) where the split has too few tokens for each of
+    ``batch_size`` streams per process to predict one: a one-line file still trains. Raises
+    DataError only where not even one stream per process fits."""
+    most = (tokens - 1) // processes
+    if most >= batch_size:
+        return batch_size
+    if most < 1:
+        raise DataError(
+            f"the {split} split has {tokens} tokens, too few to predict any on {processes} processes "
+            f"(at least {processes + 1} are needed); use more text"
+        )
+    rank_zero_info(
+        f"the {split} split has {tokens} tokens, too few for {batch_size} streams of at least one "
+        f"token{' per process' if processes > 1 else ''}: using {most}"
+    )
+    return most
 
 
 class LanguageModelData(L.LightningDataModule):
@@ -127,9 +147,11 @@ class LanguageModelData(L.LightningDataModule):
                     f"`seqlab {getattr(stage, 'value', stage) or 'fit'}` needs; configure one "
                     f"(TextFiles: `data.corpus.{split}`)"
                 )
+            ids = self.encoded(split)
             batch = self.batch_size if split == "train" else self.eval_batch_size
+            batch = streams_that_fit(len(ids), batch, world if split == "train" else 1, split)
             self.windows[split] = StreamWindows(
-                self.encoded(split),
+                ids,
                 batch,
                 self.seq_len,
                 rank=rank,
