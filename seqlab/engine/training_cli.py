@@ -33,6 +33,7 @@ from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
 from seqlab.engine.quiet import quiet_library_noise
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
+from seqlab.engine.schedules import SizeSchedules
 from seqlab.engine.task_data import hand_data
 from seqlab.engine.trainer_flags import apply_user_intent, as_used, without_print_config
 from seqlab.engine.user_errors import exit_on_user_errors
@@ -181,7 +182,7 @@ class SeqlabCLI(LightningCLI):
         if trainer_config.get("logger") in (None, True):
             evaluation = self.subcommand if self.log_dir != self.run_dir else None
             kwargs["logger"] = build_loggers(self.log_dir, run.name, run.wandb, run.logger, evaluation)
-        callbacks = [*(trainer_config.get("callbacks") or []), FinalValidation()]
+        callbacks = [*(trainer_config.get("callbacks") or []), FinalValidation(), SizeSchedules()]
         if trainer_config.get("enable_checkpointing", True) is not False:
             callbacks = self._with_checkpoints(callbacks, run)
         kwargs["callbacks"] = callbacks
