@@ -39,7 +39,7 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
     """``err`` (from parsing ``argv`` with ``parser``, a verb's or the top one) as one message."""
     message = str(err)
     outer = _KEY.findall(message)
-    prefix = outer[0] if outer and _CLASS.search(message) else ""
+    prefix = _nested_prefix(message) if outer and _CLASS.search(message) else ""
     unknown = _unknown_key(message)
     if unknown is not None:
         key = ".".join(part for part in (prefix, unknown) if part)
@@ -66,6 +66,12 @@ def explain_setting(err: BaseException, argv: Sequence[str]) -> str | None:
         return None
     given = _given(cause.key, argv, "", "") if _on_command_line(cause.key, argv) else repr(cause.value)
     return f"{_where(cause.key, argv)}{_shown(cause.key, argv)} {given}: expected {cause.expected}"
+
+
+def _nested_prefix(message: str) -> str:
+    """The sections an error about a class inside a class is nested in (``data.source`` for a
+    DataModule's source): the ``Parser key`` of each ``class_path`` problem, outermost first."""
+    return ".".join(_KEY.findall(message)[: max(1, len(_CLASS.findall(message)))])
 
 
 def _help(argv: Sequence[str]) -> str:
@@ -98,14 +104,15 @@ def _valid_keys(parser: ArgumentParser, argv: Sequence[str], message: str) -> li
     if subcommands is not None and verb in subcommands._name_parser_map:
         parser = subcommands._name_parser_map[verb]
     keys = _dests(parser)
-    found, section = _CLASS.search(message), _KEY.search(message)
-    if found is not None and section is not None:
-        module, _, name = found[1].rpartition(".")
+    classes = _CLASS.findall(message)
+    if classes and _KEY.search(message) is not None:
+        section = _nested_prefix(message)  # the innermost class's keys, under all its sections
+        module, _, name = classes[-1].rpartition(".")
         try:
             cls = getattr(importlib.import_module(module), name)
             class_parser = ArgumentParser(exit_on_error=False)
             class_parser.add_class_arguments(cls, fail_untyped=False)
-            keys += [f"{section[1]}.{key}" for key in _dests(class_parser)]
+            keys += [f"{section}.{key}" for key in _dests(class_parser)]
         except Exception:  # a suggestion is a courtesy; the key is named without one
             pass
     return keys

@@ -75,3 +75,11 @@ def test_build_names_an_out_of_range_data_setting() -> None:
     with pytest.raises(ConfigError) as info:
         build_from_config(config, ["--data.batch_size=-3"])
     assert str(info.value) == "--data.batch_size -3: expected a positive whole number"
+
+
+def test_misspelt_key_of_a_data_source_names_its_section(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tried: ``--data.source.fractionz`` (the langid source's ``fractions``): it used to be reported as
+    ``unknown key data.fractionz`` with no suggestion, the ``source`` section lost."""
+    config = CONFIGS / "classification" / "langid_char_bilstm.yaml"
+    err = _error_of(capsys, ["--config", str(config), "--data.source.fractionz", "[0.8,0.1,0.1]"])
+    assert "unknown key --data.source.fractionz; did you mean --data.source.fractions?" in err
