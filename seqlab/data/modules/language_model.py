@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
-from seqlab.data.modules import checked_settings
+from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import batches_trained
 from seqlab.data.modules.streams import ResumableWindows, StreamWindows
 from seqlab.data.sources.text import PythonStdlib, TextCorpus
@@ -140,6 +140,8 @@ class LanguageModelData(L.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         wanted = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"]}
+        tokens: dict[str, int] = {}
+        dropped: list[str] = []
         for split in wanted.get(stage or "fit", list(self.raw)):
             if split not in self.raw:  # the corpus has no such split (e.g. TextFiles without `test`)
                 raise DataError(
@@ -149,7 +151,8 @@ class LanguageModelData(L.LightningDataModule):
                 )
             ids = self.encoded(split)
             batch = self.batch_size if split == "train" else self.eval_batch_size
-            batch = streams_that_fit(len(ids), batch, world if split == "train" else 1, split)
+            processes = world if split == "train" else 1
+            batch = streams_that_fit(len(ids), batch, processes, split)
             self.windows[split] = StreamWindows(
                 ids,
                 batch,
@@ -159,6 +162,21 @@ class LanguageModelData(L.LightningDataModule):
                 name=split,
                 evaluation=split != "train",
             )
+            tokens[split] = len(ids)
+            unused = len(ids) - 1 - batch * processes * self.windows[split].stream_length
+            dropped += [f"{unused} {split} tokens past the last full stream"] if unused else []
+        self._print_summary(tokens, dropped)
+
+    def _print_summary(self, tokens: dict[str, int], dropped: list[str]) -> None:
+        parts = [summary.vocabulary(self.tokenizer)]
+        chars = {s: f"{self.chars_per_token[s]:.2f}" for s in tokens if s in self.chars_per_token}
+        shown = ", ".join(f"{split} {c}" for split, c in chars.items())
+        parts.append(f"characters per token {shown}" if chars else "")
+        train = self.windows.get("train") if "train" in tokens else None
+        if train is not None:
+            streams = f"{len(train.inputs)} streams of {train.stream_length:,} tokens"
+            parts.append(f"training: {streams} per process, {len(train)} windows of {self.seq_len}")
+        summary.print_summary(summary.data_summary("language-model", tokens, "tokens", parts, dropped))
 
     def _loader(self, split: str) -> DataLoader:
         # Items are whole batches, in order: the streams' continuity is the point.

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 from jsonargparse import lazy_instance
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import Dataset
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
-from seqlab.data.modules import checked_settings
+from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import (
     LengthBucketSampler,
     pad,
@@ -250,9 +250,11 @@ class SpeechData(SupervisedData):
                 self.seed,
             )
         if missing:
-            rank_zero_info(
-                "speech data: " + ", ".join(f"{s} {len(d)} utterances" for s, d in self.splits.items())
-            )
+            frames = self.splits["train"].lengths if "train" in self.splits else []
+            parts = [f"alphabet {self.alphabet.size} ({self.targets}, with the CTC blank)"]
+            parts.append(summary.lengths(frames, "frames per training utterance"))
+            counts = {split: len(data) for split, data in self.splits.items()}
+            summary.print_summary(summary.data_summary("speech", counts, "utterances", parts))
 
     def _build_splits(self) -> None:
         self.setup()
