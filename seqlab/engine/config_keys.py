@@ -30,6 +30,7 @@ _UNKNOWN = (
 _GROUP = re.compile(r"Group '([^']+)' does not accept option '([^']+)'")
 _KEY = re.compile(r'Parser key "([^"]+)"')
 _CLASS = re.compile(r"Problem with given class_path '([^']+)'")
+_REQUIRED = re.compile(r"the following arguments are required: ([\w.,\s]+)")
 _GOT = re.compile(r"Got value: (.*)|Given value: (.*)")
 _VAL = re.compile(r"NestedArg\(key='[^']*', val='([^']*)'\)")
 _EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value:| but |: |$)", re.MULTILINE)
@@ -48,7 +49,11 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
         hint = f"; did you mean {dashes}{near[0]}?" if near else ""
         return f"{_where(key, argv)}unknown key {_shown(key, argv)}{hint}{_help(argv)}"
     if outer:
-        key = outer[0] if not prefix or len(outer) == 1 else f"{prefix}.{outer[-1]}"
+        key = ".".join(outer) if prefix else outer[0]
+        required = _REQUIRED.search(message)
+        if required is not None:  # a class's argument without a default, not given
+            missing = f"{key}.{required[1].split(',')[0].strip()}"
+            return f"{_where(key, argv)}{_shown(missing, argv)}: required, not given{_help(argv)}"
         inner = _class_problem(message) if prefix else message
         given = _given(key, argv, inner, message)
         return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {given!r}"
@@ -80,8 +85,8 @@ def _help(argv: Sequence[str]) -> str:
 
 def _class_problem(message: str) -> str:
     """The part of a Union error about the given class (not its ``Expected a NoneType`` sibling)."""
-    found = _CLASS.search(message)
-    rest = message[found.end() :] if found else message
+    found = list(_CLASS.finditer(message))  # the innermost class
+    rest = message[found[-1].end() :] if found else message
     return rest.split("\n    - ", 1)[0]
 
 

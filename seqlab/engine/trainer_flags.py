@@ -142,6 +142,11 @@ def _validation_across_epochs(trainer: Any, args: Sequence[str]) -> dict[str, An
     ``check_val_every_n_epoch`` was not written: validation every N batches, epochs or not."""
     interval = trainer.get("val_check_interval")
     batches = isinstance(interval, int) and not isinstance(interval, bool)
+    if (batches and interval < 1) or (isinstance(interval, float) and not 0 < interval <= 1):
+        raise SettingError(
+            f"--trainer.val_check_interval {interval}: expected a whole number of training batches "
+            "(>= 1) or a fraction of an epoch (above 0, at most 1.0)"
+        )
     written = {key for key, _ in _settings_in_order(args)}
     if not batches or "check_val_every_n_epoch" in written:
         return {}

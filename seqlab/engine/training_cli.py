@@ -15,6 +15,7 @@ from jsonargparse import ArgumentError
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import ConfigError, add_seqlab_arguments
@@ -29,6 +30,7 @@ from seqlab.engine.compatibility import (
 )
 from seqlab.engine.config_files import check_config_arguments
 from seqlab.engine.config_keys import explain, explain_setting
+from seqlab.engine.errors import SettingError
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
 from seqlab.engine.quiet import quiet_library_noise
@@ -192,7 +194,17 @@ class SeqlabCLI(LightningCLI):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         kwargs.setdefault("default_root_dir", str(self.log_dir))
         kwargs.update(self._trainer_args)
-        return super().instantiate_trainer(**kwargs)
+        accumulate = trainer_config.get("accumulate_grad_batches", 1)
+        if accumulate != 1 and not self.model.automatic_optimization:  # Lightning refuses it mid-start
+            raise SettingError(
+                f"--trainer.accumulate_grad_batches {accumulate}: {type(self.model).__name__} steps its "
+                "optimizer itself (manual optimization), so it cannot accumulate; leave it at 1 and raise "
+                "--data.batch_size instead"
+            )
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as err:  # a trainer setting out of range (`max_steps` -5)
+            raise SettingError(f"trainer settings: {err}") from None
 
     def _with_checkpoints(self, callbacks: list[Callback], run: Any) -> list[Callback]:
         """The given callbacks plus seqlab's checkpoint, preemption and random-state callbacks."""

@@ -83,3 +83,31 @@ def test_misspelt_key_of_a_data_source_names_its_section(capsys: pytest.CaptureF
     config = CONFIGS / "classification" / "langid_char_bilstm.yaml"
     err = _error_of(capsys, ["--config", str(config), "--data.source.fractionz", "[0.8,0.1,0.1]"])
     assert "unknown key --data.source.fractionz; did you mean --data.source.fractions?" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--trainer.max_steps", "-5"], "trainer settings: `max_steps` must be a non-negative integer"),
+        (["--trainer.val_check_interval", "0"], "--trainer.val_check_interval 0: expected a whole number"),
+        (
+            ["--trainer.accumulate_grad_batches", "2"],
+            "--trainer.accumulate_grad_batches 2: GenerationTask steps",
+        ),
+    ],
+)
+def test_trainer_settings_out_of_range(
+    flags: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried: settings that used to end in a MisconfigurationException or (val_check_interval 0) a
+    ZeroDivisionError traceback once training started."""
+    err = _error_of(capsys, ["--config", str(CONFIGS / "generation" / "char_lstm.yaml"), *flags])
+    assert err.startswith(f"seqlab: error: {expected}") and err.count("\n") == 1, err
+
+
+def test_missing_required_key_of_a_data_source(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tried: SpeechManifests without its required ``validation``: it used to print a Namespace repr."""
+    config = CONFIGS / "transduction" / "speech_ctc_bilstm.yaml"
+    flags = ["--data.source", "seqlab.data.SpeechManifests", "--data.source.train", "train.jsonl"]
+    err = _error_of(capsys, ["--config", str(config), *flags])
+    assert err.startswith("seqlab: error: data.source.validation: required, not given"), err
