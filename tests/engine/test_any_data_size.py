@@ -100,7 +100,7 @@ def test_language_model_on_one_character_is_one_clear_line(capsys: pytest.Captur
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert "seqlab: error: the train split has 1 tokens, too few to predict any" in err
+    assert "seqlab: error: the train split has 1 token, too few to predict any" in err
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,8 @@ def streams_that_fit(tokens: int, batch_size: int, processes: int, split: str) -
         return batch_size
     if most < 1:
         raise DataError(
-            f"the {split} split has {tokens} tokens, too few to predict any on {processes} processes "
+            f"the {split} split has {tokens} token{'s' if tokens != 1 else ''}, too few to predict any "
+            f"on {processes} process{'es' if processes != 1 else ''} "
             f"(at least {processes + 1} are needed); use more text"
         )
     rank_zero_info(
