@@ -149,9 +149,7 @@ class LabellingData(SupervisedData):
                     changed += sum(a != b for a, b in zip(fixed, s.tags, strict=True))
                     s.tags = fixed
         if changed:
-            rank_zero_info(
-                f"labelling data: {changed} IOB1 tags (a span starting with I-) rewritten as B- (IOB2)"
-            )
+            rank_zero_info(f"labelling: {changed} IOB1 tags (a span starting with I-) rewritten as B- (IOB2)")
 
     def _encode(self, split: str, sentences: list[LabelledSentence]) -> EncodedSplit:
         if not sentences:
