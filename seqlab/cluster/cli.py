@@ -126,18 +126,15 @@ def submit_main(argv: list[str]) -> None:
     if backend == "k8s":
         cfg = _k8s_parser().parse_args(options)
         pod = _resources(kuberay.PodResources, cfg)
-        try:
-            env_vars = job_env.from_specs(cfg.env)
-        except ValueError as err:
-            raise SystemExit(mask_secrets(f"seqlab submit k8s: {err}")) from None
+        env_vars = job_env.for_job(cfg.env, "k8s")
         submit_k8s(cfg.config, pod, fit_args, cfg.run_name, cfg.python, cfg.output, cfg.dry_run, env_vars)
         return
     if backend == "ray":
         cfg = _ray_parser().parse_args(options)
         job = _resources(ray_jobs.RayJobResources, cfg)
         keys = ("working_dir", "requirements", "run_name", "root_dir", "python", "follow", "dry_run")
+        env_vars = job_env.for_job(cfg.env, "ray")
         try:
-            env_vars = {**job_env.defaults(job_env.RAY_DEFAULTS), **job_env.from_specs(cfg.env)}
             submit_ray(cfg.config, cfg.address, job, fit_args, env_vars=env_vars, **{k: cfg[k] for k in keys})
         except (ray_jobs.RayJobError, ValueError) as err:
             raise SystemExit(mask_secrets(f"seqlab submit ray: {err}")) from None

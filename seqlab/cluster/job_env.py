@@ -12,12 +12,18 @@ import os
 import re
 from collections.abc import Mapping
 
-from seqlab.cluster.secrets import mask_env
+from seqlab.cluster.secrets import mask_env, mask_secrets
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# A Ray job also gets these when they are set here (W&B and offline settings it cannot work without).
-RAY_DEFAULTS = ("WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_API_KEY", "HF_HUB_OFFLINE",
-                "HF_DATASETS_OFFLINE", "SEQLAB_CACHE")  # fmt: skip
+
+
+def for_job(specs: list[str], backend: str) -> dict[str, str]:
+    """The environment of a ``seqlab submit BACKEND`` job (Ray and Kubernetes alike): what ``--env``
+    names and nothing else; a bad spec ends the command with one line, secrets masked."""
+    try:
+        return from_specs(specs)
+    except ValueError as err:
+        raise SystemExit(mask_secrets(f"seqlab submit {backend}: {err}")) from None
 
 
 def from_specs(specs: list[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -34,12 +40,6 @@ def from_specs(specs: list[str], environ: Mapping[str, str] | None = None) -> di
             value = env[name]
         chosen[name] = value
     return chosen
-
-
-def defaults(names: tuple[str, ...], environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Those of ``names`` that are set in this shell."""
-    env = os.environ if environ is None else environ
-    return {k: env[k] for k in names if k in env}
 
 
 def describe(env_vars: Mapping[str, str]) -> str:

@@ -21,6 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from seqlab.engine.checkpoints import read_checkpoint, recorded_data_state
 from seqlab.engine.compatibility import DATA_LINKS, check_fits, check_task
 from seqlab.engine.config_files import config_file_problem
+from seqlab.engine.config_keys import explain, explain_setting
 from seqlab.engine.run_dir import RunSettings, resolve_checkpoint, run_dir_of_checkpoint
 from seqlab.engine.task_data import hand_data
 
@@ -102,10 +103,15 @@ def build_from_config(
     try:
         config = parser.parse_args(args)
     except ArgumentError as err:
-        where = f"{config_path}: " if config_path else ""
-        raise ConfigError(f"{where}{err}") from None
+        raise ConfigError(explain(err, parser, args)) from None  # the key, and the nearest valid one
     seed = _seed(config.seed_everything)
-    init = parser.instantiate_classes(config)
+    try:
+        init = parser.instantiate_classes(config)
+    except Exception as err:
+        message = explain_setting(err, args)
+        if message is None:
+            raise
+        raise ConfigError(message) from None
     built = Built(init.model, init.data, init.run, config, seed)
     hand_data(built.task, built.datamodule)
     if ckpt_path is not None:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from jsonargparse import ArgumentParser
 
+from seqlab.data.modules.checked_settings import DataSettingError
 from seqlab.engine.config_files import config_arguments
 
 # The forms of "no such key", innermost first: (pattern, group holding the key).
@@ -29,6 +30,7 @@ _UNKNOWN = (
 _GROUP = re.compile(r"Group '([^']+)' does not accept option '([^']+)'")
 _KEY = re.compile(r'Parser key "([^"]+)"')
 _CLASS = re.compile(r"Problem with given class_path '([^']+)'")
+_REQUIRED = re.compile(r"the following arguments are required: ([\w.,\s]+)")
 _GOT = re.compile(r"Got value: (.*)|Given value: (.*)")
 _VAL = re.compile(r"NestedArg\(key='[^']*', val='([^']*)'\)")
 _EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value:| but |: |$)", re.MULTILINE)
@@ -38,7 +40,7 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
     """``err`` (from parsing ``argv`` with ``parser``, a verb's or the top one) as one message."""
     message = str(err)
     outer = _KEY.findall(message)
-    prefix = outer[0] if outer and _CLASS.search(message) else ""
+    prefix = _nested_prefix(message) if outer and _CLASS.search(message) else ""
     unknown = _unknown_key(message)
     if unknown is not None:
         key = ".".join(part for part in (prefix, unknown) if part)
@@ -47,11 +49,34 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
         hint = f"; did you mean {dashes}{near[0]}?" if near else ""
         return f"{_where(key, argv)}unknown key {_shown(key, argv)}{hint}{_help(argv)}"
     if outer:
-        key = outer[0] if not prefix or len(outer) == 1 else f"{prefix}.{outer[-1]}"
+        key = ".".join(outer) if prefix else outer[0]
+        required = _REQUIRED.search(message)
+        if required is not None:  # a class's argument without a default, not given
+            missing = f"{key}.{required[1].split(',')[0].strip()}"
+            return f"{_where(key, argv)}{_shown(missing, argv)}: required, not given{_help(argv)}"
         inner = _class_problem(message) if prefix else message
         given = _given(key, argv, inner, message)
         return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {given!r}"
     return f"{message.strip()}{_help(argv)}"
+
+
+def explain_setting(err: BaseException, argv: Sequence[str]) -> str | None:
+    """A data setting out of range (:class:`DataSettingError`, raised while building the DataModule
+    and wrapped by jsonargparse) as one line naming the key as the user wrote it; ``None`` if ``err``
+    is about something else."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, DataSettingError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    given = _given(cause.key, argv, "", "") if _on_command_line(cause.key, argv) else repr(cause.value)
+    return f"{_where(cause.key, argv)}{_shown(cause.key, argv)} {given}: expected {cause.expected}"
+
+
+def _nested_prefix(message: str) -> str:
+    """The sections an error about a class inside a class is nested in (``data.source`` for a
+    DataModule's source): the ``Parser key`` of each ``class_path`` problem, outermost first."""
+    return ".".join(_KEY.findall(message)[: max(1, len(_CLASS.findall(message)))])
 
 
 def _help(argv: Sequence[str]) -> str:
@@ -60,8 +85,8 @@ def _help(argv: Sequence[str]) -> str:
 
 def _class_problem(message: str) -> str:
     """The part of a Union error about the given class (not its ``Expected a NoneType`` sibling)."""
-    found = _CLASS.search(message)
-    rest = message[found.end() :] if found else message
+    found = list(_CLASS.finditer(message))  # the innermost class
+    rest = message[found[-1].end() :] if found else message
     return rest.split("\n    - ", 1)[0]
 
 
@@ -84,14 +109,15 @@ def _valid_keys(parser: ArgumentParser, argv: Sequence[str], message: str) -> li
     if subcommands is not None and verb in subcommands._name_parser_map:
         parser = subcommands._name_parser_map[verb]
     keys = _dests(parser)
-    found, section = _CLASS.search(message), _KEY.search(message)
-    if found is not None and section is not None:
-        module, _, name = found[1].rpartition(".")
+    classes = _CLASS.findall(message)
+    if classes and _KEY.search(message) is not None:
+        section = _nested_prefix(message)  # the innermost class's keys, under all its sections
+        module, _, name = classes[-1].rpartition(".")
         try:
             cls = getattr(importlib.import_module(module), name)
             class_parser = ArgumentParser(exit_on_error=False)
             class_parser.add_class_arguments(cls, fail_untyped=False)
-            keys += [f"{section[1]}.{key}" for key in _dests(class_parser)]
+            keys += [f"{section}.{key}" for key in _dests(class_parser)]
         except Exception:  # a suggestion is a courtesy; the key is named without one
             pass
     return keys

@@ -3,9 +3,14 @@
 - ``--trainer.limit_val_batches 1`` (or ``limit_val_batches: 1`` in a YAML): jsonargparse reads the
   ``int | float`` of Lightning's signature as the float ``1.0``, which Lightning takes as 100% of the
   batches. A whole number written on the command line or in a config file means that many batches.
+- ``--trainer.val_check_interval 300``: Lightning counts the 300 batches within one epoch and stops
+  at once on data with fewer batches per epoch. Unless ``check_val_every_n_epoch`` is written, a whole
+  number counts training batches across epochs (``check_val_every_n_epoch: null``), on any data size.
 - ``--trainer.default_root_dir DIR``: seqlab records runs under ``run.root_dir``; the Lightning flag
   names the same root, so it sets ``run.root_dir`` (a different ``--run.root_dir`` is refused).
 - ``--run.quick true``: a short check of any experiment (:data:`QUICK_TRAINER`, W&B off).
+- ``--print_config``: jsonargparse prints the settings as parsed (``limit_val_batches: 1.0``); seqlab
+  prints them after the above, as the run uses them.
 - ``--optimizer`` / ``--lr_scheduler``: LightningCLI's own would replace the task's optimizer and drop
   its schedule without a word; they are refused with a pointer to ``--model.optimizer``.
 """
@@ -82,6 +87,42 @@ def written_as_whole_numbers(args: Sequence[str]) -> dict[str, int]:
     return written
 
 
+# --print_config's flags (jsonargparse's) -> ArgumentParser.dump's arguments.
+_PRINT_FLAGS = {"skip_default": "skip_default", "skip_unset": "skip_unset", "skip_null": "skip_unset"}
+_PRINT_FLAGS |= {"comments": "with_comments"}
+
+
+def without_print_config(args: Sequence[str]) -> tuple[list[str], dict[str, bool] | None]:
+    """``args`` less ``--print_config[=flags]``, and the ``dump`` arguments it asks for (``None``: not
+    asked). seqlab prints the config itself, after :func:`apply_user_intent`."""
+    kept, shown = [], None
+    for arg in args:
+        name, _, flags = arg.partition("=")
+        if name != "--print_config":
+            kept.append(arg)
+            continue
+        shown = {"skip_unset": False, "skip_validation": True}
+        for flag in filter(None, flags.split(",")):
+            if flag not in _PRINT_FLAGS:
+                raise SettingError(f"--print_config={flags}: expected flags among {', '.join(_PRINT_FLAGS)}")
+            shown[_PRINT_FLAGS[flag]] = True
+    return kept, shown
+
+
+def as_used(dumped: str, trainer_args: dict[str, Any]) -> str:
+    """A dumped config (YAML) with the ``trainer`` settings of :func:`apply_user_intent` as the run uses
+    them: dumping types ``limit_val_batches`` as Lightning's ``float | int`` again (``1.0``)."""
+    lines, in_trainer = dumped.splitlines(keepends=True), False
+    for i, line in enumerate(lines):
+        if line.strip() and not line[0].isspace():
+            in_trainer = line.startswith("trainer:")
+        key = line.strip().split(":", 1)[0]
+        if in_trainer and line.startswith("  ") and not line.startswith("   ") and key in trainer_args:
+            value = yaml.safe_dump(trainer_args[key], default_flow_style=True).removesuffix("\n...\n")
+            lines[i] = f"  {key}: {value.strip()}\n"
+    return "".join(lines)
+
+
 def apply_user_intent(config: Any, args: Sequence[str]) -> dict[str, Any]:
     """Make one verb's parsed ``config`` (trainer, run, optimizer sections) mean what ``args`` say;
     returns the Trainer arguments to pass as they are (instantiating would make ``1`` a float
@@ -90,7 +131,26 @@ def apply_user_intent(config: Any, args: Sequence[str]) -> dict[str, Any]:
     _refuse_cli_optimizer(config)
     written = written_as_whole_numbers(args)
     overrides: dict[str, Any] = {k: n for k, n in written.items() if config.trainer.get(k) == n}
-    return {**overrides, **_quick_run(config, args)}
+    overrides = {**overrides, **_validation_across_epochs(config.trainer, args), **_quick_run(config, args)}
+    for key, value in overrides.items():  # what --print_config and the run's config.yaml show
+        config.trainer[key] = value
+    return overrides
+
+
+def _validation_across_epochs(trainer: Any, args: Sequence[str]) -> dict[str, Any]:
+    """``check_val_every_n_epoch: None`` where ``val_check_interval`` is a whole number of batches and
+    ``check_val_every_n_epoch`` was not written: validation every N batches, epochs or not."""
+    interval = trainer.get("val_check_interval")
+    batches = isinstance(interval, int) and not isinstance(interval, bool)
+    if (batches and interval < 1) or (isinstance(interval, float) and not 0 < interval <= 1):
+        raise SettingError(
+            f"--trainer.val_check_interval {interval}: expected a whole number of training batches "
+            "(>= 1) or a fraction of an epoch (above 0, at most 1.0)"
+        )
+    written = {key for key, _ in _settings_in_order(args)}
+    if not batches or "check_val_every_n_epoch" in written:
+        return {}
+    return {"check_val_every_n_epoch": None}
 
 
 def _quick_run(config: Any, args: Sequence[str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from jsonargparse import ArgumentError
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import ConfigError, add_seqlab_arguments
@@ -28,13 +29,15 @@ from seqlab.engine.compatibility import (
     moved_net_flags,
 )
 from seqlab.engine.config_files import check_config_arguments
-from seqlab.engine.config_keys import explain
+from seqlab.engine.config_keys import explain, explain_setting
+from seqlab.engine.errors import SettingError
 from seqlab.engine.loggers import build_loggers, finish_wandb
 from seqlab.engine.preemption import Preemption
 from seqlab.engine.quiet import quiet_library_noise
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
+from seqlab.engine.schedules import SizeSchedules
 from seqlab.engine.task_data import hand_data
-from seqlab.engine.trainer_flags import apply_user_intent
+from seqlab.engine.trainer_flags import apply_user_intent, as_used, without_print_config
 from seqlab.engine.user_errors import exit_on_user_errors
 
 
@@ -76,12 +79,29 @@ class SeqlabCLI(LightningCLI):
         """A misspelt key or a bad value is a :class:`ConfigError` naming the key (and the nearest
         valid one), not jsonargparse's usage block followed by a nested Union error."""
         self._raw_args = list(sys.argv[1:] if args is None else args)
+        args, shown = without_print_config(self._raw_args)
         try:
-            super().parse_arguments(parser, args)
+            self.config = parser.parse_args(args)  # Lightning's parse_arguments, less its sys.argv warning
         except ArgumentError as err:
             raise ConfigError(explain(err, parser, self._raw_args)) from None
         subcommand = self.config.get("subcommand")
         self._trainer_args = apply_user_intent(self.config[subcommand], self._raw_args) if subcommand else {}
+        if shown is not None:  # after apply_user_intent: the settings as the run will use them
+            verb_parser = self._subcommand_parsers[subcommand] if subcommand else parser
+            dumped = verb_parser.dump(self.config[subcommand] if subcommand else self.config, **shown)
+            print(as_used(dumped, self._trainer_args), end="")
+            raise SystemExit(0)
+
+    def instantiate_classes(self) -> None:
+        """A data setting out of range (``--data.batch_size -3``) is a :class:`ConfigError` naming the
+        key as the user wrote it."""
+        try:
+            super().instantiate_classes()
+        except Exception as err:
+            message = explain_setting(err, getattr(self, "_raw_args", []))
+            if message is None:
+                raise
+            raise ConfigError(message) from None
 
     def _parse_ckpt_path(self) -> None:
         """Lightning replaces the model's config with the checkpoint's hyperparameters; model options
@@ -164,7 +184,7 @@ class SeqlabCLI(LightningCLI):
         if trainer_config.get("logger") in (None, True):
             evaluation = self.subcommand if self.log_dir != self.run_dir else None
             kwargs["logger"] = build_loggers(self.log_dir, run.name, run.wandb, run.logger, evaluation)
-        callbacks = [*(trainer_config.get("callbacks") or []), FinalValidation()]
+        callbacks = [*(trainer_config.get("callbacks") or []), FinalValidation(), SizeSchedules()]
         if trainer_config.get("enable_checkpointing", True) is not False:
             callbacks = self._with_checkpoints(callbacks, run)
         kwargs["callbacks"] = callbacks
@@ -174,7 +194,17 @@ class SeqlabCLI(LightningCLI):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
         kwargs.setdefault("default_root_dir", str(self.log_dir))
         kwargs.update(self._trainer_args)
-        return super().instantiate_trainer(**kwargs)
+        accumulate = trainer_config.get("accumulate_grad_batches", 1)
+        if accumulate != 1 and not self.model.automatic_optimization:  # Lightning refuses it mid-start
+            raise SettingError(
+                f"--trainer.accumulate_grad_batches {accumulate}: {type(self.model).__name__} steps its "
+                "optimizer itself (manual optimization), so it cannot accumulate; leave it at 1 and raise "
+                "--data.batch_size instead"
+            )
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as err:  # a trainer setting out of range (`max_steps` -5)
+            raise SettingError(f"trainer settings: {err}") from None
 
     def _with_checkpoints(self, callbacks: list[Callback], run: Any) -> list[Callback]:
         """The given callbacks plus seqlab's checkpoint, preemption and random-state callbacks."""

@@ -84,14 +84,30 @@ def test_refusals_name_the_problem(tmp_path):
 
 @pytest.mark.parametrize("spelling", [["--dry-run"], ["--dry-run", "true"]], ids=str)
 def test_dry_run_shows_the_python_and_the_environment(spelling, capsys, monkeypatch):
-    """Tried: bare `--dry-run` used to fail; the entrypoint used to name this machine's interpreter."""
+    """Tried: bare `--dry-run` used to fail; the entrypoint used to name this machine's interpreter.
+    Only the variables named with --env reach the job; a named secret is shown masked."""
     monkeypatch.setenv("WANDB_API_KEY", "secret-key-123456")
     monkeypatch.setenv("FOO", "bar")
     main(["submit", "ray", "--config", str(CONFIG), "--working_dir", str(REPO), *spelling, "--env", "FOO",
-          "--env=X=1"])  # fmt: skip
+          "--env=X=1", "--env", "WANDB_API_KEY"])  # fmt: skip
     captured = capsys.readouterr()
     spec = json.loads(captured.out)
     assert spec["entrypoint"][:4] == ["python", "-m", "seqlab", "fit"]
-    assert spec["runtime_env"]["env_vars"]["FOO"] == "bar" and spec["runtime_env"]["env_vars"]["X"] == "1"
-    assert "environment passed to the job: " in captured.err and "WANDB_API_KEY=****" in captured.err
+    assert spec["runtime_env"]["env_vars"] == {"FOO": "bar", "X": "1", "WANDB_API_KEY": "****"}
+    assert "environment passed to the job: FOO=bar, X=1, WANDB_API_KEY=****" in captured.err
     assert "secret-key-123456" not in captured.out + captured.err
+
+
+def test_the_submitting_shell_is_not_forwarded(capsys, monkeypatch):
+    """Tried: WANDB_* and HF_*_OFFLINE of the submitting shell used to reach a Ray job unasked (as they
+    did a k8s one): without --env the job gets no variables, and the dry run says so."""
+    shell = {"WANDB_MODE": "offline", "WANDB_API_KEY": "secret-key-123456", "HF_HUB_OFFLINE": "1"}
+    for name, value in {**shell, "HF_DATASETS_OFFLINE": "1", "SEQLAB_CACHE": "/tmp/c"}.items():
+        monkeypatch.setenv(name, value)
+    main(["submit", "ray", "--config", str(CONFIG), "--working_dir", str(REPO), "--dry-run"])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["runtime_env"]["env_vars"] == {}
+    assert "environment passed to the job: none (add --env NAME=VALUE" in captured.err
+    with pytest.raises(SystemExit, match=r"seqlab submit ray: --env SEQLAB_UNSET_X: SEQLAB_UNSET_X is not"):
+        main(["submit", "ray", "--config", str(CONFIG), "--working_dir", str(REPO), "--dry-run",
+              "--env", "SEQLAB_UNSET_X"])  # fmt: skip

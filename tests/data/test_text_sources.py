@@ -87,11 +87,13 @@ def test_split_stream_bad_fractions(fractions: tuple[float, ...]) -> None:
         split_stream("a\nb\nc\n", fractions)
 
 
-def test_textfiles_bad_fractions_fail_on_load(tmp_path: Path) -> None:
-    """TextFiles passes its fractions to split_stream, so bad fractions fail the load."""
-    (tmp_path / "all.txt").write_text("a\nb\nc\n", encoding="utf-8")
-    with pytest.raises(DataError, match="fractions must be three non-negative numbers"):
-        TextFiles(files="all.txt", fractions=(0.9, 0.2, 0.1)).load()
+def test_textfiles_bad_fractions_fail_when_configured(tmp_path: Path) -> None:
+    """Tried: shares summing to 1.2. The error names ``data.corpus.fractions``, before any file is read
+    (it used to say only ``fractions must be ...`` once loading began)."""
+    with pytest.raises(
+        DataError, match=r"^data\.corpus\.fractions \[0\.9, 0\.2, 0\.1\]: expected three non-neg"
+    ):
+        TextFiles(files="not-read.txt", fractions=(0.9, 0.2, 0.1))
 
 
 def test_textfiles_files_and_splits_together_raise() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import yaml
 
 from seqlab.cli import main
 from seqlab.engine.trainer_flags import written_as_whole_numbers
@@ -102,3 +103,21 @@ def test_quick_run(tiny_fit_args: list[str], capsys) -> None:
     assert seen.runs == [(20, 2), (40, 2)]
     assert not (Path("runs") / "char_lstm" / "version_0" / "wandb").exists()
     assert "seqlab: quick run: max_steps=40" in capsys.readouterr().err
+
+
+def test_print_config_shows_what_the_run_uses(capsys) -> None:
+    """`--print_config` used to show `limit_val_batches: 1.0` (Lightning's parse: all batches) for a
+    `1` that seqlab runs as one batch; and the demo's whole-number val_check_interval counts batches
+    across epochs (check_val_every_n_epoch null) unless that key is written."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(CONFIG), "--trainer.limit_val_batches", "1", "--print_config"])
+    assert exit_.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["trainer"]["limit_val_batches"] == 1 and isinstance(
+        printed["trainer"]["limit_val_batches"], int
+    )
+    assert printed["trainer"]["val_check_interval"] == 300
+    assert printed["trainer"]["check_val_every_n_epoch"] is None
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(CONFIG), "--trainer.check_val_every_n_epoch=2", "--print_config"])
+    assert yaml.safe_load(capsys.readouterr().out)["trainer"]["check_val_every_n_epoch"] == 2

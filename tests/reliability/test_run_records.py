@@ -177,7 +177,7 @@ def test_failed_starts_leave_no_run_directory_and_keep_latest(tiny_fit_args, tmp
     fit_lm(tiny_fit_args)
     before = snapshot(Path("runs"))
     tiny = tmp_path / "tiny_validation.txt"
-    tiny.write_text("def f():\n    return 1\n")
+    tiny.write_text("x")  # one token: nothing to predict (a few tokens would evaluate on fewer streams)
     failing = [
         [f"--data.corpus.train={tmp_path / 'no_such_train.txt'}"],
         [f"--data.corpus.validation={tiny}", "--data.eval_batch_size=64"],

@@ -46,8 +46,10 @@ def test_mask_secrets_by_name_and_by_value() -> None:
 
 
 def test_ray_dry_run_masks_the_wandb_key(capsys: pytest.CaptureFixture[str], wandb_api_key: str) -> None:
-    """The key is still named among the job's variables (the real submission sends it), its value is not."""
-    out = submit(capsys, ["ray", "--config", str(CONFIG), "--working_dir", str(REPO), "--dry_run", "true"])
+    """A key named with --env is shown among the job's variables (the real submission sends it), its value
+    is not."""
+    args = ["ray", "--config", str(CONFIG), "--working_dir", str(REPO), "--dry_run", "true"]
+    out = submit(capsys, [*args, "--env", "WANDB_API_KEY"])
     assert wandb_api_key not in out
     assert json.loads(out)["runtime_env"]["env_vars"]["WANDB_API_KEY"] == MASK
 

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 from jsonargparse import lazy_instance
-from lightning.pytorch.utilities import rank_zero_info
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.examples import TextExample
+from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.labels import LabelSet
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
@@ -77,6 +77,7 @@ class ClassificationData(SupervisedData):
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        checked_settings.whole_number("data.max_length", max_length, optional=True)
         self.max_length = max_length
         self.raw = source.load()
         train = self.raw["train"]
@@ -89,8 +90,14 @@ class ClassificationData(SupervisedData):
             [e.text for e in train], cache_dir or default_cache_dir()
         )
         self.label_set = LabelSet.fit(e.label for e in train if e.label is not None)
+        self._cut: dict[str, int] = {}
         for split, examples in self.raw.items():
             self.splits[split] = self._encode(split, examples)
+        cut = [f"{n} {split} texts cut to max_length={max_length}" for split, n in self._cut.items() if n]
+        parts = [summary.vocabulary(self.tokenizer), summary.labels(self.labels)]
+        parts.append(summary.lengths(self.splits["train"].lengths, "tokens per training text"))
+        counts = {split: len(examples) for split, examples in self.raw.items()}
+        summary.print_summary(summary.data_summary("classification", counts, "texts", parts, cut))
 
     def _encode(self, split: str, examples: list[TextExample]) -> EncodedSplit:
         if not examples:
@@ -102,10 +109,7 @@ class ClassificationData(SupervisedData):
                 ids, cut = ids[: self.max_length], cut + 1
             label = None if e.label is None else self.label_set.encode(e.label, e.where)
             items.append((ids, label, e.text))
-        if cut:
-            rank_zero_info(
-                f"{split}: {cut} of {len(examples)} texts cut to max_length={self.max_length} tokens"
-            )
+        self._cut[split] = cut
         return EncodedSplit(items, [len(ids) for ids, _, _ in items])
 
     @property

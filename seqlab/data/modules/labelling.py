@@ -18,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from seqlab.data.errors import DataError
 from seqlab.data.examples import LabelledSentence
+from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.labels import LabelSet
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
@@ -106,6 +107,8 @@ class LabellingData(SupervisedData):
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        checked_settings.whole_number("data.char_min_freq", char_min_freq)
+        checked_settings.whole_number("data.max_word_length", max_word_length)
         self.max_word_length = max_word_length
         self.raw = source.load()
         train = self.raw["train"]
@@ -122,12 +125,17 @@ class LabellingData(SupervisedData):
         self.tag_set = LabelSet.fit((t for s in train for t in s.tags or []), what="tag")
         for split, sentences in self.raw.items():
             self.splits[split] = self._encode(split, sentences)
-        unknown = self._unknown_rate("validation")
-        rank_zero_info(
-            f"labelling data: {', '.join(f'{k} {len(v)}' for k, v in self.raw.items())} sentences; "
-            f"{self.words.vocab_size} words, {len(self.tag_set)} tags; "
-            f"{unknown:.1%} of validation tokens are unknown words"
-        )
+        self._print_summary()
+
+    def _print_summary(self) -> None:
+        parts = [summary.vocabulary(self.words)]
+        parts.append(f"{self.chars.vocab_size} characters" if self.chars is not None else "")
+        parts.append(summary.labels(self.labels, "tags"))
+        parts.append(summary.lengths(self.splits["train"].lengths, "tokens per training sentence"))
+        if "validation" in self.splits:
+            parts.append(f"{self._unknown_rate('validation'):.1%} of validation tokens are unknown words")
+        counts = {split: len(sentences) for split, sentences in self.raw.items()}
+        summary.print_summary(summary.data_summary("labelling", counts, "sentences", parts))
 
     def _repair_iob1(self) -> None:
         """BIO tags in IOB1 form (a span may start with I-) become IOB2 in every split, with the same
@@ -141,9 +149,7 @@ class LabellingData(SupervisedData):
                     changed += sum(a != b for a, b in zip(fixed, s.tags, strict=True))
                     s.tags = fixed
         if changed:
-            rank_zero_info(
-                f"labelling data: {changed} IOB1 tags (a span starting with I-) rewritten as B- (IOB2)"
-            )
+            rank_zero_info(f"labelling: {changed} IOB1 tags (a span starting with I-) rewritten as B- (IOB2)")
 
     def _encode(self, split: str, sentences: list[LabelledSentence]) -> EncodedSplit:
         if not sentences:

@@ -14,10 +14,12 @@ import numpy as np
 import pyarrow as pa
 import torch
 from jsonargparse import lazy_instance
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
+from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import batches_trained
 from seqlab.data.modules.streams import ResumableWindows, StreamWindows
 from seqlab.data.sources.text import PythonStdlib, TextCorpus
@@ -34,6 +36,26 @@ def _content_hash(ds: datasets.Dataset) -> str:
             if buffer is not None:
                 digest.update(memoryview(buffer))
     return digest.hexdigest()[:16]
+
+
+def streams_that_fit(tokens: int, batch_size: int, processes: int, split: str) -> int:
+    """``batch_size``, or fewer streams (with a note) where the split has too few tokens for each of
+    ``batch_size`` streams per process to predict one: a one-line file still trains. Raises
+    DataError only where not even one stream per process fits."""
+    most = (tokens - 1) // processes
+    if most >= batch_size:
+        return batch_size
+    if most < 1:
+        raise DataError(
+            f"the {split} split has {tokens} token{'s' if tokens != 1 else ''}, too few to predict any "
+            f"on {processes} process{'es' if processes != 1 else ''} "
+            f"(at least {processes + 1} are needed); use more text"
+        )
+    rank_zero_info(
+        f"the {split} split has {tokens} tokens, too few for {batch_size} streams of at least one "
+        f"token{' per process' if processes > 1 else ''}: using {most}"
+    )
+    return most
 
 
 class LanguageModelData(L.LightningDataModule):
@@ -63,6 +85,8 @@ class LanguageModelData(L.LightningDataModule):
         cache_dir: str | None = None,
     ) -> None:
         super().__init__()
+        checked_settings.batching(batch_size, eval_batch_size, 0)
+        checked_settings.whole_number("data.seq_len", seq_len)
         self.corpus = corpus
         self.batch_size, self.seq_len = batch_size, seq_len
         self.eval_batch_size = eval_batch_size or batch_size
@@ -117,6 +141,8 @@ class LanguageModelData(L.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         wanted = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"]}
+        tokens: dict[str, int] = {}
+        dropped: list[str] = []
         for split in wanted.get(stage or "fit", list(self.raw)):
             if split not in self.raw:  # the corpus has no such split (e.g. TextFiles without `test`)
                 raise DataError(
@@ -124,9 +150,12 @@ class LanguageModelData(L.LightningDataModule):
                     f"`seqlab {getattr(stage, 'value', stage) or 'fit'}` needs; configure one "
                     f"(TextFiles: `data.corpus.{split}`)"
                 )
+            ids = self.encoded(split)
             batch = self.batch_size if split == "train" else self.eval_batch_size
+            processes = world if split == "train" else 1
+            batch = streams_that_fit(len(ids), batch, processes, split)
             self.windows[split] = StreamWindows(
-                self.encoded(split),
+                ids,
                 batch,
                 self.seq_len,
                 rank=rank,
@@ -134,6 +163,21 @@ class LanguageModelData(L.LightningDataModule):
                 name=split,
                 evaluation=split != "train",
             )
+            tokens[split] = len(ids)
+            unused = len(ids) - 1 - batch * processes * self.windows[split].stream_length
+            dropped += [f"{unused} {split} tokens past the last full stream"] if unused else []
+        self._print_summary(tokens, dropped)
+
+    def _print_summary(self, tokens: dict[str, int], dropped: list[str]) -> None:
+        parts = [summary.vocabulary(self.tokenizer)]
+        chars = {s: f"{self.chars_per_token[s]:.2f}" for s in tokens if s in self.chars_per_token}
+        shown = ", ".join(f"{split} {c}" for split, c in chars.items())
+        parts.append(f"characters per token {shown}" if chars else "")
+        train = self.windows.get("train") if "train" in tokens else None
+        if train is not None:
+            streams = f"{len(train.inputs)} streams of {train.stream_length:,} tokens"
+            parts.append(f"training: {streams} per process, {len(train)} windows of {self.seq_len}")
+        summary.print_summary(summary.data_summary("language-model", tokens, "tokens", parts, dropped))
 
     def _loader(self, split: str) -> DataLoader:
         # Items are whole batches, in order: the streams' continuity is the point.

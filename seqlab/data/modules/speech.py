@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 from jsonargparse import lazy_instance
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import Dataset
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
+from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import (
     LengthBucketSampler,
     pad,
@@ -144,6 +145,14 @@ class SpeechData(SupervisedData):
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        for key, value in (("sample_rate", sample_rate), ("num_mel_bins", num_mel_bins)):
+            checked_settings.whole_number(f"data.{key}", value)
+        for key, value in (("frame_length_ms", frame_length_ms), ("frame_shift_ms", frame_shift_ms)):
+            checked_settings.positive_number(f"data.{key}", value)
+        masks = {"freq_masks": freq_masks, "freq_width": freq_width, "time_masks": time_masks}
+        for key, value in masks.items():
+            checked_settings.whole_number(f"data.{key}", value, minimum=0)
+        checked_settings.fraction("data.time_width_ratio", time_width_ratio)
         self.settings = FeatureSettings(
             sample_rate, num_mel_bins, frame_length_ms, frame_shift_ms, normalize_features
         )
@@ -241,9 +250,11 @@ class SpeechData(SupervisedData):
                 self.seed,
             )
         if missing:
-            rank_zero_info(
-                "speech data: " + ", ".join(f"{s} {len(d)} utterances" for s, d in self.splits.items())
-            )
+            frames = self.splits["train"].lengths if "train" in self.splits else []
+            parts = [f"alphabet {self.alphabet.size} ({self.targets}, with the CTC blank)"]
+            parts.append(summary.lengths(frames, "frames per training utterance"))
+            counts = {split: len(data) for split, data in self.splits.items()}
+            summary.print_summary(summary.data_summary("speech", counts, "utterances", parts))
 
     def _build_splits(self) -> None:
         self.setup()

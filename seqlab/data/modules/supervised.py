@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from seqlab.data.errors import DataError
+from seqlab.data.modules import checked_settings
 from seqlab.data.modules.batching import (
     EvalBatchSampler,
     LengthBucketSampler,
@@ -54,6 +55,7 @@ class SupervisedData(L.LightningDataModule):
 
     def __init__(self, batch_size: int, eval_batch_size: int | None, seed: int, num_workers: int) -> None:
         super().__init__()
+        checked_settings.batching(batch_size, eval_batch_size, num_workers)
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.seed, self.num_workers = seed, num_workers
         self.splits: dict[str, Any] = {}

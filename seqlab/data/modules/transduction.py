@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 from jsonargparse import lazy_instance
-from lightning.pytorch.utilities import rank_zero_info
 
 from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
+from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
 from seqlab.data.sources.transduction import CmudictG2P, ParallelSource
@@ -108,6 +108,8 @@ class TransductionData(SupervisedData):
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
+        checked_settings.whole_number("data.max_source_length", max_source_length, optional=True)
+        checked_settings.whole_number("data.max_target_length", max_target_length, optional=True)
         self.raw = source.load()
         train = self.raw["train"]
         cache = cache_dir or default_cache_dir()
@@ -120,8 +122,24 @@ class TransductionData(SupervisedData):
         )
         self.joint_tokenizer = joint_tokenizer
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
+        self._dropped = 0
         for split, examples in self.raw.items():
             self.splits[split] = self._encode(split, examples)
+        self._print_summary()
+
+    def _print_summary(self) -> None:
+        if self.joint_tokenizer:
+            parts = [summary.vocabulary(self.source_tokenizer, "joint vocabulary")]
+        else:
+            parts = [summary.vocabulary(self.source_tokenizer, "source vocabulary")]
+            parts.append(summary.vocabulary(self.target_tokenizer, "target vocabulary"))
+        train = self.splits["train"]
+        parts.append(summary.lengths(train.lengths, "source tokens per training pair"))
+        parts.append(summary.lengths([len(t) - 2 for _, t, _, _ in train.items], "target tokens"))
+        limits = f"max_source_length={self.max_source_length}, max_target_length={self.max_target_length}"
+        dropped = [f"{self._dropped} training pairs longer than {limits}"] if self._dropped else []
+        counts = {split: len(examples) for split, examples in self.raw.items()}
+        summary.print_summary(summary.data_summary("transduction", counts, "examples", parts, dropped))
 
     def _encode(self, split: str, examples: list[ParallelExample]) -> EncodedSplit:
         if not examples:
@@ -144,8 +162,7 @@ class TransductionData(SupervisedData):
                 items.append(
                     (src, encode_target(self.target_tokenizer, e.targets[0], e.where), e.targets, e.source)
                 )
-        if dropped:
-            rank_zero_info(f"{split}: {dropped} training pairs longer than the length limits dropped")
+        self._dropped += dropped
         if not items:
             raise DataError(f"the {split} split is empty after length filtering; raise the length limits")
         return EncodedSplit(items, [len(src) for src, _, _, _ in items])

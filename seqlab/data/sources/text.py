@@ -17,6 +17,7 @@ import datasets
 
 from seqlab.data.errors import DataError
 from seqlab.data.formats.text_files import read_text_file
+from seqlab.data.modules.checked_settings import DataSettingError
 from seqlab.data.splits import SPLITS, check_fractions
 
 
@@ -76,6 +77,12 @@ class TextFiles(TextCorpus):
             raise DataError("give either `files` (cut by fractions) or train/validation/test files, not both")
         if not self.files and not self.splits["train"]:
             raise DataError("TextFiles needs `train` files (or `files` to cut by fractions)")
+        if self.files:
+            try:
+                check_fractions(self.fractions)
+            except DataError:
+                expected = "three non-negative train/validation/test shares summing to 1"
+                raise DataSettingError("data.corpus.fractions", list(self.fractions), expected) from None
 
     def load(self) -> datasets.DatasetDict:
         if self.files:

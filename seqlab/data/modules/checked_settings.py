@@ -1,0 +1,54 @@
+"""Range checks of a DataModule's numeric settings, made where the DataModule is built.
+
+jsonargparse checks types (``--data.batch_size abc`` is refused while parsing) but not ranges: a
+``batch_size`` of -3 would otherwise surface as a ``ValueError`` deep in batching, after the corpus
+was read. :class:`DataSettingError` names the key as a config writes it (``data.batch_size``); the
+engine shows it as the user wrote it (``--data.batch_size`` on the command line).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from seqlab.data.errors import DataError
+
+
+class DataSettingError(DataError):
+    """A data setting out of range: ``key`` (``data.batch_size``), the ``value`` given, what was
+    ``expected``."""
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(f"{key} {value!r}: expected {expected}")
+
+
+def whole_number(key: str, value: Any, minimum: int = 1, optional: bool = False) -> None:
+    """Refuse ``value`` unless it is an int ``>= minimum`` (or ``None`` where ``optional``)."""
+    if value is None and optional:
+        return
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not whole or value < minimum:
+        kind = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+        raise DataSettingError(key, value, f"{kind}{' or null' if optional else ''}")
+
+
+def positive_number(key: str, value: Any) -> None:
+    """Refuse ``value`` unless it is a finite number above 0."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
+        raise DataSettingError(key, value, "a number above 0")
+
+
+def fraction(key: str, value: Any) -> None:
+    """Refuse ``value`` unless it is a number from 0 to 1."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not 0 <= value <= 1:
+        raise DataSettingError(key, value, "a number from 0 to 1")
+
+
+def batching(batch_size: Any, eval_batch_size: Any, num_workers: Any) -> None:
+    """The batching settings every DataModule has (``seq_len`` and the like are the caller's)."""
+    whole_number("data.batch_size", batch_size)
+    whole_number("data.eval_batch_size", eval_batch_size, optional=True)
+    whole_number("data.num_workers", num_workers, minimum=0)
