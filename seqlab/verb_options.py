@@ -220,7 +220,9 @@ def parse_verb_options(
 
     from seqlab.engine.config_keys import explain
 
-    parser = ArgumentParser(prog=f"seqlab {verb}", description=description, exit_on_error=False)
+    parser = ArgumentParser(
+        prog=f"seqlab {verb}", description=description, exit_on_error=False, allow_abbrev=False
+    )  # no abbreviations, as `seqlab fit`: `--temperatur` is a typo to name, not `--temperature`
     parser.add_argument("--config", action=ActionConfigFile, help="a YAML file of these options")
     for group in groups:
         names = {field.name for field in dataclasses.fields(group)}

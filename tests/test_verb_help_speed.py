@@ -74,7 +74,8 @@ def test_help_of_every_non_training_verb_imports_nothing_heavy(words):
 @pytest.mark.parametrize(
     ("verb", "wrong", "right"),
     [
-        ("generate", "--max_new_tokns", "--max_new_tokens"),
+        ("generate", "--max_new_token", "--max_new_tokens"),  # a prefix is not taken for the option
+        ("generate", "--temperatur", "--temperature"),
         ("predict", "--inptu", "--input"),
         ("decode", "--beam_sise", "--beam_size"),
         ("transcribe", "--word_lst", "--word_list"),

@@ -21,7 +21,10 @@ from seqlab.engine.errors import UserError
 
 def tune_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="seqlab tune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="seqlab tune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--config", help="the experiment YAML (what `seqlab fit --config` takes)")
     parser.add_argument("--sweep", help="the sweep YAML (configs/sweeps/*.yaml)")
