@@ -7,9 +7,15 @@ when that verb runs, so ``seqlab --help`` answers at once and ``seqlab runs`` do
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import io
 import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from seqlab.help_cache import CACHED, help_file, keep_help, kept_help
 
 # The training verbs are Lightning's (LightningCLI: YAML configs, --print_config, overrides of any
 # key); their function takes the verb with its arguments, the others take the arguments only.
@@ -20,10 +26,10 @@ VERBS: dict[str, tuple[str, str]] = {
     "fit": TRAINING,
     "validate": TRAINING,
     "test": TRAINING,
-    "generate": ("seqlab.generate", "generate_main"),
-    "predict": ("seqlab.predict", "predict_main"),
-    "decode": ("seqlab.decode", "decode_main"),
-    "transcribe": ("seqlab.transcribe", "transcribe_main"),
+    "generate": ("seqlab.verb_options", "generate_main"),
+    "predict": ("seqlab.verb_options", "predict_main"),
+    "decode": ("seqlab.verb_options", "decode_main"),
+    "transcribe": ("seqlab.verb_options", "transcribe_main"),
     "tune": ("seqlab.tune.cli", "main"),
     "submit": ("seqlab.cluster.cli", "submit_main"),
     "jobs": ("seqlab.cluster.cli", "jobs_main"),
@@ -106,17 +112,58 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(entry: tuple[str, str], words: list[str], argv: list[str] | None) -> None:
+    if entry == TRAINING:
+        if tuple(words) in CACHED:
+            _print_kept_help(tuple(words), lambda: _train(argv))
+        _train(argv)
+        return
     module, function = entry
     run = getattr(importlib.import_module(module), function)
-    if entry == TRAINING:
-        import seqlab.tasks  # noqa: F401  (`seqlab fit --help` lists the task classes it imports)
-
-        run(argv)  # None: Lightning reads sys.argv (it warns when given both)
-        return
     from seqlab.engine.user_errors import exit_on_user_errors
 
     with exit_on_user_errors(words[0]):
         run(words[1:])
+
+
+def _train(argv: list[str] | None) -> None:
+    module, function = TRAINING
+    run = getattr(importlib.import_module(module), function)
+    import seqlab.tasks  # noqa: F401  (`seqlab fit --help` lists the task classes it imports)
+
+    run(argv)  # None: Lightning reads sys.argv (it warns when given both)
+
+
+def _print_kept_help(words: tuple[str, ...], render: Callable[[], None]) -> None:
+    """Print the kept text of ``seqlab WORDS`` (:mod:`seqlab.help_cache`), or render it (printed as it
+    is written) and keep it; exits with status 0 either way."""
+    path = help_file(words)
+    text = kept_help(path)
+    if text is not None:
+        sys.stdout.write(text)
+        raise SystemExit(0)
+    copy = io.StringIO()
+    with contextlib.redirect_stdout(_Tee(sys.stdout, copy)):
+        try:
+            render()
+        except SystemExit as exit_:
+            if exit_.code not in (0, None):
+                raise
+    keep_help(path, copy.getvalue())
+    raise SystemExit(0)
+
+
+class _Tee(io.TextIOBase):
+    """Writes to a stream and to a copy."""
+
+    def __init__(self, stream: TextIO, copy: io.StringIO) -> None:
+        self.stream, self.copy = stream, copy
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 if __name__ == "__main__":

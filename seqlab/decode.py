@@ -3,7 +3,6 @@ interactively line by line) with greedy, beam or sampled decoding."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,65 +18,7 @@ from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.loading import load_trained
 from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
 from seqlab.tasks.transduction import TransductionTask
-from seqlab.verb_options import OutputFile, TrainedModel, parse_verb_options
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchSettings:
-    """How ``seqlab decode`` searches: greedy, beam or sampling, and the length rules all of them keep.
-
-    Args:
-        beam_size: beam width (1: greedy).
-        n_best: hypotheses written per input (beam search; implies ``scores``).
-        length_penalty: GNMT length penalty alpha (0: none).
-        max_len: longest output, in target tokens (default: the model's ``max_decode_length``).
-        max_len_ratio: also stop at this many target tokens per source token (default: the model's
-            ``max_decode_ratio``).
-        min_len: no end of sequence before this many tokens.
-        no_repeat_ngram_size: forbid repeating any n-gram of this size (0: off).
-        sample: sample instead of searching (``temperature``, ``top_k``, ``top_p``, ``seed``).
-        temperature: sampling temperature.
-        top_k: sample among the k most likely tokens.
-        top_p: sample from the smallest set of tokens with this much probability.
-        seed: seed for sampling.
-    """
-
-    beam_size: int = 1
-    n_best: int = 1
-    length_penalty: float = 0.0
-    max_len: int | None = None
-    max_len_ratio: float | None = None
-    min_len: int = 0
-    no_repeat_ngram_size: int = 0
-    sample: bool = False
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int | None = None
-
-    def length_limits(self, task: TransductionTask) -> dict[str, int | float | None]:
-        """``max_len``, ``max_len_ratio`` (the model's own where not given) and ``min_len``, as the
-        searches take them."""
-        max_len = task.max_decode_length if self.max_len is None else self.max_len
-        ratio = task.max_decode_ratio if self.max_len_ratio is None else self.max_len_ratio
-        return {"max_len": max_len, "max_len_ratio": ratio, "min_len": self.min_len}
-
-
-@dataclasses.dataclass(frozen=True)
-class DecodeInput:
-    """What ``seqlab decode`` reads, and how it writes what it found.
-
-    Args:
-        input: a file with one source per line, or ``-`` for standard input.
-        interactive: read standard input line by line and answer each line at once.
-        scores: write ``line<TAB>score<TAB>output`` lines (line numbers from 1).
-        batch_size: sources decoded together.
-    """
-
-    input: str | None = None
-    interactive: bool = False
-    scores: bool = False
-    batch_size: int = 64
+from seqlab.verb_options import DecodeInput, OutputFile, SearchSettings, TrainedModel
 
 
 class Decoder:
@@ -182,8 +123,3 @@ def decode(model: TrainedModel, reading: DecodeInput, search: SearchSettings, ou
             _answer_interactively(run, with_scores)
         else:
             _decode_file(run, reading, out, with_scores)
-
-
-def decode_main(argv: list[str]) -> None:
-    groups = (TrainedModel, DecodeInput, SearchSettings, OutputFile)
-    decode(*parse_verb_options("decode", decode.__doc__ or "", argv, groups))

@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from seqlab.loading import load_task
 from seqlab.nn import generate as sample
-from seqlab.verb_options import TrainedModel, parse_verb_options
+from seqlab.verb_options import SampleSettings, TrainedModel
 
 
-@dataclasses.dataclass(frozen=True)
-class SampleSettings:
-    """What ``seqlab generate`` samples.
-
-    Args:
-        prompt: text to continue.
-        max_new_tokens: tokens to sample after the prompt.
-        temperature: softmax temperature; 0 is greedy.
-        top_k: sample only among the k most likely tokens.
-        top_p: sample only from the smallest set of tokens with this much probability (nucleus).
-        seed: random seed for reproducible samples.
-        num_samples: independent samples to draw.
-    """
-
-    prompt: str = "\n"
-    max_new_tokens: int = 500
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    num_samples: int = 1
-
-
-def generate(model: TrainedModel, settings: SampleSettings) -> list[str]:
-    """Sample text from a trained language model."""
+def sample_texts(model: TrainedModel, settings: SampleSettings) -> list[str]:
+    """Samples of a trained language model, each the prompt and its continuation."""
     path = model.checkpoint("generate")
     if not settings.prompt:
         raise SystemExit("seqlab generate: the prompt must not be empty")
@@ -54,11 +29,9 @@ def generate(model: TrainedModel, settings: SampleSettings) -> list[str]:
     return [s.prompt + tokenizer.detokenize(row.tolist()) for row in out]
 
 
-def generate_main(argv: list[str]) -> None:
-    """``seqlab generate``: print the samples."""
-    texts = generate(
-        *parse_verb_options("generate", generate.__doc__ or "", argv, (TrainedModel, SampleSettings))
-    )
+def generate(model: TrainedModel, settings: SampleSettings) -> None:
+    """``seqlab generate`` (its options parsed by ``verb_options``): print the samples."""
+    texts = sample_texts(model, settings)
     for i, text in enumerate(texts):
         if len(texts) > 1:
             print(f"----- sample {i + 1} -----")

@@ -8,13 +8,12 @@ form: the input's own columns with the tag column filled in (raw text becomes ``
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 import torch
 
@@ -27,37 +26,7 @@ from seqlab.data.tokenizers.words import WordTokenizer
 from seqlab.loading import load_trained
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
-from seqlab.verb_options import OutputFile, TrainedModel, parse_verb_options
-
-InputFormat = Literal["auto", "text", "csv", "tsv", "jsonl", "conll", "conllu"]
-
-
-@dataclasses.dataclass(frozen=True)
-class PredictInput:
-    """What ``seqlab predict`` reads, and where a tagger's tags go.
-
-    Args:
-        input: the file to read (``-``: standard input, as text).
-        format: ``auto`` (by suffix and content), ``text``, ``csv``, ``tsv``, ``jsonl`` (classifiers),
-            ``conll`` or ``conllu`` (taggers).
-        column: classifiers: the text column of a CSV/TSV/JSON Lines file (default ``sentence`` or
-            ``text``).
-        tag_field: taggers on CoNLL-U: write tags into ``upos`` or ``xpos``.
-        tag_column: taggers on CoNLL column files: the column the tags go into (0-based, negative
-            from the end); a file with only a token column gets a tag column appended.
-        batch_size: examples per forward pass.
-    """
-
-    input: str | None = None
-    format: InputFormat = "auto"
-    column: str | None = None
-    tag_field: Literal["upos", "xpos"] = "upos"
-    tag_column: int = -1
-    batch_size: int = 64
-
-    def format_to_read(self) -> InputFormat:
-        """``format``, except that standard input with ``auto`` is read as text (it has no suffix)."""
-        return "text" if self.input == "-" and self.format == "auto" else self.format
+from seqlab.verb_options import InputFormat, OutputFile, PredictInput, TrainedModel
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
@@ -178,8 +147,3 @@ def predict(model: TrainedModel, reading: PredictInput, out: OutputFile) -> None
             )
         else:  # load_trained let through only the kinds that `predict` runs
             raise AssertionError(f"predict cannot run a {type(task).__name__}")
-
-
-def predict_main(argv: list[str]) -> None:
-    groups = (TrainedModel, PredictInput, OutputFile)
-    predict(*parse_verb_options("predict", predict.__doc__ or "", argv, groups))

@@ -7,8 +7,6 @@ features here are computed exactly as in training.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from pathlib import Path
 from typing import TextIO
 
@@ -22,30 +20,7 @@ from seqlab.engine.checkpoints import CheckpointError
 from seqlab.loading import load_trained
 from seqlab.nn.word_list import WordListScorer
 from seqlab.tasks.speech import SpeechRecognitionTask
-from seqlab.verb_options import OutputFile, TrainedModel, parse_verb_options
-
-
-@dataclasses.dataclass(frozen=True)
-class TranscribeSettings:
-    """What ``seqlab transcribe`` reads and how it searches.
-
-    Args:
-        input: audio files (WAV/FLAC: ``--input a.wav b.flac``) or one JSON Lines manifest (``.jsonl``,
-            its ``audio`` paths are transcribed; ``text`` is ignored).
-        beam_size: CTC prefix beam search width (1: greedy).
-        prune: in beam search, skip labels below this log-probability at a frame (``null``: none).
-        word_list: with beam search, prefer known words: a file with one word per line or
-            ``wordfreq:en:50000``.
-        word_list_penalty: log-score added for leaving the word list.
-        batch_size: files transcribed together.
-    """
-
-    input: list[str] | None = None
-    beam_size: int = 1
-    prune: float | None = math.log(1e-3)
-    word_list: str | None = None
-    word_list_penalty: float = -6.0
-    batch_size: int = 16
+from seqlab.verb_options import OutputFile, TrainedModel, TranscribeSettings
 
 
 class Transcriber:
@@ -117,9 +92,3 @@ def transcribe(model: TrainedModel, settings: TranscribeSettings, out: OutputFil
 
     with torch.inference_mode():
         out.write(write_all)
-
-
-def transcribe_main(argv: list[str]) -> None:
-    groups = (TrainedModel, TranscribeSettings, OutputFile)
-    description = transcribe.__doc__ or ""
-    transcribe(*parse_verb_options("transcribe", description, argv, groups, several={"input"}))

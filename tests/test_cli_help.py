@@ -3,12 +3,17 @@ each verb's usage line carries its name; the top-level help imports nothing heav
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from seqlab.cli import GROUPS, VERBS, main
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_every_verb_once_in_a_group(capsys):
@@ -82,3 +87,46 @@ def test_lightning_predict_is_not_a_training_verb(capsys):
     from seqlab.engine.training_cli import SeqlabCLI
 
     assert set(SeqlabCLI.subcommands()) == {"fit", "validate", "test"}
+
+
+def _fit_help(package_parent: Path, cache: Path) -> tuple[str, list[str]]:
+    """stdout of `seqlab fit --help` with seqlab imported from `package_parent` and the help cache in
+    `cache`, and whether Lightning was imported (a kept text needs none)."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['seqlab', 'fit', '--help']\n"
+        "from seqlab.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        "print('LIGHTNING', 'lightning' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(package_parent), "SEQLAB_CACHE": str(cache), "COLUMNS": "100"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=package_parent, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    *text, loaded = result.stdout.rstrip("\n").split("\n")
+    return "\n".join(text), loaded.split()[1:]
+
+
+def test_fit_help_is_kept_and_a_source_edit_renders_it_again(tmp_path):
+    """The second `seqlab fit --help` prints the kept text without importing Lightning; after a
+    docstring in seqlab's source changes (in a copy of the package), the text is rendered again and
+    shows the change: the kept text is keyed by seqlab's files, it is never stale."""
+    shutil.copytree(
+        REPO / "seqlab", tmp_path / "src" / "seqlab", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    cache = tmp_path / "cache"
+    first, loaded = _fit_help(tmp_path / "src", cache)
+    assert first.startswith("usage: seqlab fit ") and loaded == ["True"]
+    again, loaded = _fit_help(tmp_path / "src", cache)
+    assert again == first and loaded == ["False"]
+
+    run_dir = tmp_path / "src" / "seqlab" / "engine" / "run_dir.py"
+    source = run_dir.read_text()
+    assert "name: run name; the run directory" in source
+    run_dir.write_text(
+        source.replace("name: run name; the run directory", "name: RENAMED-IN-TEST; the run directory")
+    )
+    edited, loaded = _fit_help(tmp_path / "src", cache)
+    assert "RENAMED-IN-TEST" in edited and loaded == ["True"]
+    assert len(list((cache / "help").iterdir())) == 1  # the stale text is gone

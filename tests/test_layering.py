@@ -46,6 +46,7 @@ LAYERS = {
     "seqlab.diagnose": 4,
     "seqlab.reporting": 4,
     "seqlab.cli": 5,
+    "seqlab.help_cache": 5,
     "seqlab.__main__": 5,
 }
 

@@ -119,8 +119,11 @@ def _resources(cls: type[T], cfg: Namespace) -> T:
 
 def submit_main(argv: list[str]) -> None:
     if not argv or argv[0] not in SUBMIT:
-        backends = "|".join(SUBMIT)
-        raise SystemExit(f"usage: seqlab submit {backends} --config EXPERIMENT.yaml ... [-- FIT ARGS]")
+        usage = f"usage: seqlab submit {'|'.join(SUBMIT)} --config EXPERIMENT.yaml ... [-- FIT ARGS]"
+        if argv and argv[0] in ("-h", "--help"):
+            print(f"{usage}\n(seqlab submit BACKEND --help: that back-end's options)\n\n{__doc__}")
+            return
+        raise SystemExit(usage)
     backend = argv[0]
     options, fit_args = _split(argv[1:])
     if backend == "k8s":

@@ -13,15 +13,8 @@ from seqlab.data.errors import DataError
 from seqlab.data.modules.streams import StreamWindows
 from seqlab.diagnose import plots
 from seqlab.diagnose.gradients import language_model_gradient_norms
-from seqlab.diagnose.verb_common import (
-    cell_list,
-    log_to_wandb,
-    one_thread,
-    positive,
-    print_table,
-    verb_parser,
-    write_csv,
-)
+from seqlab.diagnose.options import gradients_parser
+from seqlab.diagnose.verb_common import log_to_wandb, one_thread, print_table, write_csv
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import Built, ConfigError, build_from_config, config_of_checkpoint
 from seqlab.engine.checkpoints import read_checkpoint
@@ -66,34 +59,6 @@ def _output_dir(built: Built) -> tuple[Path, str]:
     run_dir = runs.new_run_dir(built.run.root_dir, name)
     runs.point_latest(run_dir)
     return run_dir, name
-
-
-def _gradients_parser() -> argparse.ArgumentParser:
-    parser = verb_parser(
-        "gradients",
-        "Norm of the gradient of the loss at the last step with respect to each earlier hidden state "
-        "(top layer), against the distance in steps, on validation text.",
-        "Any other --key=value overrides the experiment config, as for `seqlab fit`.",
-    )
-    parser.add_argument("--config", help="experiment YAML (default: the checkpoint's run config.yaml)")
-    parser.add_argument(
-        "--ckpt_path", help="checkpoint file or run directory whose trained weights to measure"
-    )
-    parser.add_argument(
-        "--compare",
-        type=cell_list,
-        default=[],
-        help="also measure untrained models of these cells, e.g. rnn_tanh,gru,lstm",
-    )
-    parser.add_argument("--seq_len", type=positive, default=200, help="tokens per sequence (default: 200)")
-    parser.add_argument("--batch_size", type=positive, default=16, help="sequences averaged (default: 16)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help="output directory (default: the checkpoint's run directory, else a new "
-        "<run.root_dir>/<run.name>-diagnose/version_N)",
-    )
-    return parser
 
 
 def _curves(
@@ -165,13 +130,14 @@ def _report(curves: dict[str, torch.Tensor], built: Built, args: Any, out: Path,
     )
 
 
-def gradients(argv: list[str]) -> dict[str, torch.Tensor]:
-    """``seqlab diagnose gradients``; returns the norms by curve label."""
-    parser = _gradients_parser()
-    args, overrides = parser.parse_known_args(argv)
+def gradients(args: argparse.Namespace, overrides: list[str]) -> dict[str, torch.Tensor]:
+    """``seqlab diagnose gradients`` (options from ``options.gradients_parser``, ``overrides`` for the
+    experiment config); returns the norms by curve label."""
     config = args.config or (config_of_checkpoint(args.ckpt_path) if args.ckpt_path else None)
     if config is None:
-        parser.error("give --config C.yaml (or a --ckpt_path inside a run directory with a config.yaml)")
+        gradients_parser().error(
+            "give --config C.yaml (or a --ckpt_path inside a run directory with a config.yaml)"
+        )
     built = build_from_config(config, overrides, args.ckpt_path)
     _language_model(built)  # before reading text: the clearer error first
     batch = text_batch(built.datamodule, args.batch_size, args.seq_len)

@@ -9,12 +9,12 @@ model, no Trainer.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqlab.diagnose.options import LongRangeSettings
 from seqlab.nn import RecurrentStack
 from seqlab.nn.recurrent import Cell
 
@@ -48,39 +48,6 @@ class LastStepClassifier(nn.Module):
         """Class logits [B, vocab] for ids [B, T]."""
         out, _ = self.rnn(self.embedding(ids))
         return self.head(out[:, -1])
-
-
-@dataclass
-class LongRangeSettings:
-    """Size and training of the synthetic runs (small enough for a 2-core CPU).
-
-    Args:
-        vocab_size: token and label count; chance accuracy is ``1 / vocab_size``.
-        hidden_size: recurrent state width.
-        embedding_size: token embedding width.
-        batch_size: sequences per training step.
-        lr: Adam learning rate (at 3e-3 LSTMs at T=40 stayed at uniform predictions in our runs).
-        clip_norm: gradient-norm clipping (vanilla RNNs need it).
-        forget_bias: LSTM forget-gate bias at initialisation. seqlab's default, 1.0, is kept; with it
-            an LSTM learned T=40 for about half of the seeds we tried, with 2.0 for all (up to T=80).
-        eval_size: held-out sequences (drawn from a separate generator).
-        seed: the first run's seed (model initialisation, training data and held-out set).
-        repeats: independent runs (seeds ``seed .. seed+repeats-1``) averaged per cell and length:
-            near the edge of a cell's reach, whether it learns is a matter of luck.
-        solved_loss: stop early once the mean training loss of the last 50 steps is below this.
-    """
-
-    vocab_size: int = 8
-    hidden_size: int = 64
-    embedding_size: int = 16
-    batch_size: int = 64
-    lr: float = 1e-3
-    clip_norm: float = 1.0
-    forget_bias: float = 1.0
-    eval_size: int = 1000
-    seed: int = 0
-    repeats: int = 3
-    solved_loss: float = 0.01
 
 
 # Offsets that keep the data generators' seeds apart from every run's model seed.

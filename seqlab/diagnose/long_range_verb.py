@@ -8,41 +8,12 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from docstring_parser import parse as parse_docstring
-
 from seqlab.diagnose import plots
 from seqlab.diagnose import verb_common as common
-from seqlab.diagnose.long_range import LongRangeSettings, accuracy_vs_length
+from seqlab.diagnose.long_range import accuracy_vs_length
+from seqlab.diagnose.options import LongRangeSettings
 from seqlab.engine import run_dir as runs
 from seqlab.engine.loggers import WandbSettings
-
-
-def _long_range_parser() -> argparse.ArgumentParser:
-    """The verb's options; every ``LongRangeSettings`` field is one, documented by its docstring."""
-    parser = common.verb_parser(
-        "long-range",
-        "Synthetic long-range task (the label of T random tokens is the first token): held-out "
-        "accuracy against T for each cell type: small fresh models per cell, length and seed.",
-    )
-    parser.add_argument(
-        "--cells", type=common.cell_list, default="rnn_tanh,lstm,gru", help="(default: rnn_tanh,lstm,gru)"
-    )
-    parser.add_argument(
-        "--lengths", type=common.length_list, default="5,10,20,40", help="(default: 5,10,20,40)"
-    )
-    parser.add_argument(
-        "--steps", type=common.positive, default=1500, help="most training steps per model (default: 1500)"
-    )
-    documented = {p.arg_name: p.description for p in parse_docstring(LongRangeSettings.__doc__ or "").params}
-    for f in fields(LongRangeSettings):
-        help_text = f"{documented.get(f.name, '')} (default: {f.default})".replace("%", "%%")
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=help_text)
-    parser.add_argument(
-        "--out", type=Path, help="output directory (default: a new <root_dir>/long_range/version_N)"
-    )
-    parser.add_argument("--root_dir", default="runs", help="where runs live (default: runs)")
-    parser.add_argument("--wandb_mode", choices=["offline", "online", "disabled"], default="offline")
-    return parser
 
 
 def _report(
@@ -71,9 +42,9 @@ def _report(
     )
 
 
-def long_range(argv: list[str]) -> dict[str, list[float]]:
-    """``seqlab diagnose long-range``; returns held-out accuracy by cell, in --lengths order."""
-    args = _long_range_parser().parse_args(argv)
+def long_range(args: argparse.Namespace, overrides: list[str]) -> dict[str, list[float]]:
+    """``seqlab diagnose long-range`` (options from ``options.long_range_parser``; no ``overrides``);
+    returns held-out accuracy by cell, in --lengths order."""
     settings = LongRangeSettings(**{f.name: getattr(args, f.name) for f in fields(LongRangeSettings)})
     start = time.perf_counter()
 

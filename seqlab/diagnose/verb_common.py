@@ -7,7 +7,6 @@ The verbs' own options are parsed with argparse so that ``gradients`` can pass e
 
 from __future__ import annotations
 
-import argparse
 import csv
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,37 +18,8 @@ from lightning.pytorch.loggers import WandbLogger
 
 from seqlab.console import format_table
 from seqlab.engine.loggers import WandbSettings, build_loggers, finish_wandb
-from seqlab.nn.recurrent import CELLS
 
 Table = tuple[list[str], list[list[Any]]]
-
-
-# ---- argument types ------------------------------------------------------------------------
-def cell_list(text: str) -> list[str]:
-    cells = [c.strip() for c in text.split(",") if c.strip()]
-    if not cells or any(c not in CELLS for c in cells):
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated subset of {','.join(CELLS)}, got {text!r}"
-        )
-    return cells
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def length_list(text: str) -> list[int]:
-    return [positive(part) for part in text.split(",") if part.strip()]
-
-
-def verb_parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
-    # No abbreviations: `--data.seq_len` must reach the config, not be taken for `--seq_len`.
-    return argparse.ArgumentParser(
-        prog=f"seqlab diagnose {prog}", description=description, epilog=epilog, allow_abbrev=False
-    )
 
 
 @contextmanager

@@ -1,5 +1,8 @@
-"""Trainer assembly: run directories, loggers, checkpoints. The only place that knows Trainer flags."""
+"""Trainer assembly: run directories, loggers, checkpoints. The only place that knows Trainer flags.
 
-# Imported with any part of the engine, so that the DataModules' resumable loaders always have their
-# reader of the training progress (see lightning_internals.batches_trained).
-from seqlab.engine import lightning_internals as _lightning_internals  # noqa: F401
+Importing the package loads nothing: the light parts (``errors``, ``user_errors``, ``config_keys``,
+``run_dir``) serve verbs that never train, without torch or Lightning. The DataModules' resumable
+loaders get their reader of the training progress from ``lightning_internals``, which every module
+that trains or builds a task imports (``callbacks``, ``loggers``, ``training_cli``, ``seqlab.tasks``);
+``tests/test_verb_help_speed.py`` checks that the training entry has registered it.
+"""

@@ -9,6 +9,7 @@ was expected.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib
 import re
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
-from jsonargparse import ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentParser
 
 from seqlab.data.modules.checked_settings import DataSettingError
 from seqlab.engine.config_files import config_arguments
@@ -36,8 +37,9 @@ _VAL = re.compile(r"NestedArg\(key='[^']*', val='([^']*)'\)")
 _EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value:| but |: |$)", re.MULTILINE)
 
 
-def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
-    """``err`` (from parsing ``argv`` with ``parser``, a verb's or the top one) as one message."""
+def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str], verb: str | None = None) -> str:
+    """``err`` (from parsing ``argv`` with ``parser``, a verb's or the top one) as one message; ``verb``
+    names the verb whose ``--help`` lists the keys (default: the training verb in ``argv``)."""
     message = str(err)
     outer = _KEY.findall(message)
     prefix = _nested_prefix(message) if outer and _CLASS.search(message) else ""
@@ -47,17 +49,17 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str]) -> str:
         near = difflib.get_close_matches(key, _valid_keys(parser, argv, message), n=1, cutoff=0.6)
         dashes = "--" if _on_command_line(key, argv) else ""
         hint = f"; did you mean {dashes}{near[0]}?" if near else ""
-        return f"{_where(key, argv)}unknown key {_shown(key, argv)}{hint}{_help(argv)}"
+        return f"{_where(key, argv)}unknown key {_shown(key, argv)}{hint}{_help(argv, verb)}"
     if outer:
         key = ".".join(outer) if prefix else outer[0]
         required = _REQUIRED.search(message)
         if required is not None:  # a class's argument without a default, not given
             missing = f"{key}.{required[1].split(',')[0].strip()}"
-            return f"{_where(key, argv)}{_shown(missing, argv)}: required, not given{_help(argv)}"
+            return f"{_where(key, argv)}{_shown(missing, argv)}: required, not given{_help(argv, verb)}"
         inner = _class_problem(message) if prefix else message
         given = _given(key, argv, inner, message)
         return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {given!r}"
-    return f"{message.strip()}{_help(argv)}"
+    return f"{message.strip()}{_help(argv, verb)}"
 
 
 def explain_setting(err: BaseException, argv: Sequence[str]) -> str | None:
@@ -79,8 +81,8 @@ def _nested_prefix(message: str) -> str:
     return ".".join(_KEY.findall(message)[: max(1, len(_CLASS.findall(message)))])
 
 
-def _help(argv: Sequence[str]) -> str:
-    return f" (seqlab {_verb(argv)} --help lists the keys)"
+def _help(argv: Sequence[str], verb: str | None) -> str:
+    return f" (seqlab {verb or _verb(argv)} --help lists the keys)"
 
 
 def _class_problem(message: str) -> str:
@@ -123,9 +125,13 @@ def _valid_keys(parser: ArgumentParser, argv: Sequence[str], message: str) -> li
     return keys
 
 
-def _dests(parser: ArgumentParser) -> list[str]:
+def _dests(parser: ArgumentParser | argparse.ArgumentParser) -> list[str]:
+    """The keys ``parser`` takes, less help and a YAML ``--config`` file (a plain ``--config`` option,
+    as ``seqlab tune``'s experiment file, is a key)."""
     return [
-        a.dest for a in parser._actions if a.dest not in ("help", "config") and not a.dest.endswith(".help")
+        a.dest
+        for a in parser._actions
+        if a.dest != "help" and not isinstance(a, ActionConfigFile) and not a.dest.endswith(".help")
     ]
 
 

@@ -7,39 +7,14 @@ import json
 import os
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from seqlab.engine.lightning_internals import started_wandb_run, without_anonymous_setting
-
-
-@dataclass
-class WandbSettings:
-    """Weights & Biases settings. ``offline`` needs no account; ``wandb sync <run dir>/wandb`` uploads later.
-
-    Args:
-        mode: ``offline``, ``online`` or ``disabled``.
-        project: W&B project.
-        entity: W&B team or user (``None``: your default).
-        group: group runs together (sweeps use this).
-        tags: free-form tags.
-        log_model: log checkpoints as W&B artifacts: ``True`` (the best and last at the end), ``"all"``
-            (every one as it is written) or ``False``.
-        log_tokenizer: log the run's fitted tokenizers/vocabularies as a W&B artifact at the end
-            (sentencepiece models as ``.model`` files, the others as JSON).
-    """
-
-    mode: Literal["offline", "online", "disabled"] = "offline"
-    project: str = "seqlab"
-    entity: str | None = None
-    group: str | None = None
-    tags: list[str] = field(default_factory=list)
-    log_model: bool | Literal["all"] = False
-    log_tokenizer: bool = False
+from seqlab.engine.logger_settings import LoggerKind, WandbSettings
 
 
 class _AppendingWriter(ExperimentWriter):
@@ -70,9 +45,6 @@ def wandb_run_id(run_dir: Path) -> str:
     run_id = secrets.token_hex(4)
     path.write_text(run_id + "\n")
     return run_id
-
-
-LoggerKind = Literal["wandb", "tensorboard", "csv"]
 
 
 def build_loggers(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqlab.engine.errors import SettingError, UserError
-from seqlab.engine.loggers import LoggerKind, WandbSettings
+from seqlab.engine.logger_settings import LoggerKind, WandbSettings
 
 
 @dataclass

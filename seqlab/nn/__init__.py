@@ -1,79 +1,58 @@
-"""Plain PyTorch building blocks (no Lightning): recurrent stacks, models, decoding."""
+"""Plain PyTorch building blocks (no Lightning): recurrent stacks, models, decoding.
 
-from seqlab.nn.acoustic import AcousticConfig, AcousticEncoder, CTCModel
-from seqlab.nn.attention import Attention
-from seqlab.nn.char_encoder import CharWordEncoder
-from seqlab.nn.classifier import ClassifierConfig, RecurrentClassifier
-from seqlab.nn.crf import LinearChainCRF, scheme_constraints
-from seqlab.nn.ctc import (
-    CTCLossResult,
-    ctc_beam_decode,
-    ctc_greedy_decode,
-    ctc_loss,
-    ctc_min_frames,
-    ctc_prefix_beam_search,
-)
-from seqlab.nn.embeddings import EmbeddingCoverage, PretrainedEmbeddings, init_embedding_from
-from seqlab.nn.language_model import RecurrentLM, RecurrentLMConfig
-from seqlab.nn.ngram import NgramConfig, NgramLM
-from seqlab.nn.pooling import SequencePooling, lengths_to_mask
-from seqlab.nn.recurrent import RecurrentStack, State, detach_state
-from seqlab.nn.sampling import filter_logits, generate, sample_next
-from seqlab.nn.search import (
-    Hypothesis,
-    StepDecoder,
-    beam_search,
-    gnmt_length_penalty,
-    greedy_search,
-    sample_search,
-)
-from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqConfig
-from seqlab.nn.tagger import RecurrentTagger, TaggerConfig
-from seqlab.nn.window_lm import FixedWindowLM, FixedWindowLMConfig
-from seqlab.nn.word_list import WordListScorer
+Each name is imported from its module on first use (PEP 562), so importing one module of the package
+(``seqlab.nn.search``) does not import every model."""
 
-__all__ = [
-    "AcousticConfig",
-    "AcousticEncoder",
-    "Attention",
-    "CTCLossResult",
-    "CTCModel",
-    "CharWordEncoder",
-    "ClassifierConfig",
-    "EmbeddingCoverage",
-    "FixedWindowLM",
-    "FixedWindowLMConfig",
-    "Hypothesis",
-    "LinearChainCRF",
-    "NgramConfig",
-    "NgramLM",
-    "PretrainedEmbeddings",
-    "RecurrentClassifier",
-    "RecurrentLM",
-    "RecurrentLMConfig",
-    "RecurrentStack",
-    "RecurrentTagger",
-    "Seq2Seq",
-    "Seq2SeqConfig",
-    "SequencePooling",
-    "State",
-    "StepDecoder",
-    "TaggerConfig",
-    "WordListScorer",
-    "beam_search",
-    "ctc_beam_decode",
-    "ctc_greedy_decode",
-    "ctc_loss",
-    "ctc_min_frames",
-    "ctc_prefix_beam_search",
-    "detach_state",
-    "filter_logits",
-    "generate",
-    "gnmt_length_penalty",
-    "greedy_search",
-    "init_embedding_from",
-    "lengths_to_mask",
-    "sample_next",
-    "sample_search",
-    "scheme_constraints",
-]
+from __future__ import annotations
+
+from seqlab import lazy_exports
+
+# name -> the module that defines it
+_HOMES = {
+    "AcousticConfig": "seqlab.nn.acoustic",
+    "AcousticEncoder": "seqlab.nn.acoustic",
+    "CTCModel": "seqlab.nn.acoustic",
+    "Attention": "seqlab.nn.attention",
+    "CharWordEncoder": "seqlab.nn.char_encoder",
+    "ClassifierConfig": "seqlab.nn.classifier",
+    "RecurrentClassifier": "seqlab.nn.classifier",
+    "LinearChainCRF": "seqlab.nn.crf",
+    "scheme_constraints": "seqlab.nn.crf",
+    "CTCLossResult": "seqlab.nn.ctc",
+    "ctc_beam_decode": "seqlab.nn.ctc",
+    "ctc_greedy_decode": "seqlab.nn.ctc",
+    "ctc_loss": "seqlab.nn.ctc",
+    "ctc_min_frames": "seqlab.nn.ctc",
+    "ctc_prefix_beam_search": "seqlab.nn.ctc",
+    "EmbeddingCoverage": "seqlab.nn.embeddings",
+    "PretrainedEmbeddings": "seqlab.nn.embeddings",
+    "init_embedding_from": "seqlab.nn.embeddings",
+    "RecurrentLM": "seqlab.nn.language_model",
+    "RecurrentLMConfig": "seqlab.nn.language_model",
+    "NgramConfig": "seqlab.nn.ngram",
+    "NgramLM": "seqlab.nn.ngram",
+    "SequencePooling": "seqlab.nn.pooling",
+    "lengths_to_mask": "seqlab.nn.pooling",
+    "RecurrentStack": "seqlab.nn.recurrent",
+    "State": "seqlab.nn.recurrent",
+    "detach_state": "seqlab.nn.recurrent",
+    "filter_logits": "seqlab.nn.sampling",
+    "generate": "seqlab.nn.sampling",
+    "sample_next": "seqlab.nn.sampling",
+    "Hypothesis": "seqlab.nn.search",
+    "StepDecoder": "seqlab.nn.search",
+    "beam_search": "seqlab.nn.search",
+    "gnmt_length_penalty": "seqlab.nn.search",
+    "greedy_search": "seqlab.nn.search",
+    "sample_search": "seqlab.nn.search",
+    "Seq2Seq": "seqlab.nn.seq2seq",
+    "Seq2SeqConfig": "seqlab.nn.seq2seq",
+    "RecurrentTagger": "seqlab.nn.tagger",
+    "TaggerConfig": "seqlab.nn.tagger",
+    "FixedWindowLM": "seqlab.nn.window_lm",
+    "FixedWindowLMConfig": "seqlab.nn.window_lm",
+    "WordListScorer": "seqlab.nn.word_list",
+}
+
+__getattr__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from seqlab.console import format_table
 from seqlab.data.errors import DataError
-from seqlab.reporting.learning_curves import write_report
 from seqlab.reporting.run_table import list_runs
 
 
@@ -39,6 +38,8 @@ def report_main(argv: list[str]) -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run directories (several: overlaid)")
     parser.add_argument("--output", type=Path, help="default: <first run dir>/report")
     args = parser.parse_args(argv)
+    from seqlab.reporting.learning_curves import write_report  # matplotlib: after the arguments are read
+
     output = args.output or args.run_dirs[0] / "report"
     for path in write_report([d.resolve() for d in args.run_dirs], output):
         print(path)

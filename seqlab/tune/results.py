@@ -45,7 +45,7 @@ class TrialRow:
     error: str = ""
 
 
-def _error_line(error: Any) -> str:
+def error_line(error: Any) -> str:
     """The root exception's ``Type: message`` line (chained tracebacks print the root first)."""
     if error is None:
         return ""
@@ -89,7 +89,7 @@ def collect(
             [float(v) for v in history[metric].dropna()] if history is not None and metric in history else []
         )
         best = (min(values) if mode == "min" else max(values)) if values else math.nan
-        error = _error_line(result.error)
+        error = error_line(result.error)
         iterations = int(last.get("iteration", 0) or 0)
         run_dir = trial_run_dir(sweep_dir, trial_id)
         rows.append(

@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ import yaml
 from seqlab.tune.report import CHECKPOINT_FILE, STOPPED_MARKER
 
 REPORT_CALLBACK = "seqlab.tune.report.ReportToTune"
+LOG_FILE = "trial.log"  # in the trial's run directory: everything the trial's process prints
 
 
 @dataclass
@@ -114,13 +119,54 @@ def trial_run_dir(sweep_dir: str | Path, trial_id: str) -> Path:
 
 
 def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
-    """The Tune trainable: fit the experiment at ``point``."""
+    """The Tune trainable: fit the experiment at ``point``, its output going to the trial's log."""
+    from ray import tune
+
+    run_dir = trial_run_dir(plan.sweep_dir, tune.get_context().get_trial_id())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with output_to(run_dir / LOG_FILE):
+        try:
+            _run_trial(point, plan, run_dir)
+        except Exception:
+            traceback.print_exc()  # the log then holds the whole story; Tune keeps the error too
+            raise
+
+
+@contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """This process's standard output and error (file descriptors 1 and 2, so that C libraries and
+    child processes follow), appended to ``path`` while the block runs: a sweep's console then shows
+    Tune's one line per trial, not every trial's Lightning and W&B messages."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+def _last_error(log: Path) -> str:
+    """The last ``seqlab: error:`` line the trial's fit printed (its one-line reason), if any."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.is_file() else []
+    return next((line for line in reversed(lines) if line.startswith("seqlab: error:")), "")
+
+
+def _run_trial(point: dict[str, Any], plan: TrialPlan, run_dir: Path) -> None:
     import torch
     from ray import tune
 
-    trial_id = tune.get_context().get_trial_id()
-    run_dir = trial_run_dir(plan.sweep_dir, trial_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    trial_id = run_dir.name
     (run_dir / STOPPED_MARKER).unlink(missing_ok=True)  # it speaks for the latest start only
     ckpt_path = "last"
     given = tune.get_checkpoint()
@@ -151,8 +197,10 @@ def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
         last = run_dir / "checkpoints" / "last.ckpt"
         if ckpt_path != "last" and not last.is_file():  # restored at the end: nothing left to train
             os.replace(ckpt_path, last)
-    except SystemExit as exit_:  # a parse error exits; Tune must record it as the trial's failure
-        raise RuntimeError(f"seqlab fit {' '.join(args)} exited with status {exit_.code}") from None
+    except SystemExit as exit_:  # a user error exits; Tune must record it as the trial's failure
+        sys.stderr.flush()
+        reason = _last_error(run_dir / LOG_FILE) or f"seqlab fit exited with status {exit_.code}"
+        raise RuntimeError(reason) from None
     finally:
         import wandb
 

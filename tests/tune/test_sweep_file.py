@@ -9,8 +9,8 @@ import yaml
 from ray import tune
 
 from seqlab.engine.build import ConfigError
-from seqlab.tune.cli import check_experiment
 from seqlab.tune.sweep import SweepError, load_sweep, param_space
+from seqlab.tune.tuner import check_experiment
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -93,7 +93,7 @@ def test_shipped_sweeps_parse_against_their_experiments(path):
 
 
 def test_grid_search_crosses_every_choice(tmp_path):
-    from seqlab.tune.cli import _space
+    from seqlab.tune.tuner import _space
 
     space = {"a": {"choice": [1, 2]}, "b": {"grid": ["x", "y", "z"]}}
     sweep = load_sweep(write(tmp_path, space=space, search={"algorithm": "grid"}))

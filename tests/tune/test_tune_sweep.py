@@ -20,6 +20,7 @@ import yaml
 
 from seqlab.cli import main
 from seqlab.engine.run_status import read_status
+from seqlab.tune import results
 from seqlab.tune.cli import tune_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,20 +63,23 @@ def write_sweep(path: Path, **changes) -> Path:
 
 @pytest.mark.slow
 def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
-    tiny_fit_args, tmp_path, wandb_records
+    tiny_fit_args, tmp_path, wandb_records, capfd
 ):
     """Four trials; hidden_size -4 makes one raise while the others run. The table, results.csv and
     best_config.yaml come out; the best config trains with `seqlab fit`; each trial's offline W&B run
-    carries its hyperparameters, metrics and the sweep's group."""
+    carries its hyperparameters, metrics and the sweep's group. The console shows a start line, one
+    line per trial and the table last (see assert_quiet_sweep_output)."""
     sweep = write_sweep(
         tmp_path / "sweep.yaml",
         space={"model.init_args.net.hidden_size": {"grid": [16, 24, 32, -4]}},
         scheduler={"name": "asha", "max_t": 4, "grace_period": 1, "reduction_factor": 2},
     )
     rows = tune_main(["--config", str(EXPERIMENT), "--sweep", str(sweep), "--", *trial_args(tiny_fit_args)])
+    output = capfd.readouterr()
 
     sweep_dir = tmp_path / "runs" / "sweeps" / "tiny" / "version_0"
     assert len(rows) == 4
+    assert_quiet_sweep_output(output.out, output.err, rows, sweep_dir)
     (failed,) = [r for r in rows if r.status == "failed"]
     assert failed.point == {"model.init_args.net.hidden_size": -4} and failed.error
     ran = [r for r in rows if r.status != "failed"]
@@ -105,6 +109,41 @@ def test_asha_sweep_records_a_failing_trial_and_writes_table_and_best_config(
         )
         assert info["summary"]["val/bpc"] == pytest.approx(row.last, rel=1e-6)
         assert wandb_records.run_record(offline)["run_group"] == "tiny"
+
+
+# What a sweep printed before (issue 17): Ray's token note, Tune's status and trial tables every 30 s,
+# each trial's Lightning/LightningCLI/W&B lines forwarded from its worker, and a failed trial's traceback.
+NOISE = (
+    "Token authentication is enabled",
+    "Trial status:",
+    "Configuration for experiment",
+    "View detailed results here",
+    "Trials did not complete",
+    "╭",
+    "(run_trial pid=",
+    "LightningCLI",
+    "GPU available:",
+    "Traceback (most recent call last)",
+)
+
+
+def assert_quiet_sweep_output(out: str, err: str, rows: list, sweep_dir: Path) -> None:
+    """A start line naming the sweep and its trials, one line per trial (a failed one with its error
+    and log file, which holds the trial's own output), none of the noise, and the table last."""
+    for noise in NOISE:
+        assert noise not in out + err, f"{noise!r} printed:\n{(out + err)[-3000:]}"
+    lines = out.rstrip("\n").splitlines()
+    assert lines[0].startswith(f"seqlab tune: sweep tiny, {len(rows)} trials, 2 at a time"), lines[0]
+    for row in rows:
+        (line,) = [x for x in lines if x.startswith(f"trial {row.trial_id} ")]
+        if row.status == "failed":
+            log = sweep_dir / "trials" / row.trial_id / "trial.log"
+            assert row.error in line and line.endswith(f"trials/{row.trial_id}/trial.log"), line
+            assert "hidden_size" in log.read_text()  # the trial's own output, traceback and all
+        else:
+            assert line.startswith(f"trial {row.trial_id} {row.status}: val/bpc "), line
+    table = results.table(rows, "val/bpc").splitlines()
+    assert lines[-len(table) :] == table, "\n".join(lines[-10:])
 
 
 def _wait_for(predicate, timeout: float, proc: subprocess.Popen, log: Path) -> None:
