@@ -59,7 +59,16 @@ NON_TRAINING = [
     ["diagnose", "gradients"],
     ["diagnose", "grad-history"],
     ["diagnose", "long-range"],
+    ["dashboard"],
 ]
+
+
+def test_the_list_above_has_every_verb_that_is_not_lightning_s():
+    """A verb added to seqlab.cli.VERBS later is checked here too, not silently left out."""
+    from seqlab.cli import TRAINING, VERBS
+
+    listed = {words[0] for words in NON_TRAINING}
+    assert listed == {verb for verb, entry in VERBS.items() if entry != TRAINING}
 
 
 @pytest.mark.parametrize("words", NON_TRAINING, ids=" ".join)
