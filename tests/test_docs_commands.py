@@ -188,4 +188,5 @@ def test_the_readme_examples_run_end_to_end(tmp_path):
     ):
         assert (tmp_path / "runs" / name / "latest" / "checkpoints" / "last.ckpt").is_file(), name
     rows = [line for line in done.stdout.splitlines() if "\t" in line]
-    assert len(rows) >= 3 + 5 + 2, done.stdout  # 3 predicted labels, 5 tagged phonemes, 2 decoded words
+    assert len(rows) >= 3 + 5, done.stdout  # label<TAB>probability per word, phoneme<TAB>stress per phoneme
+    assert "test/cer" in done.stdout, done.stdout[-2000:]  # the speech model scored on its test split
