@@ -1,10 +1,11 @@
 """Decoding speed on CPU, side by side in one run: a trained G2P encoder-decoder (greedy and beam 5, in
 words per second) and a trained CTC recognizer (greedy and prefix beam 8, in utterances per second,
-model and search together on precomputed features), each in torch fp32, bf16 autocast and int8 dynamic
-quantization (``quantize_dynamic`` of the ``nn.Linear`` and ``nn.LSTM`` layers), and with ``reference``:
-the search as it was before it was sped up (kept in this file only: the G2P decoder copying the
-encoder memory, keys and mask to every hypothesis row at every step and re-masking them, beams
-expanded before the first step; CTC's one-utterance-at-a-time Python prefix search).
+model and search together on precomputed features; ``search 8`` is the beam search alone), each in
+torch fp32, bf16 autocast and int8 dynamic quantization (``quantize_dynamic`` of the ``nn.Linear`` and
+``nn.LSTM`` layers), and with ``reference``: the search as it was before it was sped up (kept in this
+file only: the G2P decoder copying the encoder memory, keys and mask to every hypothesis row at every
+step and re-masking them, beams expanded before the first step; CTC's one-utterance-at-a-time Python
+prefix search).
 
 Repeats are interleaved (every configuration once, then again), so a load change on a shared machine
 hits all of them alike; the table shows the median rate, its ratio to the reference, the test error
@@ -289,9 +290,32 @@ def ctc_configs(path: Path, utterances: int, batch: int) -> tuple[list[Config], 
 
         return run_all
 
+    with torch.inference_mode():
+        fp32_log_probs = [task.model(x, lengths) for x, lengths in batches]
+
+    def search_only(old: bool) -> Callable[[], list]:
+        """The beam search alone, on the fp32 model's log-probabilities computed beforehand."""
+
+        def run_search() -> list[str]:
+            out = []
+            for log_probs, out_lengths in fp32_log_probs:
+                if old:
+                    pairs = zip(log_probs, out_lengths, strict=True)
+                    ids = [pre_change_ctc_search(lp[: int(n)], 8, prune) for lp, n in pairs]
+                else:
+                    ids = [b[0][0] for b in ctc_beam_decode(log_probs, out_lengths, 8, prune=prune)]
+                out += [run.alphabet.detokenize(i) for i in ids]
+            return out
+
+        return run_search
+
     configs = [Config("ctc", "beam 8", "reference", runner(task.model, "beam 8", "fp32", old=True))]
     for precision, model in models.items():
         configs += [Config("ctc", s, precision, runner(model, s, precision)) for s in ("greedy", "beam 8")]
+    configs += [
+        Config("ctc", "search 8", "reference", search_only(old=True)),
+        Config("ctc", "search 8", "fp32", search_only(old=False)),
+    ]
     return configs, refs, f"{len(chosen)} built-in speech test utterances, batches of {batch}"
 
 

@@ -66,12 +66,14 @@ class _Beams:
         ]
 
 
-def _scorer_bonus(beams: _Beams, allowed: torch.Tensor, scorer: PrefixScorer) -> torch.Tensor:
-    """[B, K, V] the scorer's bonus for every allowed extension (0 elsewhere)."""
+def _scorer_bonus(
+    beams: _Beams, allowed: torch.Tensor, labels: torch.Tensor, scorer: PrefixScorer
+) -> torch.Tensor:
+    """[B, K, C] the scorer's bonus for every allowed extension by ``labels`` [C] (0 elsewhere)."""
     bonus = torch.zeros(allowed.shape, dtype=torch.float64)
-    prefixes = beams.prefixes()
-    for b, k, v in allowed.nonzero().tolist():
-        bonus[b, k, v] = scorer(prefixes[b][k], v)
+    prefixes, ids = beams.prefixes(), labels.tolist()
+    for b, k, c in allowed.nonzero().tolist():
+        bonus[b, k, c] = scorer(prefixes[b][k], ids[c])
     return bonus
 
 
@@ -94,31 +96,42 @@ def _frame(
 ) -> _Beams:
     """The beams after one frame [B, V] of log-probabilities."""
     batch, k = beams.valid.shape
-    vocab = frame.size(1)
-    labels = torch.arange(vocab)
+    width = frame.size(1) + 1  # entry order: per slot, itself then its extensions by label
+    # Extensions only by the labels some utterance may take at this frame (all but the blank unpruned).
+    possible = torch.arange(frame.size(1)) != blank
+    if prune is not None:
+        possible &= (frame >= prune).any(0)
+    labels = possible.nonzero().squeeze(1)  # [C] label ids
+    vocab = labels.numel()
+    column = torch.full((width,), -1, dtype=torch.long)  # label id -> its column in ``labels`` (or -1)
+    column[labels] = torch.arange(vocab)
     total = _logaddexp(beams.p_blank, beams.p_label)
     # Each prefix itself: a blank, or its last label repeated without a blank.
     stay_blank = total + frame[:, blank : blank + 1]
     last_lp = frame.gather(1, beams.last.clamp(min=0))
     stay_label = torch.where(beams.last >= 0, beams.p_label + last_lp, NEG_INF)
     # Each prefix + v: after its own last label only from a blank-ending path.
+    label_lp = frame[:, labels]
     is_last = labels[None, None, :] == beams.last[..., None]
     source = torch.where(is_last, beams.p_blank[..., None], total[..., None])
-    allowed = beams.valid[..., None] & (labels != blank)[None, None, :] & (source != NEG_INF)
+    allowed = beams.valid[..., None] & (source != NEG_INF)
     if prune is not None:
-        allowed &= (frame >= prune)[:, None, :]
-    gain = source + frame[:, None, :]
+        allowed &= (label_lp >= prune)[:, None, :]
+    gain = source + label_lp[:, None, :]
     if scorer is not None:
-        gain = gain + _scorer_bonus(beams, allowed, scorer)
+        gain = gain + _scorer_bonus(beams, allowed, labels, scorer)
     # An extension that is already a beam adds to that beam's entry, made at the earlier of the two.
     parent, has_parent = _parent_slots(beams)
-    flat = parent * vocab + beams.last.clamp(min=0)
-    merges = has_parent & allowed.view(batch, -1).gather(1, flat)
-    stay_label = torch.where(merges, _logaddexp(stay_label, gain.view(batch, -1).gather(1, flat)), stay_label)
+    last_column = column[beams.last.clamp(min=0)]
+    flat = parent * vocab + last_column.clamp(min=0)
+    merges = has_parent & (last_column >= 0)
+    if vocab:
+        merges &= allowed.view(batch, -1).gather(1, flat)
+        merged_gain = gain.view(batch, -1).gather(1, flat)
+        stay_label = torch.where(merges, _logaddexp(stay_label, merged_gain), stay_label)
     merged = torch.zeros(batch, k * vocab + 1, dtype=torch.bool)  # the last column takes the non-merges
     merged.scatter_(1, torch.where(merges, flat, k * vocab), True)
     extend_ok = allowed.view(batch, -1) & ~merged[:, :-1]
-    width = vocab + 1  # entry order: per slot, itself then its extensions by label
     slots = torch.arange(k)
     stay_order = slots[None, :].expand(batch, k) * width
     stay_order = torch.where(merges, torch.minimum(stay_order, parent * width + 1 + beams.last), stay_order)
