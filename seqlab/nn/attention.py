@@ -67,19 +67,23 @@ class Attention(nn.Module):
         keys: torch.Tensor,
         mask: torch.Tensor,
         projected_keys: torch.Tensor | None = None,
+        padding_is_zero: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context and weights for ``query`` [B, Q] (or [B, T, Q] for T queries at once) over ``keys``
         [B, S, K] with ``mask`` [B, S] (True = real token).
 
         Returns ``(context [B, K], weights [B, S])`` (with a T dim after B for 3-d queries); the weights
         are float32, sum to one over the real positions and are exactly zero on padding.
+        ``padding_is_zero``: the caller already zeroed the padded keys (a decoder masks its memory once,
+        not at every step), so they are not masked again.
         """
         single = query.dim() == 2
         if single:
             query = query.unsqueeze(1)
         # Zero the padding first: whatever sits there (even inf or NaN) must reach neither the context
         # nor, through 0 * NaN, the gradients.
-        keys = keys.masked_fill(~mask.unsqueeze(-1), 0.0)
+        if not padding_is_zero:
+            keys = keys.masked_fill(~mask.unsqueeze(-1), 0.0)
         if self.kind == "additive":
             if projected_keys is None:
                 projected_keys = self.key_proj(keys)

@@ -209,7 +209,8 @@ def beam_search(
 ) -> list[list[Hypothesis]]:
     """The ``n_best`` best hypotheses per sentence (best first) by ``log_prob / gnmt_length_penalty``.
 
-    All sentences' beams run as one flat batch of B * beam_size rows. Each step ranks the 2K best
+    All sentences' beams run as one flat batch of B * beam_size rows (the first step, where a sentence's
+    beams are still alike, runs one row per sentence). Each step ranks the 2K best
     extensions of a sentence's K beams: an EOS extension among the first K finishes a hypothesis, and
     the first K non-EOS extensions become the next beams (so beam size 1 is greedy search). At the first
     step only one beam per sentence is live, so beams never duplicate.
@@ -231,11 +232,15 @@ def beam_search(
     horizon = int(limits.max())
     finished = _Finished(batch, n_best, horizon, model.pad_id, device)
     beams = _first_beams(batch, k, horizon, model, device)
+    # The first step feeds BOS to one row per sentence (its K beams are alike until they fork): the model
+    # expands to K rows per sentence only with the first reorder, by parent rows // K.
     state = model.start(src, src_lengths)
-    state = model.reorder(state, torch.arange(batch, device=device).repeat_interleave(k))
+    beams_per_state_row = k
     t = 0
     while True:
-        step_log_probs, state = model.step(beams.tokens, state)
+        step_log_probs, state = model.step(beams.tokens[::beams_per_state_row], state)
+        if beams_per_state_row > 1:
+            step_log_probs = step_log_probs.repeat_interleave(beams_per_state_row, dim=0)
         step_log_probs = restrict_tokens(step_log_probs, model, allow_eos=t >= min_len)
         if no_repeat_ngram_size:
             step_log_probs = ban_repeated_ngrams(step_log_probs, beams.history[:, :t], no_repeat_ngram_size)
@@ -250,5 +255,6 @@ def beam_search(
             break
         if done.any():
             beams = _keep_sentences(beams, (~done).nonzero().squeeze(1), k)
-        state = model.reorder(state, beams.parent)
+        state = model.reorder(state, torch.div(beams.parent, beams_per_state_row, rounding_mode="floor"))
+        beams_per_state_row = 1
     return finished.hypotheses()

@@ -1,5 +1,5 @@
 """Connectionist temporal classification (Graves et al. 2006): the loss with infeasible targets handled,
-greedy decoding, and prefix beam search (Hannun et al. 2014) in plain PyTorch and Python.
+greedy decoding, and prefix beam search (Hannun et al. 2014; batched in ``ctc_prefix_search``).
 
 Conventions: log-probabilities are [T, V] for one utterance or [B, T, V] for a batch, normalised over
 the vocabulary, with the blank at index ``blank`` (0 by default). A *labelling* is a list of non-blank
@@ -10,18 +10,13 @@ label ids; its probability is the sum over every frame-level path (alignment) th
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-NEG_INF = float("-inf")
-
-# A bonus hook for prefix beam search: ``scorer(prefix, label)`` is added (in log space) to the
-# probability of extending ``prefix`` by ``label``, e.g. ``weight * log P_lm(label | prefix) + bonus``.
-PrefixScorer = Callable[[tuple[int, ...], int], float]
+from seqlab.nn.ctc_prefix_search import PrefixScorer, ctc_prefix_beam_search_batch
 
 
 def ctc_min_frames(targets: torch.Tensor | Sequence[int], target_lengths: torch.Tensor | None = None):
@@ -116,15 +111,6 @@ def ctc_greedy_decode(
     return [row[mask].tolist() for row, mask in zip(best.cpu(), keep.cpu(), strict=True)]
 
 
-def _logaddexp(a: float, b: float) -> float:
-    if a == NEG_INF:
-        return b
-    if b == NEG_INF:
-        return a
-    high, low = (a, b) if a > b else (b, a)
-    return high + math.log1p(math.exp(low - high))
-
-
 def ctc_prefix_beam_search(
     log_probs: torch.Tensor,
     beam_size: int = 8,
@@ -147,39 +133,7 @@ def ctc_prefix_beam_search(
     """
     if log_probs.dim() != 2:
         raise ValueError(f"expected [T, V] log-probabilities of one utterance, got {tuple(log_probs.shape)}")
-    if beam_size < 1 or n_best < 1:
-        raise ValueError(f"beam_size and n_best must be >= 1, got {beam_size} and {n_best}")
-    frames = log_probs.detach().float().cpu().tolist()
-    labels = [v for v in range(log_probs.size(1)) if v != blank]
-    # prefix -> (log p ending in blank, log p ending in its last label)
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
-    for frame in frames:
-        candidates = labels if prune is None else [v for v in labels if frame[v] >= prune]
-        blank_lp = frame[blank]
-        nxt: dict[tuple[int, ...], list[float]] = {}
-        for prefix, (p_blank, p_label) in beams.items():
-            total = _logaddexp(p_blank, p_label)
-            here = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
-            here[0] = _logaddexp(here[0], total + blank_lp)  # emit a blank: same prefix
-            last = prefix[-1] if prefix else None
-            if last is not None:  # repeat the last label without a blank: same prefix
-                here[1] = _logaddexp(here[1], p_label + frame[last])
-            for v in candidates:
-                # After its own label only a blank-ending path can start a new copy of it.
-                source = p_blank if v == last else total
-                if source == NEG_INF:
-                    continue
-                gain = source + frame[v] + (scorer(prefix, v) if scorer is not None else 0.0)
-                target = nxt.setdefault((*prefix, v), [NEG_INF, NEG_INF])
-                target[1] = _logaddexp(target[1], gain)
-        ranked = sorted(nxt.items(), key=lambda item: _logaddexp(*item[1]), reverse=True)
-        beams = {prefix: (pb, pl) for prefix, (pb, pl) in ranked[:beam_size]}
-    final = getattr(scorer, "final", None)  # a scorer may also score ending here (a word list does)
-    ranked = sorted(
-        ((list(p), _logaddexp(pb, pl) + (final(p) if final else 0.0)) for p, (pb, pl) in beams.items()),
-        key=lambda r: -r[1],
-    )
-    return ranked[:n_best]
+    return ctc_prefix_beam_search_batch(log_probs[None], None, beam_size, blank, n_best, prune, scorer)[0]
 
 
 def ctc_beam_decode(
@@ -191,9 +145,6 @@ def ctc_beam_decode(
     prune: float | None = None,
     scorer: PrefixScorer | None = None,
 ) -> list[list[tuple[list[int], float]]]:
-    """``ctc_prefix_beam_search`` over each utterance of a batch [B, T, V] (up to its ``lengths``)."""
-    out = []
-    for i in range(log_probs.size(0)):
-        frames = log_probs[i] if lengths is None else log_probs[i, : int(lengths[i])]
-        out.append(ctc_prefix_beam_search(frames, beam_size, blank, n_best, prune, scorer))
-    return out
+    """``ctc_prefix_beam_search`` over each utterance of a batch [B, T, V] (up to its ``lengths``), all
+    utterances searched together (``seqlab.nn.ctc_prefix_search``)."""
+    return ctc_prefix_beam_search_batch(log_probs, lengths, beam_size, blank, n_best, prune, scorer)

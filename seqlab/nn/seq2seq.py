@@ -28,17 +28,22 @@ Seq2SeqAttention = Literal["none", "additive", "dot", "general"]
 
 @dataclass
 class Seq2SeqState:
-    """What one decoder step needs. Every tensor has the batch in dim 0, except ``hidden`` (dim 1, as torch's
-    recurrent layers keep it).
+    """What one decoder step needs: the fixed encoder side, one row per source, and the decoder side, one
+    row per hypothesis. Row ``r`` reads source ``r // rows_per_source``, so a beam search's K rows per
+    sentence share one copy of their sentence's memory, keys and mask, indexed once per beam set rather
+    than re-gathered at every step. Every tensor has its rows in dim 0, except ``hidden`` (dim 1, as
+    torch's recurrent layers keep it).
 
     Attributes:
-        memory: encoder outputs [N, S, H], zero on padding.
-        mask: [N, S], True on real source tokens.
-        hidden: decoder state [layers, N, H] (an ``(h, c)`` pair for LSTM).
+        memory: encoder outputs [G, S, H], zero on padding (masked once, never again per step).
+        mask: [G, S], True on real source tokens.
+        hidden: decoder state [layers, N, H] (an ``(h, c)`` pair for LSTM), N = G * rows_per_source.
         feed: the previous attentional state h~ [N, H] (input feeding), ``None`` without input feeding.
-        projected_keys: the attention's per-source precomputation (additive: ``W_k memory``), else ``None``.
+        projected_keys: the attention's per-source precomputation [G, S, A] (additive: ``W_k memory``), else
+            ``None``.
         attention: the last step's attention weights [N, S] (float32), ``None`` before the first step or
             without attention.
+        rows_per_source: decoder rows per source row (the beam size in a beam search, else 1).
     """
 
     memory: torch.Tensor
@@ -47,10 +52,24 @@ class Seq2SeqState:
     feed: torch.Tensor | None = None
     projected_keys: torch.Tensor | None = None
     attention: torch.Tensor | None = None
+    rows_per_source: int = 1
+
+    @property
+    def rows(self) -> int:
+        """N, the decoder rows."""
+        return (self.hidden[0] if isinstance(self.hidden, tuple) else self.hidden).size(1)
 
     def index_select(self, index: torch.Tensor) -> Seq2SeqState:
-        """The state of rows ``index`` [N'] (a permutation, a subset or repeats)."""
+        """The state of rows ``index`` [N'] (a permutation, a subset or repeats).
+
+        The identity returns the state itself. The decoder side is always gathered; the encoder side only
+        when the sources change: where each source's new rows are consecutive and equally many (beams
+        forked or pruned within their sentence, finished sentences dropped), it keeps one row per source.
+        """
         index = index.to(self.memory.device)
+        n = self.rows
+        if index.numel() == n and torch.equal(index, torch.arange(n, device=index.device)):
+            return self
 
         def rows(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.index_select(0, index)
@@ -59,13 +78,27 @@ class Seq2SeqState:
             hidden: State = tuple(h.index_select(1, index) for h in self.hidden)  # type: ignore[assignment]
         else:
             hidden = self.hidden.index_select(1, index)
+        source = torch.div(index, self.rows_per_source, rounding_mode="floor")
+        sources, counts = torch.unique_consecutive(source, return_counts=True)
+        if bool((counts == counts[0]).all()):
+            per_source = int(counts[0])
+        else:  # uneven repeats: one source row per decoder row
+            sources, per_source = source, 1
+        same = sources.numel() == self.memory.size(0) and torch.equal(
+            sources, torch.arange(sources.numel(), device=sources.device)
+        )
+
+        def fixed(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None or same else t.index_select(0, sources)
+
         return Seq2SeqState(
-            memory=self.memory.index_select(0, index),
-            mask=self.mask.index_select(0, index),
+            memory=self.memory if same else self.memory.index_select(0, sources),
+            mask=self.mask if same else self.mask.index_select(0, sources),
             hidden=hidden,
             feed=rows(self.feed),
-            projected_keys=rows(self.projected_keys),
+            projected_keys=self.projected_keys if same else fixed(self.projected_keys),
             attention=rows(self.attention),
+            rows_per_source=per_source,
         )
 
 
@@ -213,10 +246,18 @@ class Seq2Seq(nn.Module):
 
     # ---- decoder ---------------------------------------------------------------------------------------
     def _attend(self, h: torch.Tensor, state: Seq2SeqState) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attentional states h~ [B, T, H] and weights [B, T, S] for decoder outputs ``h`` [B, T, H]."""
+        """Attentional states h~ [N, T, H] and weights [N, T, S] for decoder outputs ``h`` [N, T, H]; with
+        several rows per source (one step of a beam search, T = 1) each source's rows query its memory
+        together, so the memory is never copied per row."""
         if self.attention is None or self.combine is None:
             return h, None
-        context, weights = self.attention(h, state.memory, state.mask, state.projected_keys)
+        k = state.rows_per_source
+        query = h if k == 1 else h.reshape(-1, k, h.size(-1))
+        context, weights = self.attention(
+            query, state.memory, state.mask, state.projected_keys, padding_is_zero=True
+        )
+        if k > 1:
+            context, weights = context.reshape(h.shape), weights.reshape(h.size(0), 1, -1)
         return torch.tanh(self.combine(torch.cat([context, h], dim=-1))), weights
 
     def _decode(
@@ -271,6 +312,7 @@ class Seq2Seq(nn.Module):
     def start(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Seq2SeqState:
         """Encode once: the state before the first decoder step (feed it BOS)."""
         memory, mask, hidden = self.encode(src, src_lengths)
+        memory = memory.masked_fill(~mask.unsqueeze(-1), 0.0)  # once: attention then never re-masks it
         projected = self.attention.precompute(memory, mask) if self.attention is not None else None
         feed = memory.new_zeros(memory.size(0), self.hidden_size) if self.input_feeding else None
         return Seq2SeqState(memory, mask, hidden, feed=feed, projected_keys=projected)

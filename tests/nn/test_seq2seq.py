@@ -293,3 +293,62 @@ def test_learns_to_reverse_sequences() -> None:
     decoded_t = torch.stack(decoded, dim=1)
     correct = sum(torch.equal(decoded_t[b, : lengths[b] + 1], tgt[b, : lengths[b] + 1]) for b in range(100))
     assert correct >= 80, f"only {correct}/100 reversed exactly"
+
+
+class _PerRowSeq2Seq(Seq2Seq):
+    """The decoder as it was before beams shared their sentence's memory: every reorder (the identity too)
+    copies the memory, keys and mask to one row per hypothesis."""
+
+    def reorder(self, state: Seq2SeqState, index: torch.Tensor) -> Seq2SeqState:
+        source = torch.div(index, state.rows_per_source, rounding_mode="floor")
+
+        def rows(t: torch.Tensor | None, by: torch.Tensor) -> torch.Tensor | None:
+            return None if t is None else t.index_select(0, by)
+
+        hidden = state.hidden
+        hidden = tuple(h[:, index] for h in hidden) if isinstance(hidden, tuple) else hidden[:, index]
+        return Seq2SeqState(
+            memory=state.memory[source],
+            mask=state.mask[source],
+            hidden=hidden,
+            feed=rows(state.feed, index),
+            projected_keys=rows(state.projected_keys, source),
+            attention=rows(state.attention, index),
+        )
+
+
+def test_beams_share_their_sentence_memory() -> None:
+    """Forking each sentence into K rows keeps one memory row per sentence (rows_per_source = K) while the
+    decoder state is copied; the identity is no copy at all; dropping a sentence keeps the others' memory."""
+    model = _model(attention="additive")
+    src, lengths, _ = _batch([5, 3, 4], t=1)
+    state = model.start(src, lengths)
+    forked = model.reorder(state, torch.arange(3).repeat_interleave(4))
+    assert forked.rows_per_source == 4 and forked.memory.size(0) == 3 and forked.rows == 12
+    assert forked.memory.data_ptr() == state.memory.data_ptr()
+    assert model.reorder(forked, torch.arange(12)) is forked
+    parents = torch.tensor([1, 1, 0, 3, 4, 4, 6, 7, 8, 8, 9, 11])  # beams swap within their sentence
+    assert model.reorder(forked, parents).memory.data_ptr() == state.memory.data_ptr()
+    dropped = model.reorder(forked, torch.tensor([0, 1, 2, 3, 8, 9, 10, 11]))  # sentence 1 finished
+    assert dropped.rows_per_source == 4
+    assert torch.equal(dropped.memory, state.memory[[0, 2]])
+
+
+@pytest.mark.parametrize("attention", ["additive", "dot", "general", "none"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_beam_search_with_shared_memory_equals_per_row_copies(cell: str, attention: str) -> None:
+    """Beam search over the shared-memory state finds the same hypotheses and scores as over a decoder that
+    copies the memory to every hypothesis row at every reorder (the way it was before)."""
+    from seqlab.nn.search import beam_search
+
+    shared = _model(seed=4, cell=cell, attention=attention)
+    per_row = _PerRowSeq2Seq(
+        SV, TV, Seq2SeqConfig(embedding_size=E, hidden_size=H, dropout=0.3, cell=cell, attention=attention)
+    ).eval()
+    per_row.load_state_dict(shared.state_dict())
+    src, lengths, _ = _batch([6, 2, 5, 4], t=1, seed=5)
+    want = beam_search(per_row, src, lengths, beam_size=4, n_best=3, max_len=7)
+    got = beam_search(shared, src, lengths, beam_size=4, n_best=3, max_len=7)
+    for g, w in zip(got, want, strict=True):
+        assert [h.tokens for h in g] == [h.tokens for h in w]
+        torch.testing.assert_close([h.score for h in g], [h.score for h in w], atol=1e-5, rtol=1e-5)
