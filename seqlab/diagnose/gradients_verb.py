@@ -14,11 +14,12 @@ from seqlab.data.modules.streams import StreamWindows
 from seqlab.diagnose import plots
 from seqlab.diagnose.gradients import language_model_gradient_norms
 from seqlab.diagnose.options import gradients_parser
-from seqlab.diagnose.verb_common import log_to_wandb, one_thread, print_table, write_csv
+from seqlab.diagnose.verb_common import log_to_wandb, print_table, write_csv
 from seqlab.engine import run_dir as runs
 from seqlab.engine.build import Built, ConfigError, build_from_config, config_of_checkpoint
 from seqlab.engine.checkpoints import read_checkpoint
 from seqlab.nn import RecurrentLM
+from seqlab.nn.threads import one_thread
 
 
 def text_batch(datamodule: Any, batch_size: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:

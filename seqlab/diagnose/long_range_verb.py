@@ -14,6 +14,7 @@ from seqlab.diagnose.long_range import accuracy_vs_length
 from seqlab.diagnose.options import LongRangeSettings
 from seqlab.engine import run_dir as runs
 from seqlab.engine.loggers import WandbSettings
+from seqlab.nn.threads import one_thread
 
 
 def _report(
@@ -52,7 +53,7 @@ def long_range(args: argparse.Namespace, overrides: list[str]) -> dict[str, list
         elapsed = time.perf_counter() - start
         print(f"  {cell:<8} T={length:<4} seed {seed}: accuracy {acc:.3f}   ({elapsed:.0f} s)", flush=True)
 
-    with common.one_thread():
+    with one_thread():
         table = accuracy_vs_length(args.cells, args.lengths, args.steps, settings, progress)
     out = args.out
     if out is None:

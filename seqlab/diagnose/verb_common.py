@@ -1,5 +1,5 @@
 """What the ``seqlab diagnose`` verbs share: argument types, their argparse parser, running on one
-thread, and their outputs (tables, CSV files, W&B).
+thread (``seqlab.nn.threads``), and their outputs (tables, CSV files, W&B).
 
 The verbs' own options are parsed with argparse so that ``gradients`` can pass every other
 ``--key=value`` on to the experiment config, exactly as ``seqlab fit`` would take it.
@@ -8,12 +8,10 @@ The verbs' own options are parsed with argparse so that ``gradients`` can pass e
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from seqlab.console import format_table
@@ -22,20 +20,6 @@ from seqlab.engine.loggers import WandbSettings, build_loggers, finish_wandb
 Table = tuple[list[str], list[list[Any]]]
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run on one intra-op thread: the diagnostics are long chains of tiny ops (one time step, one
-    small model), which threads do not speed up; on a busy CPU their spin-waits made the char_lstm
-    gradient measurement 15x slower (16 s instead of 1.1 s on 2 shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-# ---- shared output -------------------------------------------------------------------------
 def print_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], number: str = ".3g") -> None:
     print(format_table(header, rows, number))
 

@@ -136,15 +136,6 @@ def ctc_prefix_beam_search(
     return ctc_prefix_beam_search_batch(log_probs[None], None, beam_size, blank, n_best, prune, scorer)[0]
 
 
-def ctc_beam_decode(
-    log_probs: torch.Tensor,
-    lengths: torch.Tensor | None = None,
-    beam_size: int = 8,
-    blank: int = 0,
-    n_best: int = 1,
-    prune: float | None = None,
-    scorer: PrefixScorer | None = None,
-) -> list[list[tuple[list[int], float]]]:
-    """``ctc_prefix_beam_search`` over each utterance of a batch [B, T, V] (up to its ``lengths``), all
-    utterances searched together (``seqlab.nn.ctc_prefix_search``)."""
-    return ctc_prefix_beam_search_batch(log_probs, lengths, beam_size, blank, n_best, prune, scorer)
+# ``ctc_prefix_beam_search`` over each utterance of a batch [B, T, V] (up to its ``lengths``), all
+# utterances searched together.
+ctc_beam_decode = ctc_prefix_beam_search_batch

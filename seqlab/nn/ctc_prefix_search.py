@@ -12,11 +12,12 @@ extensions by increasing label). Scores are float64 from the float32 log-probabi
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from seqlab.nn.threads import one_thread
 
 NEG_INF = float("-inf")
 
@@ -189,20 +190,8 @@ def ctc_prefix_beam_search_batch(
     for ``prune`` and ``scorer`` (a Python callable, so with one each frame calls it per extension)."""
     if beam_size < 1 or n_best < 1:
         raise ValueError(f"beam_size and n_best must be >= 1, got {beam_size} and {n_best}")
-    with _one_thread():
+    with one_thread():
         return _search(log_probs, lengths, beam_size, blank, n_best, prune, scorer)
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run on one intra-op thread: the search's tensors are small (B x K x labels), so a second thread
-    only adds a hand-off per operation; measured 3x slower with 2 threads on a loaded 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _search(
