@@ -137,11 +137,12 @@ def test_long_range_writes_accuracy_figure(capsys):
 
 
 def test_bad_input_fails_with_a_clear_message(tmp_path, capsys):
-    """A misspelt config key names the key and the file; no config at all, an unknown verb and a
-    directory that is not a run each fail without a traceback."""
+    """A misspelt config key on the command line is named with the nearest valid key (before: the
+    file and jsonargparse's wording); no config at all, an unknown verb and a directory that is not a
+    run each fail without a traceback."""
     with pytest.raises(SystemExit) as typo:
         main(["diagnose", "gradients", "--config", CONFIG, "--model.hiden_size=8"])
-    assert "hiden_size" in str(typo.value.code) and CONFIG in str(typo.value.code)
+    assert "unknown key --model.hiden_size; did you mean --model.net.hidden_size?" in str(typo.value.code)
 
     with pytest.raises(SystemExit) as no_config:
         main(["diagnose", "gradients"])
