@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # On CPU machines pip finds a local CPU wheel for this pin; on a GPU machine the same pin takes
-# PyPI's CUDA build. Never leave torch unpinned here (see README, "Installing on a GPU machine").
+# PyPI's CUDA build. Never leave torch unpinned here (see docs/distributed.md, "Installing on a GPU machine").
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: setup demo test test-fast lint bench clean-runs
