@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from seqlab.cli import main
+from tests.ci_services import ci_setup
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -139,12 +140,7 @@ def activating_profile(tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def slurm_cluster() -> None:
     """A running single-node SLURM; skipped (with the script's reason) only where it cannot be had."""
-    result = subprocess.run(
-        ["bash", str(REPO / ".ci" / "setup_slurm.sh")], capture_output=True, text=True, timeout=900
-    )
-    if result.returncode == 3:
-        pytest.skip(f"no local SLURM here: {result.stderr.strip()}")
-    assert result.returncode == 0, result.stderr
+    ci_setup("setup_slurm.sh", "local SLURM")
 
 
 def _state(job_id: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ import pytest
 from matplotlib.image import imread
 
 from seqlab.cli import main
+from tests.ci_services import ci_setup
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -43,13 +44,7 @@ window.addEventListener("load", () => {
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """The headless Chromium's path; skipped (with the script's reason) only where it cannot be had."""
-    result = subprocess.run(
-        ["bash", str(REPO / ".ci" / "setup_browser.sh")], capture_output=True, text=True, timeout=900
-    )
-    if result.returncode == 3:
-        pytest.skip(f"no headless Chromium here: {result.stderr.strip()}")
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()[-1]
+    return ci_setup("setup_browser.sh", "headless Chromium")
 
 
 def _browse(chromium: str, *options: str, page: Path) -> str:
