@@ -46,7 +46,8 @@ from seqlab.data import BuiltinSpeech, CmudictG2P  # noqa: E402
 from seqlab.data.modules.batching import pad  # noqa: E402
 from seqlab.data.modules.speech_features import features_for_files  # noqa: E402
 from seqlab.data.modules.transduction import detokenize_target, encode_source  # noqa: E402
-from seqlab.decode import Decoder, SearchSettings  # noqa: E402
+from seqlab.inference.decode import Decoder, SearchSettings  # noqa: E402
+from seqlab.inference.transcribe import Transcriber, TranscribeSettings  # noqa: E402
 from seqlab.metrics.edit_distance import (  # noqa: E402
     character_error_rate,
     item_error_rate,
@@ -56,7 +57,6 @@ from seqlab.metrics.edit_distance import (  # noqa: E402
 from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode  # noqa: E402
 from seqlab.nn.search import beam_search, greedy_search  # noqa: E402
 from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqState  # noqa: E402
-from seqlab.transcribe import Transcriber, TranscribeSettings  # noqa: E402
 
 NEG_INF = float("-inf")
 beams = importlib.import_module(

@@ -34,7 +34,7 @@ from seqlab.data.modules.transduction import detokenize_target
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.engine.run_dir import resolve_checkpoint
-from seqlab.loading import load_task
+from seqlab.inference.loader import load_task
 from seqlab.metrics.edit_distance import item_error_rate, phoneme_error_rate
 
 

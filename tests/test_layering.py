@@ -6,7 +6,7 @@ Layers, lowest first; a module may import its own layer and the ones below it, n
     1  seqlab.data
     2  seqlab.engine
     3  seqlab.tasks
-    4  seqlab.predict, .decode, .transcribe, .generate, .loading, .verb_options, .tune, .cluster,
+    4  seqlab.inference (the loader, the inference verbs and their options, export), .tune, .cluster,
        .diagnose, .reporting
     5  seqlab.cli, seqlab.__main__ (``python -m seqlab``, the one module that may import the cli)
 
@@ -35,12 +35,7 @@ LAYERS = {
     "seqlab.data": 1,
     "seqlab.engine": 2,
     "seqlab.tasks": 3,
-    "seqlab.predict": 4,
-    "seqlab.decode": 4,
-    "seqlab.transcribe": 4,
-    "seqlab.generate": 4,
-    "seqlab.loading": 4,
-    "seqlab.verb_options": 4,
+    "seqlab.inference": 4,
     "seqlab.tune": 4,
     "seqlab.cluster": 4,
     "seqlab.diagnose": 4,

@@ -1,6 +1,6 @@
 """Checkpoints written before the architecture moved into ``net`` (``hidden_size`` and the like at the
 top level of ``hyper_parameters``) still load: the verbs that run checkpoints fold those keys into
-``net`` (seqlab.loading), and so do resuming and evaluating (SeqlabCLI) and the fit checks."""
+``net`` (seqlab.inference.loader), and so do resuming and evaluating (SeqlabCLI) and the fit checks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from seqlab.cli import main
 from seqlab.data import CharTokenizer
 from seqlab.engine.checkpoints import CheckpointError
 from seqlab.engine.compatibility import fold_legacy_hparams
-from seqlab.loading import load_task
+from seqlab.inference.loader import load_task
 from seqlab.nn import AcousticConfig, RecurrentLMConfig
 from seqlab.tasks import GenerationTask, SpeechRecognitionTask
 

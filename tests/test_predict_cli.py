@@ -16,7 +16,7 @@ from seqlab.data.modules.classification import collate_texts
 from seqlab.data.modules.labelling import collate_sentences, encode_sentence
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
-from seqlab.loading import load_task
+from seqlab.inference.loader import load_task
 
 TINY = [
     "--trainer.max_steps=4",

@@ -11,8 +11,8 @@ import pytest
 import soundfile
 
 from seqlab.cli import main
-from seqlab.transcribe import TranscribeSettings
-from seqlab.verb_options import OutputFile, TrainedModel, parse_verb_options
+from seqlab.inference.options import OutputFile, TrainedModel, parse_verb_options
+from seqlab.inference.transcribe import TranscribeSettings
 
 RATE = 16000
 PITCH = {"a": 400.0, "b": 1000.0, "c": 2500.0}

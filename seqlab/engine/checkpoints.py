@@ -1,5 +1,5 @@
 """Checkpoint files: written atomically, read back safely (``weights_only``: no arbitrary unpickling).
-Turning one back into a trained task is ``seqlab.loading``'s (above the tasks)."""
+Turning one back into a trained task is ``seqlab.inference.loader``'s (above the tasks)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What a task uses of its data besides the sizes linked into its arguments (``DATA_LINKS``), handed
 over once by the engine right after task and data are built (training, building, and
-:mod:`seqlab.loading` from a checkpoint's data state), so no task reaches into ``trainer.datamodule``
+:mod:`seqlab.inference.loader` from a checkpoint's data state), so no task reaches into ``trainer.datamodule``
 while it runs. None of it is saved in hyperparameters: it always comes from the data."""
 
 from __future__ import annotations

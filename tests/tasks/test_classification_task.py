@@ -16,7 +16,7 @@ from seqlab.cli import main
 from seqlab.data import CharTokenizer, ClassificationData, ClassificationFiles, WordTokenizer
 from seqlab.data.modules.classification import collate_texts
 from seqlab.engine.task_data import hand_data
-from seqlab.loading import load_task
+from seqlab.inference.loader import load_task
 from seqlab.nn import ClassifierConfig
 from seqlab.tasks import ClassificationTask
 

@@ -25,10 +25,10 @@ from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import BOS, EOS, PAD, SPECIALS, detokenize_target
 from seqlab.data.sources.transduction import ParallelSource
 from seqlab.data.tokenizers.state import tokenizer_from_state
-from seqlab.decode import _write, one_line
 from seqlab.engine.checkpoints import checkpoint_data_state, read_checkpoint
 from seqlab.engine.task_data import hand_data
-from seqlab.loading import load_task
+from seqlab.inference.decode import _write, one_line
+from seqlab.inference.loader import load_task
 from seqlab.metrics.edit_distance import item_error_rate, phoneme_error_rate
 from seqlab.nn import Seq2SeqConfig
 from seqlab.tasks import TransductionTask

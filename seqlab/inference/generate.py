@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.loading import load_task
+from seqlab.inference.loader import load_task
+from seqlab.inference.options import SampleSettings, TrainedModel
 from seqlab.nn import generate as sample
-from seqlab.verb_options import SampleSettings, TrainedModel
 
 
 def sample_texts(model: TrainedModel, settings: SampleSettings) -> list[str]:
@@ -30,7 +30,7 @@ def sample_texts(model: TrainedModel, settings: SampleSettings) -> list[str]:
 
 
 def generate(model: TrainedModel, settings: SampleSettings) -> None:
-    """``seqlab generate`` (its options parsed by ``verb_options``): print the samples."""
+    """``seqlab generate`` (its options parsed by ``inference.options``): print the samples."""
     texts = sample_texts(model, settings)
     for i, text in enumerate(texts):
         if len(texts) > 1:

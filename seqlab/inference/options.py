@@ -6,7 +6,7 @@ A verb's options are dataclasses whose fields are its flags, flat (``--beam_size
 code as one typed object instead of a loose dict or a long argument list.
 
 Nothing heavy is imported here: ``seqlab decode --help`` and a misspelt option answer without torch;
-a verb's module (``seqlab.decode``) is imported only once its arguments are parsed.
+a verb's module (``seqlab.inference.decode``) is imported only once its arguments are parsed.
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def run_verb(
     ``<verb>`` function with them: imported by name, as the cli imports verbs, since that module
     takes its options from here."""
     options = parse_verb_options(verb, description, argv, groups, several)
-    getattr(importlib.import_module(f"seqlab.{verb}"), verb)(*options)
+    getattr(importlib.import_module(f"seqlab.inference.{verb}"), verb)(*options)
 
 
 def generate_main(argv: list[str]) -> None:

@@ -17,10 +17,10 @@ from seqlab.data.formats.speech_manifest import manifest_audio_paths
 from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
 from seqlab.data.tokenizers.speech_alphabet import Alphabet
 from seqlab.engine.checkpoints import CheckpointError
-from seqlab.loading import load_trained
+from seqlab.inference.loader import load_trained
+from seqlab.inference.options import OutputFile, TrainedModel, TranscribeSettings
 from seqlab.nn.word_list import WordListScorer
 from seqlab.tasks.speech import SpeechRecognitionTask
-from seqlab.verb_options import OutputFile, TrainedModel, TranscribeSettings
 
 
 class Transcriber:

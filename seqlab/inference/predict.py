@@ -23,10 +23,10 @@ from seqlab.data.modules.labelling import collate_sentences, encode_sentence
 from seqlab.data.tokenizers.characters import CharTokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.data.tokenizers.words import WordTokenizer
-from seqlab.loading import load_trained
+from seqlab.inference.loader import load_trained
+from seqlab.inference.options import InputFormat, OutputFile, PredictInput, TrainedModel
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
-from seqlab.verb_options import InputFormat, OutputFile, PredictInput, TrainedModel
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:

@@ -15,10 +15,10 @@ from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import detokenize_target, encode_source
 from seqlab.data.tokenizers.base import Tokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
-from seqlab.loading import load_trained
+from seqlab.inference.loader import load_trained
+from seqlab.inference.options import DecodeInput, OutputFile, SearchSettings, TrainedModel
 from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
 from seqlab.tasks.transduction import TransductionTask
-from seqlab.verb_options import DecodeInput, OutputFile, SearchSettings, TrainedModel
 
 
 class Decoder:
