@@ -14,7 +14,7 @@ $(BIN)/seqlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev,tune]" "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev,tune,export]" "$(TORCH_SPEC)"
 	touch $(BIN)/seqlab
 
 setup: $(BIN)/seqlab

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqlab.nn.padded_recurrence import graph_mode_active, run_layer_padded
 from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.scan_cells import SCAN_CELLS, ScanLayer
 
@@ -202,7 +203,10 @@ def _init_classic(
 def _run_classic(
     rnn: nn.Module, x: torch.Tensor, state: State | None, lengths: torch.Tensor | None
 ) -> tuple[torch.Tensor, State]:
-    """A fused module over ``x``, packing padding away, in float32 where the CPU lacks bf16 LSTM."""
+    """A fused module over ``x``, packing padding away, in float32 where the CPU lacks bf16 LSTM (or, in
+    an exported graph, as :mod:`seqlab.nn.padded_recurrence`'s operator)."""
+    if graph_mode_active():
+        return run_layer_padded(rnn, x, state, lengths)
     if _needs_fp32_lstm(rnn, x):
         with torch.autocast("cpu", enabled=False):
             state = None if state is None else tuple(s.float() for s in state)  # type: ignore[union-attr]
