@@ -1,0 +1,206 @@
+"""An export folder: the graphs of one trained model (ONNX files or ``torch.export`` programs), and beside
+them ``manifest.json`` (what kind of model, which graph takes and gives what, the decoding settings) and
+the data state (tokenizers or alphabet, labels) as JSON, so that a runtime without seqlab's checkpoint
+can turn text into ids and ids back into text.
+
+One graph is a :class:`Graph` (a module with example inputs and names); :func:`write_bundle` exports
+them all in one format, :func:`read_bundle` reads a folder back and :func:`open_graph` runs one graph
+with ONNX Runtime or PyTorch (:class:`GraphRunner`, torch tensors in and out either way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from seqlab.engine.errors import UserError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATA_STATE = "data_state.json"
+Format = Literal["onnx", "torch-export"]
+SUFFIX = {"onnx": ".onnx", "torch-export": ".pt2"}
+
+
+class ExportError(UserError):
+    """An export folder that is missing, damaged or of another kind than asked for."""
+
+
+@dataclasses.dataclass
+class Graph:
+    """One graph to export: ``module(*example)`` traced with these input and output names; every input
+    listed in ``dynamic`` has those axes (index -> name) dynamic, the others are fixed."""
+
+    name: str
+    module: torch.nn.Module
+    example: tuple[torch.Tensor, ...]
+    inputs: Sequence[str]
+    outputs: Sequence[str]
+    dynamic: dict[str, dict[int, str]]
+
+
+@dataclasses.dataclass
+class Bundle:
+    """An export folder read back."""
+
+    folder: Path
+    kind: str
+    format: Format
+    manifest: dict[str, Any]
+    data_state: dict[str, Any]
+
+    @property
+    def decoding(self) -> dict[str, Any]:
+        return self.manifest.get("decoding", {})
+
+    def graph_file(self, name: str) -> Path:
+        try:
+            return self.folder / self.manifest["graphs"][name]["file"]
+        except KeyError:
+            raise ExportError(f"{self.folder / MANIFEST} has no graph {name!r}") from None
+
+
+def _dynamic_shapes(graph: Graph) -> tuple[dict[int, Any] | None, ...]:
+    dims: dict[str, Any] = {}
+    return tuple(
+        {axis: dims.setdefault(dim, torch.export.Dim(dim)) for axis, dim in graph.dynamic[name].items()}
+        if name in graph.dynamic
+        else None
+        for name in graph.inputs
+    )
+
+
+def export_graph(graph: Graph, fmt: Format, path: Path) -> None:
+    """Trace ``graph`` with seqlab's exportable recurrent layers and write it to ``path``."""
+    from seqlab.nn.padded_recurrence import padded_graph_mode
+
+    shapes = _dynamic_shapes(graph)
+    graph.module.eval()
+    with padded_graph_mode(), torch.no_grad():
+        if fmt == "torch-export":
+            program = torch.export.export(graph.module, graph.example, dynamic_shapes=shapes)
+            torch.export.save(program, str(path))
+            return
+        from seqlab.inference.export.onnx_ops import translation_table
+
+        onnx_program = torch.onnx.export(
+            graph.module,
+            graph.example,
+            dynamo=True,
+            input_names=list(graph.inputs),
+            output_names=list(graph.outputs),
+            dynamic_shapes=shapes,
+            custom_translation_table=translation_table(),
+            verbose=False,
+        )
+    onnx_program.save(str(path))
+
+
+def write_bundle(
+    folder: Path,
+    kind: str,
+    fmt: Format,
+    graphs: Sequence[Graph],
+    data_state: dict[str, Any],
+    decoding: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Export ``graphs`` into ``folder`` with the manifest and data state; written into a fresh
+    folder beside it and renamed into place, so a failed export leaves nothing half written."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        entries = {}
+        for graph in graphs:
+            file = graph.name + SUFFIX[fmt]
+            export_graph(graph, fmt, work / file)
+            entries[graph.name] = {"file": file, "inputs": list(graph.inputs), "outputs": list(graph.outputs)}
+        manifest = {
+            "seqlab_export": FORMAT_VERSION,
+            "kind": kind,
+            "format": fmt,
+            "graphs": entries,
+            "decoding": decoding,
+            "torch": torch.__version__,
+            **(extra or {}),
+        }
+        (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (work / DATA_STATE).write_text(json.dumps(data_state, indent=1) + "\n", encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(work, folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def is_bundle(path: str | Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_bundle(folder: str | Path) -> Bundle:
+    """The export in ``folder`` (an :class:`ExportError` naming the file where it is not one)."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        data_state = json.loads((folder / DATA_STATE).read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ExportError(f"{folder} is not a seqlab export: {Path(err.filename).name} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ExportError(f"{folder}: damaged export ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("seqlab_export") != FORMAT_VERSION:
+        raise ExportError(f"{folder / MANIFEST} is not a seqlab export of format {FORMAT_VERSION}")
+    return Bundle(folder, manifest["kind"], manifest["format"], manifest, data_state)
+
+
+class GraphRunner:
+    """One exported graph, called with torch tensors by input name; returns its outputs in order."""
+
+    def __init__(self, bundle: Bundle, name: str, backend: Literal["torch", "onnxruntime"], threads: int = 0):
+        path = bundle.graph_file(name)
+        self.inputs: list[str] = bundle.manifest["graphs"][name]["inputs"]
+        self.backend = backend
+        if backend == "onnxruntime":
+            if bundle.format != "onnx":
+                raise ExportError(
+                    f"{bundle.folder} holds {bundle.format} graphs; --backend onnxruntime runs onnx"
+                )
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        else:
+            if bundle.format != "torch-export":
+                raise ExportError(
+                    f"{bundle.folder} holds {bundle.format} graphs; --backend torch runs torch-export"
+                )
+            import seqlab.nn.padded_recurrence  # noqa: F401  (the operator the programs call)
+
+            self.module = torch.export.load(str(path)).module()
+
+    def __call__(self, **tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.backend == "onnxruntime":
+            feed = {name: tensors[name].detach().cpu().numpy() for name in self.inputs}
+            return tuple(torch.from_numpy(out) for out in self.session.run(None, feed))
+        with torch.no_grad():
+            out = self.module(*(tensors[name] for name in self.inputs))
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def open_graph(
+    bundle: Bundle, name: str, backend: Literal["torch", "onnxruntime"], threads: int = 0
+) -> GraphRunner:
+    return GraphRunner(bundle, name, backend, threads)
