@@ -15,11 +15,13 @@ import json
 import os
 from typing import TypeVar
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, Namespace
 
 from seqlab.cluster import job_env, kuberay, ray_jobs, slurm
 from seqlab.cluster.secrets import mask_secrets
 from seqlab.cluster.submit import slurm_logs, slurm_status, submit_k8s, submit_ray, submit_slurm
+from seqlab.engine.config_keys import explain
+from seqlab.engine.errors import UserError
 
 BACKENDS = ("slurm", "ray")  # `seqlab jobs` back-ends; `submit` also writes Kubernetes manifests
 SUBMIT = (*BACKENDS, "k8s")
@@ -61,7 +63,7 @@ def _env_option(parser: ArgumentParser) -> None:
 
 def _parser(backend: str, config_help: str) -> ArgumentParser:
     """The options every back-end shares: profile, experiment config, run name."""
-    parser = ArgumentParser(prog=f"seqlab submit {backend}", description=__doc__)
+    parser = ArgumentParser(prog=f"seqlab submit {backend}", description=__doc__, exit_on_error=False)
     parser.add_argument("--profile", action=ActionConfigFile, help="site defaults (configs/cluster/*.yaml)")
     parser.add_argument("--config", required=True, help=config_help)
     parser.add_argument("--run_name", type=str | None, default=None, help="default: the config's run.name")
@@ -112,6 +114,15 @@ def _k8s_parser() -> ArgumentParser:
     return parser
 
 
+def _parse(parser: ArgumentParser, argv: list[str], verb: str) -> Namespace:
+    """``argv`` parsed, a bad or missing option being one line (with the nearest valid option), as the
+    other verbs say it."""
+    try:
+        return parser.parse_args(argv)
+    except ArgumentError as err:
+        raise UserError(explain(err, parser, argv, verb)) from None
+
+
 def _resources(cls: type[T], cfg: Namespace) -> T:
     """The back-end's resources dataclass from the parsed options its fields became."""
     return cls(**{name: cfg[name] for name in cls.__dataclass_fields__})  # type: ignore[attr-defined]
@@ -127,13 +138,13 @@ def submit_main(argv: list[str]) -> None:
     backend = argv[0]
     options, fit_args = _split(argv[1:])
     if backend == "k8s":
-        cfg = _k8s_parser().parse_args(options)
+        cfg = _parse(_k8s_parser(), options, "submit k8s")
         pod = _resources(kuberay.PodResources, cfg)
         env_vars = job_env.for_job(cfg.env, "k8s")
         submit_k8s(cfg.config, pod, fit_args, cfg.run_name, cfg.python, cfg.output, cfg.dry_run, env_vars)
         return
     if backend == "ray":
-        cfg = _ray_parser().parse_args(options)
+        cfg = _parse(_ray_parser(), options, "submit ray")
         job = _resources(ray_jobs.RayJobResources, cfg)
         keys = ("working_dir", "requirements", "run_name", "root_dir", "python", "follow", "dry_run")
         env_vars = job_env.for_job(cfg.env, "ray")
@@ -142,7 +153,7 @@ def submit_main(argv: list[str]) -> None:
         except (ray_jobs.RayJobError, ValueError) as err:
             raise SystemExit(mask_secrets(f"seqlab submit ray: {err}")) from None
         return
-    cfg = _slurm_parser().parse_args(options)
+    cfg = _parse(_slurm_parser(), options, "submit slurm")
     job = _resources(slurm.SlurmResources, cfg)
     try:
         submit_slurm(cfg.config, job, fit_args, cfg.run_name, cfg.root_dir, cfg.python, cfg.dry_run)
@@ -151,13 +162,15 @@ def submit_main(argv: list[str]) -> None:
 
 
 def jobs_main(argv: list[str]) -> None:
-    parser = ArgumentParser(prog="seqlab jobs", description="Status, logs or cancel of a submitted job.")
+    parser = ArgumentParser(
+        prog="seqlab jobs", description="Status, logs or cancel of a submitted job.", exit_on_error=False
+    )
     parser.add_argument("action", choices=["status", "logs", "stop"])
     parser.add_argument("backend", choices=list(BACKENDS))
     parser.add_argument("job_id")
     _flag(parser, "follow", "logs: keep printing until the job ends")
     parser.add_argument("--address", default=_ray_address(), help="ray: the Jobs API (default: $RAY_ADDRESS)")
-    cfg = parser.parse_args(argv)
+    cfg = _parse(parser, argv, "jobs")
     try:
         if cfg.backend == "ray":
             _ray_job(cfg.action, cfg.address, cfg.job_id, cfg.follow)
