@@ -14,17 +14,27 @@ import pytest
 import torch
 
 from seqlab.cli import main
-from seqlab.data import CharTokenizer
+from seqlab.data import CharTokenizer, WordTokenizer
 from seqlab.data.modules.batching import pad
+from seqlab.data.modules.classification import collate_texts, encode_text
+from seqlab.data.modules.labelling import collate_sentences, encode_sentence
 from seqlab.data.modules.speech_features import FeatureSettings
 from seqlab.data.modules.transduction import detokenize_target
 from seqlab.data.tokenizers.speech_alphabet import Alphabet
 from seqlab.inference.loader import load_for_verb
 from seqlab.inference.options import Runtime
+from seqlab.inference.precision import autocast, with_precision
 from seqlab.inference.transcribe import Transcriber
-from seqlab.nn import AcousticConfig, Seq2SeqConfig
+from seqlab.nn import AcousticConfig, ClassifierConfig, RecurrentLMConfig, Seq2SeqConfig, TaggerConfig
+from seqlab.nn import generate as sample
 from seqlab.nn.search import beam_search, greedy_search
-from seqlab.tasks import SpeechRecognitionTask, TransductionTask
+from seqlab.tasks import (
+    ClassificationTask,
+    GenerationTask,
+    LabellingTask,
+    SpeechRecognitionTask,
+    TransductionTask,
+)
 from tests.data.speech_helpers import write_wav
 
 VERBS = ("generate", "predict", "decode", "transcribe")
@@ -239,3 +249,64 @@ def test_batch_size_does_not_change_decoded_output(
     one, _ = run_verb(capsys, *args, "--batch_size", "1")
     everything, _ = run_verb(capsys, *args)
     assert one == everything and len(one.splitlines()) == len(WORDS)
+
+
+def _run_every_kind(precision: str) -> dict[str, torch.Tensor]:
+    """One output of a task of every kind (random weights, batches of mixed lengths), its model made
+    ready for ``precision`` and run in its context as the verbs do (``inference.precision``)."""
+    torch.manual_seed(0)
+    words, chars = WordTokenizer().fit(WORDS), CharTokenizer().fit(WORDS)
+    tagger_net = TaggerConfig(
+        word_embedding_size=8, char_embedding_size=4, char_hidden_size=4, hidden_size=8, crf=True
+    )
+    tasks = {
+        "classification": ClassificationTask(
+            chars.vocab_size, ["x", "y"], ClassifierConfig(embedding_size=8, hidden_size=8)
+        ),
+        "tagging": LabellingTask(words.vocab_size, ["B", "I", "O"], chars.vocab_size, tagger_net),
+        "language model": GenerationTask(
+            vocab_size=chars.vocab_size, net=RecurrentLMConfig(cell="lstm", embedding_size=8, hidden_size=8)
+        ),
+        "speech recognition": SpeechRecognitionTask(
+            5, 16, AcousticConfig(cell="lstm", hidden_size=16, num_layers=1)
+        ),
+        "encoder-decoder": TransductionTask(
+            chars.vocab_size, 9, Seq2SeqConfig(embedding_size=8, hidden_size=12)
+        ),
+    }
+    texts = collate_texts([(encode_text(chars, w, "t"), None, w) for w in WORDS])
+    sentences = collate_sentences(
+        [(*encode_sentence(words, chars, [w, "cat"], 8), None, [w, "cat"]) for w in WORDS]
+    )
+    src, lengths = texts["ids"], texts["lengths"]
+    out = {}
+    for kind, task in tasks.items():
+        task = with_precision(task.eval(), precision)  # type: ignore[arg-type]
+        with torch.inference_mode(), autocast(precision, "cpu"):  # type: ignore[arg-type]
+            if kind == "classification":
+                out[kind] = task.probabilities(texts).float()
+            elif kind == "tagging":
+                out[kind] = torch.tensor([[len(t) for t in tags] for tags in task.tag(sentences)])
+            elif kind == "language model":
+                out[kind] = sample(task, src[:, :2], 4, 0.0)
+            elif kind == "speech recognition":
+                log_probs, frames = task(torch.randn(3, 20, 16), torch.tensor([20, 7, 13]))
+                out[kind] = log_probs.float().exp().sum(-1)[0, : frames[0]]  # probabilities sum to 1
+            else:
+                out[kind] = beam_search(task.model, src, lengths, 3, 1, max_len=5)[0][0].score * torch.ones(1)
+    return out
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_every_kind_runs_at_every_precision(precision: str) -> None:
+    """bf16 autocast and int8 quantization run a task of each kind (classifier, CRF tagger, language
+    model, CTC recognizer, encoder-decoder beam search) and stay near fp32: probabilities within 0.05,
+    the same number of tags per sentence, CTC frame probabilities summing to 1, finite beam scores."""
+    want, got = _run_every_kind("fp32"), _run_every_kind(precision)
+    torch.testing.assert_close(got["classification"], want["classification"], atol=0.05, rtol=0.0)
+    assert torch.equal(got["tagging"], want["tagging"])
+    assert got["language model"].shape == want["language model"].shape == (len(WORDS), 4)
+    torch.testing.assert_close(
+        got["speech recognition"], torch.ones_like(got["speech recognition"]), atol=0.02, rtol=0.0
+    )
+    assert torch.isfinite(got["encoder-decoder"]).all()
