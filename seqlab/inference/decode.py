@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TextIO
 
 import torch
@@ -14,21 +13,29 @@ from seqlab.data.formats.text_files import read_text_lines
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import detokenize_target, encode_source
 from seqlab.data.tokenizers.base import Tokenizer
-from seqlab.data.tokenizers.state import tokenizer_from_state
-from seqlab.inference.loader import load_trained
-from seqlab.inference.options import DecodeInput, OutputFile, SearchSettings, TrainedModel
+from seqlab.inference.loader import Trained, load_for_verb
+from seqlab.inference.options import (
+    DecodeInput,
+    OutputFile,
+    Runtime,
+    SearchSettings,
+    TrainedModel,
+    as_evaluated,
+)
 from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
 from seqlab.tasks.transduction import TransductionTask
 
 
 class Decoder:
-    """A loaded model with its tokenizers and search settings; ``__call__`` decodes a list of lines
-    into the n best (output, score) pairs of each."""
+    """A loaded model with its tokenizers and search settings (those not given filled in with the
+    checkpoint's, :func:`as_evaluated`); ``__call__`` decodes a list of lines into the n best
+    (output, score) pairs of each."""
 
     def __init__(
         self, task: TransductionTask, source: Tokenizer, target: Tokenizer, settings: SearchSettings
     ) -> None:
-        self.task, self.source, self.target, self.settings = task, source, target, settings
+        self.task, self.source, self.target = task, source, target
+        self.settings = as_evaluated("decode", settings, settings.evaluated(task))
         self.generator = torch.Generator(device=task.device)
         if settings.seed is not None:
             self.generator.manual_seed(settings.seed)
@@ -50,19 +57,18 @@ class Decoder:
                 generator=self.generator, **limits,
             )  # fmt: skip
             return [[h] for h in sampled]
-        if s.beam_size <= 1:
+        if s.beam_size is None or s.beam_size <= 1:
             return [[h] for h in greedy_search(model, src, lengths, **limits)]
         return beam_search(
-            model, src, lengths, s.beam_size, s.n_best, length_penalty=s.length_penalty,
+            model, src, lengths, s.beam_size, s.n_best, length_penalty=s.length_penalty or 0.0,
             no_repeat_ngram_size=s.no_repeat_ngram_size, **limits,
         )  # fmt: skip
 
     @classmethod
-    def from_checkpoint(cls, path: Path, device: str, settings: SearchSettings) -> Decoder:
-        task, state = load_trained(path, device, "decode")
-        assert isinstance(task, TransductionTask)  # load_trained refuses the kinds `decode` does not run
-        source = tokenizer_from_state(state["tokenizer"])
-        return cls(task, source, tokenizer_from_state(state["target_tokenizer"]), settings)
+    def from_trained(cls, trained: Trained, settings: SearchSettings) -> Decoder:
+        task, source, target = trained.task, trained.tokenizer, trained.target_tokenizer
+        assert isinstance(task, TransductionTask) and source is not None and target is not None
+        return cls(task, source, target, settings)
 
 
 def one_line(text: str) -> str:
@@ -93,7 +99,9 @@ def _answer_interactively(run: Decoder, with_scores: bool) -> None:
             sys.stdout.flush()
 
 
-def _decode_file(run: Decoder, reading: DecodeInput, out: OutputFile, with_scores: bool) -> None:
+def _decode_file(
+    run: Decoder, reading: DecodeInput, out: OutputFile, with_scores: bool, batch_size: int
+) -> None:
     """Decode every line of ``reading.input`` (``-``: standard input) in batches, in order."""
     source = reading.input
     if source == "-":
@@ -102,7 +110,7 @@ def _decode_file(run: Decoder, reading: DecodeInput, out: OutputFile, with_score
         lines, name = read_text_lines(source, "no lines", "one source per line"), str(source)
 
     def write_all(file: TextIO) -> None:
-        for start, chunk in _batches(lines, reading.batch_size):
+        for start, chunk in _batches(lines, batch_size):
             where = [f"{name}:{start + i + 1}" for i in range(len(chunk))]
             for i, results in enumerate(run(chunk, where)):
                 _write(file, start + i + 1, results, with_scores)
@@ -110,16 +118,19 @@ def _decode_file(run: Decoder, reading: DecodeInput, out: OutputFile, with_score
     out.write(write_all)
 
 
-def decode(model: TrainedModel, reading: DecodeInput, search: SearchSettings, out: OutputFile) -> None:
+def decode(
+    model: TrainedModel, runtime: Runtime, reading: DecodeInput, search: SearchSettings, out: OutputFile
+) -> None:
     """Decode every input line with a trained encoder-decoder."""
     path = model.checkpoint("decode")
     if not reading.input and not reading.interactive:
         raise SystemExit("seqlab decode: give `--input FILE`, `--input -` or `--interactive true`")
     out.check([reading.input] if reading.input else [], path)
-    run = Decoder.from_checkpoint(path, model.torch_device(), search)
+    trained = load_for_verb(path, "decode", runtime)
+    run = Decoder.from_trained(trained, search)
     with_scores = reading.scores or search.n_best > 1
-    with torch.inference_mode():
+    with trained.running():
         if reading.interactive:
             _answer_interactively(run, with_scores)
         else:
-            _decode_file(run, reading, out, with_scores)
+            _decode_file(run, reading, out, with_scores, runtime.batch(64))

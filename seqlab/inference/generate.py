@@ -4,34 +4,39 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.inference.loader import load_task
-from seqlab.inference.options import SampleSettings, TrainedModel
+from seqlab.inference.loader import load_for_verb
+from seqlab.inference.options import Runtime, SampleSettings, TrainedModel
 from seqlab.nn import generate as sample
 
 
-def sample_texts(model: TrainedModel, settings: SampleSettings) -> list[str]:
-    """Samples of a trained language model, each the prompt and its continuation."""
+def sample_texts(model: TrainedModel, runtime: Runtime, settings: SampleSettings) -> list[str]:
+    """Samples of a trained language model, each the prompt and its continuation (drawn
+    ``runtime.batch_size`` at a time; default all at once)."""
     path = model.checkpoint("generate")
     if not settings.prompt:
         raise SystemExit("seqlab generate: the prompt must not be empty")
-    device = model.torch_device()
-    task, tokenizer = load_task(path, device, "generate")
-    ids = torch.as_tensor(tokenizer.encode(settings.prompt), dtype=torch.long, device=device)
+    trained = load_for_verb(path, "generate", runtime)
+    task, tokenizer, device = trained.task, trained.tokenizer, trained.task.device
+    assert tokenizer is not None  # a language model has one
+    ids = torch.as_tensor(trained.encode(settings.prompt), dtype=torch.long, device=device)
     generator = torch.Generator(device=device)
     if settings.seed is not None:
         generator.manual_seed(settings.seed)
     else:
         generator.seed()
-    s = settings
-    out = sample(
-        task, ids.expand(s.num_samples, -1), s.max_new_tokens, s.temperature, s.top_k, s.top_p, generator
-    )
-    return [s.prompt + tokenizer.detokenize(row.tolist()) for row in out]
+    s, size = settings, runtime.batch(settings.num_samples)
+    texts = []
+    with trained.running():
+        for start in range(0, s.num_samples, size):
+            rows = ids.expand(min(size, s.num_samples - start), -1)
+            out = sample(task, rows, s.max_new_tokens, s.temperature, s.top_k, s.top_p, generator)
+            texts += [s.prompt + tokenizer.detokenize(row.tolist()) for row in out]
+    return texts
 
 
-def generate(model: TrainedModel, settings: SampleSettings) -> None:
+def generate(model: TrainedModel, runtime: Runtime, settings: SampleSettings) -> None:
     """``seqlab generate`` (its options parsed by ``inference.options``): print the samples."""
-    texts = sample_texts(model, settings)
+    texts = sample_texts(model, runtime, settings)
     for i, text in enumerate(texts):
         if len(texts) > 1:
             print(f"----- sample {i + 1} -----")

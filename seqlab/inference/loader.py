@@ -1,5 +1,7 @@
 """Trained tasks from checkpoints, for the verbs that run them (``generate``, ``predict``, ``decode``,
-``transcribe``): which task a checkpoint holds, whether the verb runs it, its weights and its data state.
+``transcribe``): which task a checkpoint holds, whether the verb runs it, its weights and its data state;
+:func:`load_for_verb` gives a verb all it needs in one call (:class:`Trained`: the task on its device
+at its precision, its tokenizers or alphabet, and its data pipeline's encode step).
 
 Reading the file is the engine's (:func:`seqlab.engine.checkpoints.read_checkpoint`); this module sits
 above the tasks because it builds them.
@@ -7,20 +9,30 @@ above the tasks because it builds them.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import importlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from seqlab.data.modules.transduction import detokenize_target
+from seqlab.data.modules.classification import encode_text
+from seqlab.data.modules.labelling import encode_sentence
+from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
+from seqlab.data.modules.transduction import detokenize_target, encode_source
 from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.data.tokenizers.speech_alphabet import Alphabet
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.engine.checkpoints import CheckpointError, checkpoint_data_state, read_checkpoint, recorded_task
 from seqlab.engine.compatibility import fold_legacy_hparams
 from seqlab.engine.errors import SettingError
 from seqlab.engine.task_data import TaskData
+from seqlab.inference.export.bundle import ExportError
+from seqlab.inference.options import Precision, Runtime
+from seqlab.inference.precision import autocast, check_precision, set_threads, with_precision
 from seqlab.tasks.base import SeqTask
 
 
@@ -159,3 +171,107 @@ def load_task(
     """The trained task (in eval mode, on ``device``) and its tokenizer."""
     task, state = load_trained(path, device, verb)
     return task, tokenizer_from_state(state["tokenizer"])
+
+
+@dataclasses.dataclass
+class Trained:
+    """What a verb needs of a trained model, from one read of its checkpoint.
+
+    Attributes:
+        path: the checkpoint file.
+        task: the task, in eval mode, on its device, at its precision.
+        kind: what the task is (``_task_kinds``: ``language model``, ``classification``, ...).
+        data_state: the run's data state as the checkpoint keeps it.
+        precision: what :meth:`running` computes in.
+        tokenizer: the input side's tokenizer (text, words, or an encoder-decoder's source); ``None``
+            for speech.
+        target_tokenizer: an encoder-decoder's target side.
+        chars: a tagger's character tokenizer, if it has character features.
+        alphabet: a speech recognizer's alphabet.
+        features: a speech recognizer's feature settings.
+        encode: the data pipeline's encode step for this kind, as training encoded its inputs:
+            a language model's ``text -> ids``; a classifier's ``(text, where) -> ids`` (cut to the
+            run's ``max_length``); a tagger's ``tokens -> (word ids, character ids)``; an
+            encoder-decoder's ``(source line, where) -> ids``; a recognizer's ``audio paths -> features``.
+    """
+
+    path: Path
+    task: SeqTask
+    kind: str
+    data_state: dict[str, Any]
+    precision: Precision
+    encode: Callable[..., Any]
+    tokenizer: Tokenizer | None = None
+    target_tokenizer: Tokenizer | None = None
+    chars: Tokenizer | None = None
+    alphabet: Alphabet | None = None
+    features: FeatureSettings | None = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Inference mode, in the precision asked for (bf16: autocast on the task's device)."""
+        with torch.inference_mode(), autocast(self.precision, self.task.device):
+            yield
+
+
+def load_for_verb(path: str | Path, verb: str, runtime: Runtime) -> Trained:
+    """The trained model of checkpoint ``path`` ready for ``seqlab <verb>`` under ``runtime``: torch's
+    threads set, the task built on ``runtime``'s device at its precision, its tokenizers and encode
+    step. Refused, in one line each: another kind's checkpoint (naming the verb that runs it), a
+    checkpoint with ``--backend onnxruntime`` (which runs export folders), a precision the device
+    cannot run."""
+    if runtime.backend != "torch":
+        raise ExportError(
+            f"{path} is a checkpoint, which runs with --backend torch; --backend {runtime.backend} runs "
+            f"an export folder (seqlab export --ckpt_path {path} --format onnx --output DIR, then "
+            "--ckpt_path DIR)"
+        )
+    device = runtime.torch_device()
+    check_precision(runtime.precision, device)
+    set_threads(runtime.threads)
+    task, state = load_trained(path, device, verb)
+    kind = next(kind for base, kind, _ in _task_kinds() if isinstance(task, base))
+    task = with_precision(task, runtime.precision)
+    return Trained(Path(path), task, kind, state, runtime.precision, **_data_pipeline(kind, state, path))
+
+
+def _data_pipeline(kind: str, state: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """A :class:`Trained`'s tokenizers (or alphabet and features) and encode step, from the data state
+    of a task of ``kind``."""
+    if kind == "speech recognition":
+        if "features" not in state:
+            raise CheckpointError(f"{path} holds no feature settings (was it written by SpeechData?)")
+        features = FeatureSettings.from_state(state["features"])
+        return {
+            "alphabet": Alphabet.from_state(state["tokenizer"]),
+            "features": features,
+            "encode": functools.partial(features_for_files, settings=features),
+        }
+    tokenizer = tokenizer_from_state(state["tokenizer"])
+    if kind == "language model":
+        return {"tokenizer": tokenizer, "encode": tokenizer.encode}
+    if kind == "classification":
+        return {
+            "tokenizer": tokenizer,
+            "encode": functools.partial(_encode_text, tokenizer, state.get("max_length")),
+        }
+    if kind == "tagging":
+        chars = tokenizer_from_state(state["chars"]) if state.get("chars") else None
+        encode = functools.partial(_encode_tokens, tokenizer, chars, state["max_word_length"])
+        return {"tokenizer": tokenizer, "chars": chars, "encode": encode}
+    target = tokenizer_from_state(state["target_tokenizer"])  # an encoder-decoder
+    return {
+        "tokenizer": tokenizer,
+        "target_tokenizer": target,
+        "encode": functools.partial(encode_source, tokenizer),
+    }
+
+
+def _encode_text(tokenizer: Tokenizer, max_length: int | None, text: str, where: str) -> Any:
+    """A classifier's input as training encoded it: token ids, cut to the run's ``max_length``."""
+    return encode_text(tokenizer, text, where)[:max_length]
+
+
+def _encode_tokens(words: Any, chars: Any, max_word_length: int, tokens: list[str]) -> Any:
+    """A tagger's input as training encoded it: word ids and (with character features) character ids."""
+    return encode_sentence(words, chars, tokens, max_word_length)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar
 
 from seqlab.engine.errors import UserError
 from seqlab.engine.outputs import check_output, write_output
@@ -25,23 +26,54 @@ from seqlab.engine.run_dir import checkpoint_path
 
 @dataclasses.dataclass(frozen=True)
 class TrainedModel:
-    """The trained model a verb runs, and the device it runs on.
+    """The trained model a verb runs.
 
     Args:
         ckpt_path: checkpoint file, run directory, or ``last`` (with ``run_name``).
         run_name: with ``ckpt_path last``: the run whose newest ``last.ckpt`` to use.
         root_dir: where runs live.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
     ckpt_path: str | None = None
     run_name: str | None = None
     root_dir: str = "runs"
-    device: str = "auto"
 
     def checkpoint(self, verb: str) -> Path:
         """The checkpoint file meant (``seqlab <verb>: ...`` when there is none)."""
         return checkpoint_path(self.ckpt_path, self.run_name, self.root_dir, verb)
+
+
+Precision = Literal["fp32", "bf16", "int8"]
+Backend = Literal["torch", "onnxruntime"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """How every inference verb runs its model (one declaration for all four; applied in
+    ``inference.loader.load_for_verb`` and ``inference.precision``).
+
+    Args:
+        device: ``auto`` (``cuda`` where there is a GPU, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``fp32``; ``bf16`` (autocast; on some CPUs slower than fp32: measure with
+            benchmarks/decode_speed.py); ``int8`` (dynamic quantization of the Linear and LSTM
+            layers; CPU only).
+        threads: torch threads on the CPU (default: torch's choice, one per core).
+        batch_size: inputs run together (default: the verb's own: 64 texts or lines, 16 audio
+            files, all samples at once).
+        backend: ``torch`` runs a checkpoint; ``onnxruntime`` runs an export folder (``seqlab export``).
+    """
+
+    device: str = "auto"
+    precision: Precision = "fp32"
+    threads: int | None = None
+    batch_size: int | None = None
+    backend: Backend = "torch"
+
+    def __post_init__(self) -> None:
+        for name in ("threads", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"--{name}: expected a whole number of 1 or more, got {value}")
 
     def torch_device(self) -> str:
         """``device``, with ``auto`` meaning ``cuda`` where there is a GPU, else ``cpu``."""
@@ -50,6 +82,10 @@ class TrainedModel:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def batch(self, default: int) -> int:
+        """``batch_size``, or the verb's ``default`` where none was given."""
+        return default if self.batch_size is None else self.batch_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +149,6 @@ class PredictInput:
         tag_field: taggers on CoNLL-U: write tags into ``upos`` or ``xpos``.
         tag_column: taggers on CoNLL column files: the column the tags go into (0-based, negative
             from the end); a file with only a token column gets a tag column appended.
-        batch_size: examples per forward pass.
     """
 
     input: str | None = None
@@ -121,7 +156,6 @@ class PredictInput:
     column: str | None = None
     tag_field: Literal["upos", "xpos"] = "upos"
     tag_column: int = -1
-    batch_size: int = 64
 
     def format_to_read(self) -> InputFormat:
         """``format``, except that standard input with ``auto`` is read as text (it has no suffix)."""
@@ -132,10 +166,14 @@ class PredictInput:
 class SearchSettings:
     """How ``seqlab decode`` searches: greedy, beam or sampling, and the length rules all of them keep.
 
+    ``beam_size``, ``length_penalty``, ``max_len`` and ``max_len_ratio`` default to the settings the
+    checkpoint was evaluated with (its ``eval_beam_size``, ``length_penalty``, ``max_decode_length``,
+    ``max_decode_ratio``): see :func:`as_evaluated`.
+
     Args:
-        beam_size: beam width (1: greedy).
+        beam_size: beam width (1: greedy; default: the checkpoint's ``eval_beam_size``).
         n_best: hypotheses written per input (beam search; implies ``scores``).
-        length_penalty: GNMT length penalty alpha (0: none).
+        length_penalty: GNMT length penalty alpha (0: none; default: the checkpoint's).
         max_len: longest output, in target tokens (default: the model's ``max_decode_length``).
         max_len_ratio: also stop at this many target tokens per source token (default: the model's
             ``max_decode_ratio``).
@@ -148,9 +186,9 @@ class SearchSettings:
         seed: seed for sampling.
     """
 
-    beam_size: int = 1
+    beam_size: int | None = None
     n_best: int = 1
-    length_penalty: float = 0.0
+    length_penalty: float | None = None
     max_len: int | None = None
     max_len_ratio: float | None = None
     min_len: int = 0
@@ -160,6 +198,15 @@ class SearchSettings:
     top_k: int | None = None
     top_p: float | None = None
     seed: int | None = None
+
+    def evaluated(self, task: Any) -> dict[str, Any]:
+        """What ``task`` (a TransductionTask) was evaluated with, under these settings' names."""
+        return {
+            "beam_size": task.eval_beam_size,
+            "length_penalty": task.length_penalty,
+            "max_len": task.max_decode_length,
+            "max_len_ratio": task.max_decode_ratio,
+        }
 
     def length_limits(self, task: Any) -> dict[str, int | float | None]:
         """``max_len``, ``max_len_ratio`` (those of ``task``, a TransductionTask, where not given) and
@@ -177,13 +224,11 @@ class DecodeInput:
         input: a file with one source per line, or ``-`` for standard input.
         interactive: read standard input line by line and answer each line at once.
         scores: write ``line<TAB>score<TAB>output`` lines (line numbers from 1).
-        batch_size: sources decoded together.
     """
 
     input: str | None = None
     interactive: bool = False
     scores: bool = False
-    batch_size: int = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,20 +238,55 @@ class TranscribeSettings:
     Args:
         input: audio files (WAV/FLAC: ``--input a.wav b.flac``) or one JSON Lines manifest (``.jsonl``,
             its ``audio`` paths are transcribed; ``text`` is ignored).
-        beam_size: CTC prefix beam search width (1: greedy).
+        beam_size: CTC prefix beam search width (1: greedy; default: the checkpoint's
+            ``eval_beam_size``).
         prune: in beam search, skip labels below this log-probability at a frame (``null``: none).
         word_list: with beam search, prefer known words: a file with one word per line or
-            ``wordfreq:en:50000``.
-        word_list_penalty: log-score added for leaving the word list.
-        batch_size: files transcribed together.
+            ``wordfreq:en:50000`` (default: the checkpoint's, with beam search; ``off``: none).
+        word_list_penalty: log-score added for leaving the word list (default: the checkpoint's).
     """
 
     input: list[str] | None = None
-    beam_size: int = 1
+    beam_size: int | None = None
     prune: float | None = math.log(1e-3)
     word_list: str | None = None
-    word_list_penalty: float = -6.0
-    batch_size: int = 16
+    word_list_penalty: float | None = None
+
+    def evaluated(self, task: Any) -> dict[str, Any]:
+        """What ``task`` (a SpeechRecognitionTask) was evaluated with, under these settings' names:
+        its beam size, and its word list where the beam size used is above 1."""
+        beam_size = task.eval_beam_size if self.beam_size is None else self.beam_size
+        if beam_size <= 1:
+            return {"beam_size": task.eval_beam_size}
+        return {
+            "beam_size": task.eval_beam_size,
+            "word_list": task.word_list,
+            "word_list_penalty": task.word_list_penalty,
+        }
+
+
+Settings = TypeVar("Settings", SearchSettings, TranscribeSettings)
+
+
+def as_evaluated(verb: str, settings: Settings, evaluated: dict[str, Any]) -> Settings:
+    """``settings`` with each field of ``evaluated`` that was not given (``None``) set to the value the
+    checkpoint was evaluated with, so that a verb decodes as validation did unless told otherwise;
+    says on stderr, in one line, which values it uses and where each came from."""
+    given = [name for name in evaluated if getattr(settings, name) is not None]
+    taken = {name: value for name, value in evaluated.items() if name not in given}
+    parts = []
+    if given:
+        parts.append(", ".join(f"{name} {_shown(getattr(settings, name))}" for name in given) + " (given)")
+    if taken:
+        values = ", ".join(f"{name} {_shown(value)}" for name, value in taken.items())
+        parts.append(f"as the checkpoint was evaluated: {values} (flags override)")
+    print(f"seqlab {verb}: {'; '.join(parts)}", file=sys.stderr)
+    return dataclasses.replace(settings, **taken)
+
+
+def _shown(value: Any) -> str:
+    """A setting as it would be written on the command line (``None`` as ``null``)."""
+    return "null" if value is None else str(value)
 
 
 def parse_verb_options(
@@ -248,25 +328,30 @@ def run_verb(
 
 def generate_main(argv: list[str]) -> None:
     """``seqlab generate``: print samples of a trained language model."""
-    run_verb("generate", "Sample text from a trained language model.", argv, (TrainedModel, SampleSettings))
+    run_verb(
+        "generate",
+        "Sample text from a trained language model.",
+        argv,
+        (TrainedModel, Runtime, SampleSettings),
+    )
 
 
 def predict_main(argv: list[str]) -> None:
     """``seqlab predict``."""
-    groups = (TrainedModel, PredictInput, OutputFile)
+    groups = (TrainedModel, Runtime, PredictInput, OutputFile)
     description = "Predict labels (a classifier) or tags (a tagger) for every example in a file."
     run_verb("predict", description, argv, groups)
 
 
 def decode_main(argv: list[str]) -> None:
     """``seqlab decode``."""
-    groups = (TrainedModel, DecodeInput, SearchSettings, OutputFile)
+    groups = (TrainedModel, Runtime, DecodeInput, SearchSettings, OutputFile)
     run_verb("decode", "Decode every input line with a trained encoder-decoder.", argv, groups)
 
 
 def transcribe_main(argv: list[str]) -> None:
     """``seqlab transcribe``."""
-    groups = (TrainedModel, TranscribeSettings, OutputFile)
+    groups = (TrainedModel, Runtime, TranscribeSettings, OutputFile)
     description = "Transcribe audio files with a trained CTC model; writes path<TAB>transcript per file."
     run_verb("transcribe", description, argv, groups, several={"input"})
 

@@ -18,13 +18,10 @@ from typing import Any, TextIO
 import torch
 
 from seqlab.data.errors import DataError
-from seqlab.data.modules.classification import collate_texts, encode_text
-from seqlab.data.modules.labelling import collate_sentences, encode_sentence
-from seqlab.data.tokenizers.characters import CharTokenizer
-from seqlab.data.tokenizers.state import tokenizer_from_state
-from seqlab.data.tokenizers.words import WordTokenizer
-from seqlab.inference.loader import load_trained
-from seqlab.inference.options import InputFormat, OutputFile, PredictInput, TrainedModel
+from seqlab.data.modules.classification import collate_texts
+from seqlab.data.modules.labelling import collate_sentences
+from seqlab.inference.loader import Trained, load_for_verb
+from seqlab.inference.options import InputFormat, OutputFile, PredictInput, Runtime, TrainedModel
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
 
@@ -41,12 +38,7 @@ def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def classify(
-    task: ClassificationTask,
-    data_state: dict[str, Any],
-    path: Path,
-    fmt: InputFormat,
-    column: str | None,
-    batch_size: int,
+    trained: Trained, path: Path, fmt: InputFormat, column: str | None, batch_size: int
 ) -> list[tuple[str, float]]:
     """(label, probability) of every text in ``path``, in input order."""
     from seqlab.data.formats.classification_files import read_classification_file
@@ -54,9 +46,9 @@ def classify(
     if fmt in ("conll", "conllu"):
         raise DataError(f"{path}: a classifier reads text, CSV, TSV or JSON Lines, not {fmt}")
     examples = read_classification_file(path, column, None, "txt" if fmt == "text" else fmt)
-    tokenizer = tokenizer_from_state(data_state["tokenizer"])
-    max_length = data_state.get("max_length")
-    items = [(encode_text(tokenizer, e.text, e.where)[:max_length], None, e.text) for e in examples]
+    task = trained.task
+    assert isinstance(task, ClassificationTask)
+    items = [(trained.encode(e.text, e.where), None, e.text) for e in examples]
     results: list[tuple[str, float]] = [("", 0.0)] * len(items)
     for batch_ids in _batches([len(ids) for ids, _, _ in items], batch_size):
         batch = _to(collate_texts([items[i] for i in batch_ids]), task.device)
@@ -67,8 +59,7 @@ def classify(
 
 
 def tag(
-    task: LabellingTask,
-    data_state: dict[str, Any],
+    trained: Trained,
     path: Path,
     fmt: InputFormat,
     tag_field: str,
@@ -95,13 +86,9 @@ def tag(
         sentences = read_token_lines(path)
     else:
         raise DataError(f"{path}: a tagger reads text, CoNLL or CoNLL-U, not {fmt}")
-    words = tokenizer_from_state(data_state["tokenizer"])
-    chars = tokenizer_from_state(data_state["chars"]) if data_state.get("chars") else None
-    assert isinstance(words, WordTokenizer) and (chars is None or isinstance(chars, CharTokenizer))
-    items = [
-        (*encode_sentence(words, chars, s.tokens, data_state["max_word_length"]), None, s.tokens)
-        for s in sentences
-    ]
+    task = trained.task
+    assert isinstance(task, LabellingTask)
+    items = [(*trained.encode(s.tokens), None, s.tokens) for s in sentences]
     tags: list[list[str]] = [[] for _ in sentences]
     for batch_ids in _batches([len(s.tokens) for s in sentences], batch_size):
         batch = _to(collate_sentences([items[i] for i in batch_ids]), task.device)
@@ -126,24 +113,20 @@ def _input_file(input: str) -> Iterator[Path]:
         yield path
 
 
-def predict(model: TrainedModel, reading: PredictInput, out: OutputFile) -> None:
+def predict(model: TrainedModel, runtime: Runtime, reading: PredictInput, out: OutputFile) -> None:
     """Predict labels (a classifier) or tags (a tagger) for every example in a file."""
     path_ckpt = model.checkpoint("predict")
     if not reading.input:
         raise SystemExit("seqlab predict: give `--input FILE` (or `--input -` for standard input)")
     out.check([reading.input], path_ckpt)
-    task, data_state = load_trained(path_ckpt, model.torch_device(), "predict")
-    fmt, size = reading.format_to_read(), reading.batch_size
-    with _input_file(reading.input) as source, torch.inference_mode():
-        if isinstance(task, ClassificationTask):
-            results = classify(task, data_state, source, fmt, reading.column, size)
+    trained = load_for_verb(path_ckpt, "predict", runtime)
+    fmt, size = reading.format_to_read(), runtime.batch(64)
+    with _input_file(reading.input) as source, trained.running():
+        if trained.kind == "classification":
+            results = classify(trained, source, fmt, reading.column, size)
             lines = "".join(f"{label}\t{prob:.4f}\n" for label, prob in results)
             out.write(lambda file: file.write(lines))
-        elif isinstance(task, LabellingTask):
+        else:  # a tagger: load_for_verb let through only the kinds that `predict` runs
             out.write(
-                lambda file: tag(
-                    task, data_state, source, fmt, reading.tag_field, reading.tag_column, file, size
-                )
+                lambda file: tag(trained, source, fmt, reading.tag_field, reading.tag_column, file, size)
             )
-        else:  # load_trained let through only the kinds that `predict` runs
-            raise AssertionError(f"predict cannot run a {type(task).__name__}")

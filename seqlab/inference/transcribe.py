@@ -16,9 +16,8 @@ from seqlab.data.errors import DataError
 from seqlab.data.formats.speech_manifest import manifest_audio_paths
 from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
 from seqlab.data.tokenizers.speech_alphabet import Alphabet
-from seqlab.engine.checkpoints import CheckpointError
-from seqlab.inference.loader import load_trained
-from seqlab.inference.options import OutputFile, TrainedModel, TranscribeSettings
+from seqlab.inference.loader import Trained, load_for_verb
+from seqlab.inference.options import OutputFile, Runtime, TrainedModel, TranscribeSettings, as_evaluated
 from seqlab.nn.word_list import WordListScorer
 from seqlab.tasks.speech import SpeechRecognitionTask
 
@@ -33,13 +32,20 @@ class Transcriber:
         self.scorer: WordListScorer | None = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu", beam_size: int = 1) -> Transcriber:
-        task, state = load_trained(path, device, "transcribe")
-        assert isinstance(task, SpeechRecognitionTask)  # load_trained refuses the other kinds
-        if "features" not in state:
-            raise CheckpointError(f"{path} holds no feature settings (was it written by SpeechData?)")
-        alphabet = Alphabet.from_state(state["tokenizer"])
-        return cls(task, alphabet, FeatureSettings.from_state(state["features"]), beam_size)
+    def from_checkpoint(
+        cls, path: str | Path, runtime: Runtime | None = None, beam_size: int = 1
+    ) -> Transcriber:
+        """The checkpoint's recognizer, loaded as :func:`load_for_verb` loads it for ``runtime``
+        (default: fp32 on the CPU)."""
+        return cls.from_trained(
+            load_for_verb(path, "transcribe", runtime or Runtime(device="cpu")), beam_size
+        )
+
+    @classmethod
+    def from_trained(cls, trained: Trained, beam_size: int = 1) -> Transcriber:
+        task, alphabet, features = trained.task, trained.alphabet, trained.features
+        assert isinstance(task, SpeechRecognitionTask) and alphabet is not None and features is not None
+        return cls(task, alphabet, features, beam_size)
 
     def __call__(self, paths: list[str]) -> list[str]:
         feats = features_for_files(paths, self.settings)
@@ -47,7 +53,7 @@ class Transcriber:
         lengths = torch.tensor([len(f) for f in feats], dtype=torch.long, device=device)
         batch = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device)
         log_probs, out_lengths = self.task(batch, lengths)
-        ids = self.task.decode(log_probs, out_lengths, self.beam_size, self.scorer)
+        ids = self.task.decode(log_probs.float(), out_lengths, self.beam_size, self.scorer)  # bf16 too
         return [self.alphabet.detokenize(i) for i in ids]
 
 
@@ -65,30 +71,37 @@ def audio_paths(inputs: list[str] | None) -> list[str]:
     return list(inputs)
 
 
-def _load(path: Path, device: str, settings: TranscribeSettings) -> Transcriber:
-    """The transcriber, with the pruning and (for beam search) the word list asked for."""
-    if settings.word_list is not None and settings.beam_size <= 1:
+def _load(trained: Trained, settings: TranscribeSettings) -> Transcriber:
+    """The transcriber, with the beam size, pruning and (for beam search) word list asked for, or
+    else those the checkpoint was evaluated with (:func:`as_evaluated`)."""
+    task = trained.task
+    assert isinstance(task, SpeechRecognitionTask)
+    settings = as_evaluated("transcribe", settings, settings.evaluated(task))
+    beam_size = settings.beam_size or 1
+    word_list = None if settings.word_list == "off" else settings.word_list
+    if word_list is not None and beam_size <= 1:
         raise SystemExit("seqlab transcribe: --word_list needs --beam_size of 2 or more")
-    run = Transcriber.from_checkpoint(path, device, settings.beam_size)
-    run.task.eval_prune = settings.prune
-    if settings.word_list is not None:
-        run.task.word_list, run.task.word_list_penalty = settings.word_list, settings.word_list_penalty
-        run.scorer = run.task.word_list_scorer(run.alphabet)
+    run = Transcriber.from_trained(trained, beam_size)
+    task.eval_prune, task.word_list = settings.prune, word_list
+    if word_list is not None and settings.word_list_penalty is not None:
+        task.word_list_penalty = settings.word_list_penalty
+        run.scorer = task.word_list_scorer(run.alphabet)
     return run
 
 
-def transcribe(model: TrainedModel, settings: TranscribeSettings, out: OutputFile) -> None:
+def transcribe(model: TrainedModel, runtime: Runtime, settings: TranscribeSettings, out: OutputFile) -> None:
     """Transcribe audio files with a trained CTC model; writes ``path<TAB>transcript`` per file."""
     path = model.checkpoint("transcribe")
     paths = audio_paths(settings.input)
     out.check([*(settings.input or []), *paths], path)  # the manifest and the audio it lists
-    run = _load(path, model.torch_device(), settings)
+    trained = load_for_verb(path, "transcribe", runtime)
+    run, size = _load(trained, settings), runtime.batch(16)
 
     def write_all(file: TextIO) -> None:
-        for start in range(0, len(paths), settings.batch_size):
-            chunk = paths[start : start + settings.batch_size]
+        for start in range(0, len(paths), size):
+            chunk = paths[start : start + size]
             for audio, text in zip(chunk, run(chunk), strict=True):
                 file.write(f"{audio}\t{text}\n")
 
-    with torch.inference_mode():
+    with trained.running():
         out.write(write_all)
