@@ -55,6 +55,16 @@ def check_verb(cls: type[SeqTask], path: str | Path, verb: str) -> None:
     raise CheckpointError(f"{path} holds a {cls.__name__}, which seqlab {verb} does not run")
 
 
+def task_kind(cls: type[SeqTask]) -> str | None:
+    """What a task class is called in :func:`_task_kinds` (``classification``, ``tagging``, ...)."""
+    return next((kind for base, kind, _ in _task_kinds() if issubclass(cls, base)), None)
+
+
+def verb_of_kind(kind: str) -> str | None:
+    """The verb that runs a kind of task (``seqlab predict`` for ``tagging``)."""
+    return next((verb for _, known, verb in _task_kinds() if known == kind), None)
+
+
 def task_class(checkpoint: dict[str, Any], path: str | Path = "the checkpoint") -> type[SeqTask]:
     """The task class recorded in a seqlab checkpoint (``path`` only names the file in errors)."""
     dotted = recorded_task(checkpoint)

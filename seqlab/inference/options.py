@@ -209,6 +209,34 @@ class TranscribeSettings:
     batch_size: int = 16
 
 
+@dataclasses.dataclass(frozen=True)
+class ExportSettings:
+    """What ``seqlab export`` writes.
+
+    Args:
+        format: ``onnx`` (run by ONNX Runtime) or ``torch-export`` (``torch.export`` programs, run by
+            PyTorch without seqlab's model code).
+        output: the export folder to write (graphs, ``manifest.json``, ``data_state.json``).
+        overwrite: replace an existing export folder (never any other folder).
+    """
+
+    format: Literal["onnx", "torch-export"] = "onnx"
+    output: str | None = None
+    overwrite: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """What runs the model: a checkpoint runs with ``torch``; an export folder (``--ckpt_path DIR``
+    from ``seqlab export``) with ``torch`` (``torch-export`` graphs) or ``onnxruntime`` (``onnx``).
+
+    Args:
+        backend: ``torch`` or ``onnxruntime``.
+    """
+
+    backend: Literal["torch", "onnxruntime"] = "torch"
+
+
 def parse_verb_options(
     verb: str, description: str, argv: list[str], groups: Sequence[type], several: Collection[str] = ()
 ) -> list[Any]:
@@ -248,12 +276,13 @@ def run_verb(
 
 def generate_main(argv: list[str]) -> None:
     """``seqlab generate``: print samples of a trained language model."""
-    run_verb("generate", "Sample text from a trained language model.", argv, (TrainedModel, SampleSettings))
+    groups = (TrainedModel, SampleSettings, Backend)
+    run_verb("generate", "Sample text from a trained language model.", argv, groups)
 
 
 def predict_main(argv: list[str]) -> None:
     """``seqlab predict``."""
-    groups = (TrainedModel, PredictInput, OutputFile)
+    groups = (TrainedModel, PredictInput, OutputFile, Backend)
     description = "Predict labels (a classifier) or tags (a tagger) for every example in a file."
     run_verb("predict", description, argv, groups)
 
@@ -266,9 +295,16 @@ def decode_main(argv: list[str]) -> None:
 
 def transcribe_main(argv: list[str]) -> None:
     """``seqlab transcribe``."""
-    groups = (TrainedModel, TranscribeSettings, OutputFile)
+    groups = (TrainedModel, TranscribeSettings, OutputFile, Backend)
     description = "Transcribe audio files with a trained CTC model; writes path<TAB>transcript per file."
     run_verb("transcribe", description, argv, groups, several={"input"})
+
+
+def export_main(argv: list[str]) -> None:
+    """``seqlab export``."""
+    description = "Export a trained model's graphs (ONNX or torch.export) with its data state into a folder."
+    options = parse_verb_options("export", description, argv, (TrainedModel, ExportSettings))
+    importlib.import_module("seqlab.inference.export.verb").export(*options)
 
 
 def _field_help(group: type, name: str) -> str | None:
