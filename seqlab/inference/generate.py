@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import torch
 
+from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.inference.export.runtime import ExportedLanguageModel, open_export
 from seqlab.inference.loader import load_task
-from seqlab.inference.options import SampleSettings, TrainedModel
+from seqlab.inference.options import Backend, SampleSettings, TrainedModel
 from seqlab.nn import generate as sample
 
 
-def sample_texts(model: TrainedModel, settings: SampleSettings) -> list[str]:
-    """Samples of a trained language model, each the prompt and its continuation."""
-    path = model.checkpoint("generate")
+def sample_texts(model: TrainedModel, settings: SampleSettings, backend: Backend = Backend()) -> list[str]:
+    """Samples of a trained language model (a checkpoint or an export folder), each the prompt and its
+    continuation."""
+    bundle = open_export(model.ckpt_path, backend.backend, "generate")
+    path = bundle.folder if bundle else model.checkpoint("generate")
     if not settings.prompt:
         raise SystemExit("seqlab generate: the prompt must not be empty")
     device = model.torch_device()
-    task, tokenizer = load_task(path, device, "generate")
+    if bundle is None:
+        task, tokenizer = load_task(path, device, "generate")
+    else:
+        device = "cpu"  # the exported graphs' inputs and outputs live on the host
+        task, tokenizer = (
+            ExportedLanguageModel(bundle, backend.backend),
+            tokenizer_from_state(bundle.data_state["tokenizer"]),
+        )
     ids = torch.as_tensor(tokenizer.encode(settings.prompt), dtype=torch.long, device=device)
     generator = torch.Generator(device=device)
     if settings.seed is not None:
@@ -29,9 +40,9 @@ def sample_texts(model: TrainedModel, settings: SampleSettings) -> list[str]:
     return [s.prompt + tokenizer.detokenize(row.tolist()) for row in out]
 
 
-def generate(model: TrainedModel, settings: SampleSettings) -> None:
+def generate(model: TrainedModel, settings: SampleSettings, backend: Backend = Backend()) -> None:
     """``seqlab generate`` (its options parsed by ``inference.options``): print the samples."""
-    texts = sample_texts(model, settings)
+    texts = sample_texts(model, settings, backend)
     for i, text in enumerate(texts):
         if len(texts) > 1:
             print(f"----- sample {i + 1} -----")

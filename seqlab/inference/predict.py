@@ -23,8 +23,10 @@ from seqlab.data.modules.labelling import collate_sentences, encode_sentence
 from seqlab.data.tokenizers.characters import CharTokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.data.tokenizers.words import WordTokenizer
+from seqlab.inference.export.bundle import MANIFEST
+from seqlab.inference.export.runtime import ExportedClassifier, ExportedTagger, open_export
 from seqlab.inference.loader import load_trained
-from seqlab.inference.options import InputFormat, OutputFile, PredictInput, TrainedModel
+from seqlab.inference.options import Backend, InputFormat, OutputFile, PredictInput, TrainedModel
 from seqlab.tasks.classification import ClassificationTask
 from seqlab.tasks.labelling import LabellingTask
 
@@ -41,7 +43,7 @@ def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def classify(
-    task: ClassificationTask,
+    task: ClassificationTask | ExportedClassifier,
     data_state: dict[str, Any],
     path: Path,
     fmt: InputFormat,
@@ -67,7 +69,7 @@ def classify(
 
 
 def tag(
-    task: LabellingTask,
+    task: LabellingTask | ExportedTagger,
     data_state: dict[str, Any],
     path: Path,
     fmt: InputFormat,
@@ -126,20 +128,28 @@ def _input_file(input: str) -> Iterator[Path]:
         yield path
 
 
-def predict(model: TrainedModel, reading: PredictInput, out: OutputFile) -> None:
-    """Predict labels (a classifier) or tags (a tagger) for every example in a file."""
-    path_ckpt = model.checkpoint("predict")
+def predict(
+    model: TrainedModel, reading: PredictInput, out: OutputFile, backend: Backend = Backend()
+) -> None:
+    """Predict labels (a classifier) or tags (a tagger) for every example in a file, with a checkpoint
+    or an export folder's graphs."""
+    bundle = open_export(model.ckpt_path, backend.backend, "predict")
+    path_ckpt = bundle.folder / MANIFEST if bundle else model.checkpoint("predict")
     if not reading.input:
         raise SystemExit("seqlab predict: give `--input FILE` (or `--input -` for standard input)")
     out.check([reading.input], path_ckpt)
-    task, data_state = load_trained(path_ckpt, model.torch_device(), "predict")
+    if bundle is None:
+        task, data_state = load_trained(path_ckpt, model.torch_device(), "predict")
+    else:
+        exported = ExportedClassifier if bundle.kind == "classification" else ExportedTagger
+        task, data_state = exported(bundle, backend.backend), bundle.data_state
     fmt, size = reading.format_to_read(), reading.batch_size
     with _input_file(reading.input) as source, torch.inference_mode():
-        if isinstance(task, ClassificationTask):
+        if isinstance(task, (ClassificationTask, ExportedClassifier)):
             results = classify(task, data_state, source, fmt, reading.column, size)
             lines = "".join(f"{label}\t{prob:.4f}\n" for label, prob in results)
             out.write(lambda file: file.write(lines))
-        elif isinstance(task, LabellingTask):
+        elif isinstance(task, (LabellingTask, ExportedTagger)):
             out.write(
                 lambda file: tag(
                     task, data_state, source, fmt, reading.tag_field, reading.tag_column, file, size
