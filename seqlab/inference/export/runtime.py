@@ -17,6 +17,7 @@ from seqlab.inference.export.bundle import (
     SUFFIX,
     Bundle,
     ExportError,
+    GraphRunner,
     open_graph,
     read_bundle,
 )
@@ -56,13 +57,18 @@ def open_export(ckpt_path: str | None, backend: BackendName, verb: str) -> Bundl
     return bundle
 
 
+def _open(bundle: Bundle, name: str, backend: BackendName) -> GraphRunner:
+    """Graph ``name``, ONNX Runtime using as many threads as torch (``--threads`` sets both)."""
+    return open_graph(bundle, name, backend, torch.get_num_threads())
+
+
 class ExportedClassifier:
     """A classifier's graph as ``seqlab predict`` uses a :class:`ClassificationTask`."""
 
     device = CPU
 
     def __init__(self, bundle: Bundle, backend: BackendName) -> None:
-        self.graph = open_graph(bundle, "classifier", backend)
+        self.graph = _open(bundle, "classifier", backend)
         self.labels: list[str] = bundle.data_state["labels"]
 
     def probabilities(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -75,7 +81,7 @@ class ExportedTagger:
     device = CPU
 
     def __init__(self, bundle: Bundle, backend: BackendName) -> None:
-        self.graph = open_graph(bundle, "tagger", backend)
+        self.graph = _open(bundle, "tagger", backend)
         self.labels: list[str] = bundle.data_state["labels"]
 
     def tag(self, batch: dict[str, Any]) -> list[list[str]]:
@@ -93,7 +99,7 @@ class ExportedLanguageModel:
     (all zeros to start: what the recurrent layers start from without one)."""
 
     def __init__(self, bundle: Bundle, backend: BackendName) -> None:
-        self.graph = open_graph(bundle, "lm_step", backend)
+        self.graph = _open(bundle, "lm_step", backend)
         entry = bundle.manifest["graphs"]["lm_step"]
         self.state_shapes = {name: entry["shapes"][name] for name in entry["inputs"][1:]}
 
@@ -123,7 +129,7 @@ class ExportedRecognizer:
     word_list_scorer = SpeechRecognitionTask.word_list_scorer
 
     def __init__(self, bundle: Bundle, backend: BackendName) -> None:
-        self.graph = open_graph(bundle, "ctc", backend)
+        self.graph = _open(bundle, "ctc", backend)
         decoding = bundle.decoding
         self.eval_prune: float | None = decoding.get("eval_prune")
         self.word_list: str | None = decoding.get("word_list")
