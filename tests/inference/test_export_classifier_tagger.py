@@ -55,6 +55,20 @@ def test_classifier_probabilities_match_pytorch(fmt: str, tmp_path: Path, capsys
     assert torch.equal(got.argmax(-1), want.argmax(-1))
 
 
+@pytest.mark.parametrize("pooling", ["mean", "max", "attention"])
+def test_every_pooling_exports_exactly(pooling: str, tmp_path: Path, capsys) -> None:
+    """The other poolings (masking padding in the graph, not through lengths in a gather), with GRUs:
+    a torch.export program runs the same kernels, so its logits are the task's bit for bit."""
+    ckpt = classifier_checkpoint(tmp_path, cell="gru", pooling=pooling)
+    export(capsys, ckpt, "torch-export", tmp_path / "out")
+    task, _ = load_trained(ckpt)
+    ids = random_batch(task.model.embedding.num_embeddings, LENGTHS)
+    with torch.no_grad():
+        want = task(ids, LENGTHS)
+    logits, _ = open_graph(read_bundle(tmp_path / "out"), "classifier", "torch")(ids=ids, lengths=LENGTHS)
+    assert torch.equal(logits, want)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize(("crf", "chars"), [(True, True), (False, False)])
 def test_tagger_tags_match_pytorch(fmt: str, crf: bool, chars: bool, tmp_path: Path, capsys) -> None:
