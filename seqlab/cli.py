@@ -30,6 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "predict": ("seqlab.inference.options", "predict_main"),
     "decode": ("seqlab.inference.options", "decode_main"),
     "transcribe": ("seqlab.inference.options", "transcribe_main"),
+    "export": ("seqlab.inference.options", "export_main"),
     "tune": ("seqlab.tune.cli", "main"),
     "submit": ("seqlab.cluster.cli", "submit_main"),
     "jobs": ("seqlab.cluster.cli", "jobs_main"),
@@ -51,6 +52,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "predict": "label or tag the lines of a file with a trained classifier or tagger",
         "decode": "translate or transduce a file with a trained encoder-decoder",
         "transcribe": "transcribe audio files with a trained speech recognizer",
+        "export": "write a trained model as ONNX or torch.export graphs, for the verbs' --backend",
     },
     "sweep": {
         "tune": "run a hyperparameter sweep over an experiment on Ray Tune, or resume one",

@@ -47,6 +47,7 @@ NON_TRAINING = [
     ["predict"],
     ["decode"],
     ["transcribe"],
+    ["export"],
     ["tune"],
     ["submit"],
     ["submit", "slurm"],

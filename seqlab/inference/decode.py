@@ -13,7 +13,7 @@ from seqlab.data.formats.text_files import read_text_lines
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import detokenize_target, encode_source
 from seqlab.data.tokenizers.base import Tokenizer
-from seqlab.inference.loader import Trained, load_for_verb
+from seqlab.inference.loader import Trained, load_for_verb, model_path
 from seqlab.inference.options import (
     DecodeInput,
     OutputFile,
@@ -67,7 +67,7 @@ class Decoder:
     @classmethod
     def from_trained(cls, trained: Trained, settings: SearchSettings) -> Decoder:
         task, source, target = trained.task, trained.tokenizer, trained.target_tokenizer
-        assert isinstance(task, TransductionTask) and source is not None and target is not None
+        assert source is not None and target is not None  # an encoder-decoder's (checkpoint or export)
         return cls(task, source, target, settings)
 
 
@@ -122,7 +122,7 @@ def decode(
     model: TrainedModel, runtime: Runtime, reading: DecodeInput, search: SearchSettings, out: OutputFile
 ) -> None:
     """Decode every input line with a trained encoder-decoder."""
-    path = model.checkpoint("decode")
+    path = model_path(model, "decode", runtime)
     if not reading.input and not reading.interactive:
         raise SystemExit("seqlab decode: give `--input FILE`, `--input -` or `--interactive true`")
     out.check([reading.input] if reading.input else [], path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.inference.loader import load_for_verb
+from seqlab.inference.loader import load_for_verb, model_path
 from seqlab.inference.options import Runtime, SampleSettings, TrainedModel
 from seqlab.nn import generate as sample
 
@@ -12,7 +12,7 @@ from seqlab.nn import generate as sample
 def sample_texts(model: TrainedModel, runtime: Runtime, settings: SampleSettings) -> list[str]:
     """Samples of a trained language model, each the prompt and its continuation (drawn
     ``runtime.batch_size`` at a time; default all at once)."""
-    path = model.checkpoint("generate")
+    path = model_path(model, "generate", runtime)
     if not settings.prompt:
         raise SystemExit("seqlab generate: the prompt must not be empty")
     trained = load_for_verb(path, "generate", runtime)

@@ -31,40 +31,11 @@ from seqlab.engine.compatibility import fold_legacy_hparams
 from seqlab.engine.errors import SettingError
 from seqlab.engine.task_data import TaskData
 from seqlab.inference.export.bundle import ExportError
-from seqlab.inference.options import Precision, Runtime
+from seqlab.inference.export.runtime import exported_task, open_export
+from seqlab.inference.kinds import check_verb, task_kinds
+from seqlab.inference.options import Precision, Runtime, TrainedModel
 from seqlab.inference.precision import autocast, check_precision, set_threads, with_precision
 from seqlab.tasks.base import SeqTask
-
-
-def _task_kinds() -> tuple[tuple[type[SeqTask], str, str], ...]:
-    """The one table of what each kind of task is called and which command runs it (the first base
-    class that matches wins)."""
-    from seqlab.tasks import (
-        ClassificationTask,
-        LabellingTask,
-        LanguageModelTask,
-        SpeechRecognitionTask,
-        TransductionTask,
-    )
-
-    return (
-        (LanguageModelTask, "language model", "generate"),
-        (ClassificationTask, "classification", "predict"),
-        (LabellingTask, "tagging", "predict"),
-        (TransductionTask, "encoder-decoder", "decode"),
-        (SpeechRecognitionTask, "speech recognition", "transcribe"),
-    )
-
-
-def check_verb(cls: type[SeqTask], path: str | Path, verb: str) -> None:
-    """Refuse a checkpoint that ``seqlab <verb>`` does not run, naming what it holds and the verb
-    that does run it."""
-    for base, kind, runs_it in _task_kinds():
-        if issubclass(cls, base):
-            if runs_it != verb:
-                raise CheckpointError(f"{path} holds a {cls.__name__} ({kind}); use seqlab {runs_it} for it")
-            return
-    raise CheckpointError(f"{path} holds a {cls.__name__}, which seqlab {verb} does not run")
 
 
 def task_class(checkpoint: dict[str, Any], path: str | Path = "the checkpoint") -> type[SeqTask]:
@@ -178,9 +149,9 @@ class Trained:
     """What a verb needs of a trained model, from one read of its checkpoint.
 
     Attributes:
-        path: the checkpoint file.
+        path: the checkpoint file, or the export folder.
         task: the task, in eval mode, on its device, at its precision.
-        kind: what the task is (``_task_kinds``: ``language model``, ``classification``, ...).
+        kind: what the task is (``kinds.task_kinds``: ``language model``, ``classification``, ...).
         data_state: the run's data state as the checkpoint keeps it.
         precision: what :meth:`running` computes in.
         tokenizer: the input side's tokenizer (text, words, or an encoder-decoder's source); ``None``
@@ -196,7 +167,7 @@ class Trained:
     """
 
     path: Path
-    task: SeqTask
+    task: Any  # a SeqTask; for an export folder, the object running its graphs in the task's place
     kind: str
     data_state: dict[str, Any]
     precision: Precision
@@ -214,25 +185,48 @@ class Trained:
             yield
 
 
+def model_path(model: TrainedModel, verb: str, runtime: Runtime) -> Path:
+    """What ``model`` names for ``seqlab <verb>``: an export folder (``--ckpt_path DIR`` written by
+    ``seqlab export``), else the checkpoint file (a file, a run directory, or ``last`` + run name).
+    Refused in one line: an export of a kind another verb runs, ``--backend onnxruntime`` with a
+    checkpoint."""
+    bundle = open_export(model.ckpt_path, runtime.backend, verb)
+    return bundle.folder if bundle is not None else model.checkpoint(verb)
+
+
 def load_for_verb(path: str | Path, verb: str, runtime: Runtime) -> Trained:
-    """The trained model of checkpoint ``path`` ready for ``seqlab <verb>`` under ``runtime``: torch's
-    threads set, the task built on ``runtime``'s device at its precision, its tokenizers and encode
-    step. Refused, in one line each: another kind's checkpoint (naming the verb that runs it), a
-    checkpoint with ``--backend onnxruntime`` (which runs export folders), a precision the device
-    cannot run."""
-    if runtime.backend != "torch":
-        raise ExportError(
-            f"{path} is a checkpoint, which runs with --backend torch; --backend {runtime.backend} runs "
-            f"an export folder (seqlab export --ckpt_path {path} --format onnx --output DIR, then "
-            "--ckpt_path DIR)"
-        )
+    """The trained model at ``path`` (a checkpoint, or an export folder from :func:`model_path`) ready
+    for ``seqlab <verb>`` under ``runtime``: torch's threads set, the task built on ``runtime``'s
+    device at its precision (an export: the object running its graphs in the task's place), its
+    tokenizers and encode step. Refused, in one line each: another kind's checkpoint (naming the verb
+    that runs it), a checkpoint with ``--backend onnxruntime`` (which runs export folders), a
+    precision the device cannot run."""
+    if Path(path).is_dir():
+        return _load_export(Path(path), verb, runtime)
+    open_export(str(path), runtime.backend, verb)  # refuses --backend onnxruntime with a checkpoint
     device = runtime.torch_device()
     check_precision(runtime.precision, device)
     set_threads(runtime.threads)
     task, state = load_trained(path, device, verb)
-    kind = next(kind for base, kind, _ in _task_kinds() if isinstance(task, base))
+    kind = next(kind for base, kind, _ in task_kinds() if isinstance(task, base))
     task = with_precision(task, runtime.precision)
     return Trained(Path(path), task, kind, state, runtime.precision, **_data_pipeline(kind, state, path))
+
+
+def _load_export(folder: Path, verb: str, runtime: Runtime) -> Trained:
+    """An export folder as a :class:`Trained`: its graphs on the CPU, as exported (float32)."""
+    bundle = open_export(str(folder), runtime.backend, verb)
+    assert bundle is not None  # a folder is read as an export, or refused
+    if runtime.precision != "fp32":
+        raise ExportError(
+            f"--precision {runtime.precision} applies to checkpoints; {folder} runs as exported (fp32)"
+        )
+    if runtime.device not in ("auto", "cpu"):
+        raise ExportError(f"--device {runtime.device}: {folder}'s graphs run on the CPU (--device cpu)")
+    set_threads(runtime.threads)
+    task = exported_task(bundle, runtime.backend)
+    state = bundle.data_state
+    return Trained(folder, task, bundle.kind, state, "fp32", **_data_pipeline(bundle.kind, state, folder))
 
 
 def _data_pipeline(kind: str, state: dict[str, Any], path: str | Path) -> dict[str, Any]:

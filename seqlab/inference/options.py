@@ -289,6 +289,22 @@ def _shown(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
+@dataclasses.dataclass(frozen=True)
+class ExportSettings:
+    """What ``seqlab export`` writes.
+
+    Args:
+        format: ``onnx`` (run by ONNX Runtime) or ``torch-export`` (``torch.export`` programs, run by
+            PyTorch without seqlab's model code).
+        output: the export folder to write (graphs, ``manifest.json``, ``data_state.json``).
+        overwrite: replace an existing export folder (never any other folder).
+    """
+
+    format: Literal["onnx", "torch-export"] = "onnx"
+    output: str | None = None
+    overwrite: bool = False
+
+
 def parse_verb_options(
     verb: str, description: str, argv: list[str], groups: Sequence[type], several: Collection[str] = ()
 ) -> list[Any]:
@@ -354,6 +370,13 @@ def transcribe_main(argv: list[str]) -> None:
     groups = (TrainedModel, Runtime, TranscribeSettings, OutputFile)
     description = "Transcribe audio files with a trained CTC model; writes path<TAB>transcript per file."
     run_verb("transcribe", description, argv, groups, several={"input"})
+
+
+def export_main(argv: list[str]) -> None:
+    """``seqlab export``."""
+    description = "Export a trained model's graphs (ONNX or torch.export) with its data state into a folder."
+    options = parse_verb_options("export", description, argv, (TrainedModel, ExportSettings))
+    importlib.import_module("seqlab.inference.export.verb").export(*options)
 
 
 def _field_help(group: type, name: str) -> str | None:

@@ -20,10 +20,8 @@ import torch
 from seqlab.data.errors import DataError
 from seqlab.data.modules.classification import collate_texts
 from seqlab.data.modules.labelling import collate_sentences
-from seqlab.inference.loader import Trained, load_for_verb
+from seqlab.inference.loader import Trained, load_for_verb, model_path
 from seqlab.inference.options import InputFormat, OutputFile, PredictInput, Runtime, TrainedModel
-from seqlab.tasks.classification import ClassificationTask
-from seqlab.tasks.labelling import LabellingTask
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
@@ -47,7 +45,6 @@ def classify(
         raise DataError(f"{path}: a classifier reads text, CSV, TSV or JSON Lines, not {fmt}")
     examples = read_classification_file(path, column, None, "txt" if fmt == "text" else fmt)
     task = trained.task
-    assert isinstance(task, ClassificationTask)
     items = [(trained.encode(e.text, e.where), None, e.text) for e in examples]
     results: list[tuple[str, float]] = [("", 0.0)] * len(items)
     for batch_ids in _batches([len(ids) for ids, _, _ in items], batch_size):
@@ -87,7 +84,6 @@ def tag(
     else:
         raise DataError(f"{path}: a tagger reads text, CoNLL or CoNLL-U, not {fmt}")
     task = trained.task
-    assert isinstance(task, LabellingTask)
     items = [(*trained.encode(s.tokens), None, s.tokens) for s in sentences]
     tags: list[list[str]] = [[] for _ in sentences]
     for batch_ids in _batches([len(s.tokens) for s in sentences], batch_size):
@@ -115,7 +111,7 @@ def _input_file(input: str) -> Iterator[Path]:
 
 def predict(model: TrainedModel, runtime: Runtime, reading: PredictInput, out: OutputFile) -> None:
     """Predict labels (a classifier) or tags (a tagger) for every example in a file."""
-    path_ckpt = model.checkpoint("predict")
+    path_ckpt = model_path(model, "predict", runtime)
     if not reading.input:
         raise SystemExit("seqlab predict: give `--input FILE` (or `--input -` for standard input)")
     out.check([reading.input], path_ckpt)

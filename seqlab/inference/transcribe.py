@@ -8,7 +8,7 @@ features here are computed exactly as in training.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
@@ -16,17 +16,20 @@ from seqlab.data.errors import DataError
 from seqlab.data.formats.speech_manifest import manifest_audio_paths
 from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
 from seqlab.data.tokenizers.speech_alphabet import Alphabet
-from seqlab.inference.loader import Trained, load_for_verb
+from seqlab.inference.loader import Trained, load_for_verb, model_path
 from seqlab.inference.options import OutputFile, Runtime, TrainedModel, TranscribeSettings, as_evaluated
 from seqlab.nn.word_list import WordListScorer
-from seqlab.tasks.speech import SpeechRecognitionTask
 
 
 class Transcriber:
     """A loaded recognizer with its alphabet and feature settings; ``__call__`` transcribes files."""
 
     def __init__(
-        self, task: SpeechRecognitionTask, alphabet: Alphabet, settings: FeatureSettings, beam_size: int = 1
+        self,
+        task: Any,  # a SpeechRecognitionTask, or an export folder's ExportedRecognizer
+        alphabet: Alphabet,
+        settings: FeatureSettings,
+        beam_size: int = 1,
     ) -> None:
         self.task, self.alphabet, self.settings, self.beam_size = task, alphabet, settings, beam_size
         self.scorer: WordListScorer | None = None
@@ -44,7 +47,7 @@ class Transcriber:
     @classmethod
     def from_trained(cls, trained: Trained, beam_size: int = 1) -> Transcriber:
         task, alphabet, features = trained.task, trained.alphabet, trained.features
-        assert isinstance(task, SpeechRecognitionTask) and alphabet is not None and features is not None
+        assert alphabet is not None and features is not None  # a recognizer's (checkpoint or export)
         return cls(task, alphabet, features, beam_size)
 
     def __call__(self, paths: list[str]) -> list[str]:
@@ -75,7 +78,6 @@ def _load(trained: Trained, settings: TranscribeSettings) -> Transcriber:
     """The transcriber, with the beam size, pruning and (for beam search) word list asked for, or
     else those the checkpoint was evaluated with (:func:`as_evaluated`)."""
     task = trained.task
-    assert isinstance(task, SpeechRecognitionTask)
     settings = as_evaluated("transcribe", settings, settings.evaluated(task))
     beam_size = settings.beam_size or 1
     word_list = None if settings.word_list == "off" else settings.word_list
@@ -91,7 +93,7 @@ def _load(trained: Trained, settings: TranscribeSettings) -> Transcriber:
 
 def transcribe(model: TrainedModel, runtime: Runtime, settings: TranscribeSettings, out: OutputFile) -> None:
     """Transcribe audio files with a trained CTC model; writes ``path<TAB>transcript`` per file."""
-    path = model.checkpoint("transcribe")
+    path = model_path(model, "transcribe", runtime)
     paths = audio_paths(settings.input)
     out.check([*(settings.input or []), *paths], path)  # the manifest and the audio it lists
     trained = load_for_verb(path, "transcribe", runtime)

@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from seqlab.nn.padded_recurrence import graph_mode_active
 from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.recurrent import Cell, RecurrentStack
 
@@ -26,11 +27,26 @@ def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[t
         return x, lengths
     batch, frames, width = x.shape
     x = x * lengths_to_mask(lengths.to(x.device), frames)[..., None].to(x.dtype)
+    if graph_mode_active():
+        return _stack_by_index(x, factor), torch.div(lengths + factor - 1, factor, rounding_mode="floor")
     extra = (-frames) % factor
     if extra:
         x = torch.cat([x, x.new_zeros(batch, extra, width)], dim=1)
     x = x.reshape(batch, (frames + extra) // factor, factor * width)
     return x, torch.div(lengths + factor - 1, factor, rounding_mode="floor")
+
+
+def _stack_by_index(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """:func:`stack_frames`' reshape as gathers, for exported graphs: a reshape of a padded length
+    makes ``torch.export`` fix the frame count, an index does not."""
+    frames = x.size(1)
+    starts = torch.arange((frames + factor - 1) // factor, device=x.device) * factor
+    parts = []
+    for offset in range(factor):
+        index = starts + offset
+        inside = (index < frames)[None, :, None].to(x.dtype)
+        parts.append(x.index_select(1, index.clamp(max=frames - 1)) * inside)
+    return torch.cat(parts, dim=-1)
 
 
 @dataclass(frozen=True)

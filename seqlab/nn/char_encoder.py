@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from seqlab.nn.padded_recurrence import graph_mode_active
 from seqlab.nn.recurrent import Cell, RecurrentStack
 
 
@@ -37,6 +38,8 @@ class CharWordEncoder(nn.Module):
         """Word vectors [B, T, 2 * hidden_size] for chars [B, T, C] and char_lengths [B, T]."""
         batch, words, width = chars.shape
         flat_lengths = char_lengths.reshape(-1)
+        if graph_mode_active():
+            return self._every_word(chars, flat_lengths).view(batch, words, self.output_size)
         real = (flat_lengths > 0).nonzero(as_tuple=True)[0]
         if real.numel() == 0:  # pack_padded_sequence rejects an empty batch
             return self.embedding.weight.new_zeros(batch, words, self.output_size)
@@ -47,3 +50,13 @@ class CharWordEncoder(nn.Module):
         out = encoded.new_zeros(batch * words, self.output_size)
         out = out.index_copy(0, real, encoded)
         return out.view(batch, words, self.output_size)
+
+    def _every_word(self, chars: torch.Tensor, flat_lengths: torch.Tensor) -> torch.Tensor:
+        """[B * T, 2 * hidden_size]: every word slot run (padding words as one character, then zeroed),
+        so an exported graph has no data-dependent shapes; real words get exactly what ``forward``
+        gives them, each row being run on its own."""
+        embedded = self.embedding(chars.reshape(flat_lengths.size(0), -1))
+        _, state = self.rnn(embedded, lengths=flat_lengths.clamp(min=1))
+        h_n = state[0] if isinstance(state, tuple) else state
+        real = (flat_lengths > 0).unsqueeze(1).to(h_n.dtype)
+        return torch.cat([h_n[0], h_n[1]], dim=1) * real

@@ -109,6 +109,40 @@ class LinearChainCRF(nn.Module):
             lengths = mask.sum(1).tolist()
             return [row[:n] for row, n in zip(tags, lengths, strict=True)], scores
 
+    def viterbi_tensors(
+        self, emissions: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`viterbi` as tensors for exported graphs: tags [B, T] (past a sentence's end, its last
+        tag) and scores [B], from two ``scan``s over time (a loop that ``torch.export`` and ONNX keep
+        with a dynamic length). Both scans run over T + 1 steps, the first opening with the start
+        scores and the last a padding step, so no scan is ever shorter than two steps."""
+        from torch._higher_order_ops.scan import scan
+
+        emissions = emissions.float()
+        transitions, start, end = self._scores()
+        batch, steps, k = emissions.shape
+        mask = torch.arange(steps, device=emissions.device)[None, :] < lengths[:, None]
+        frames = torch.cat([emissions, emissions.new_zeros(batch, 1, k)], 1).transpose(0, 1)
+        valid = torch.cat([mask, mask.new_zeros(batch, 1)], 1).transpose(0, 1).unsqueeze(2)
+        first = (torch.arange(steps + 1, device=emissions.device) == 0).view(-1, 1, 1)
+        diagonal = torch.eye(k, dtype=torch.bool, device=emissions.device)
+        opening = torch.zeros_like(transitions).masked_fill(~diagonal, float("-inf"))
+        identity = torch.arange(k, device=emissions.device).expand(batch, k)
+
+        def forward_step(best: torch.Tensor, xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            frame, here, is_first = xs
+            step, pointer = (best.unsqueeze(2) + torch.where(is_first, opening, transitions)).max(dim=1)
+            return torch.where(here, step + frame, best).clone(), torch.where(here, pointer, identity)
+
+        best, pointers = scan(forward_step, start.expand(batch, k).contiguous(), [frames, valid, first])
+        scores, last = (best + end).max(dim=1)
+
+        def backward_step(tag: torch.Tensor, pointer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return pointer.gather(1, tag.unsqueeze(1)).squeeze(1), tag.clone()
+
+        _, tags = scan(backward_step, last, pointers, reverse=True)
+        return tags.transpose(0, 1)[:, :steps], scores
+
 
 def _parse(tag: str) -> tuple[str, str | None]:
     """(prefix, label) of a scheme tag; anything without a B-/I-/E-/S- prefix counts as outside (O)."""

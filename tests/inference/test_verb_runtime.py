@@ -232,7 +232,7 @@ def test_refused_runtimes_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     words.write_text("cat\n", encoding="utf-8")
     base = ("decode", "--ckpt_path", str(ckpt), "--input", str(words))
     line = error_line(capsys, *base, "--backend", "onnxruntime")
-    assert "is a checkpoint, which runs with --backend torch" in line and "seqlab export" in line
+    assert "--backend onnxruntime runs an export folder" in line and "seqlab export --ckpt_path" in line
     line = error_line(capsys, *base, "--precision", "int8", "--device", "cuda")
     assert "--precision int8 runs on the CPU only" in line
 

@@ -37,14 +37,15 @@ class ExportError(UserError):
 @dataclasses.dataclass
 class Graph:
     """One graph to export: ``module(*example)`` traced with these input and output names; every input
-    listed in ``dynamic`` has those axes (index -> name) dynamic, the others are fixed."""
+    listed in ``dynamic`` has those axes (index -> name, or a ``torch.export.Dim`` where the axis has a
+    range) dynamic, the others are fixed."""
 
     name: str
     module: torch.nn.Module
     example: tuple[torch.Tensor, ...]
     inputs: Sequence[str]
     outputs: Sequence[str]
-    dynamic: dict[str, dict[int, str]]
+    dynamic: dict[str, dict[int, Any]]
 
 
 @dataclasses.dataclass
@@ -71,11 +72,31 @@ class Bundle:
 def _dynamic_shapes(graph: Graph) -> tuple[dict[int, Any] | None, ...]:
     dims: dict[str, Any] = {}
     return tuple(
-        {axis: dims.setdefault(dim, torch.export.Dim(dim)) for axis, dim in graph.dynamic[name].items()}
+        {axis: dims.setdefault(_dim_name(dim), _dim(dim)) for axis, dim in graph.dynamic[name].items()}
         if name in graph.dynamic
         else None
         for name in graph.inputs
     )
+
+
+def _dim_name(dim: Any) -> str:
+    return dim if isinstance(dim, str) else str(dim.__name__)
+
+
+def _dim(dim: Any) -> Any:
+    return torch.export.Dim(dim) if isinstance(dim, str) else dim
+
+
+def _shapes(graph: Graph) -> dict[str, list[int | str]]:
+    """Each input's shape as traced, its dynamic axes by name: what a runtime needs to build an input
+    it is not given (a language model's first, all-zero state)."""
+    return {
+        name: [
+            _dim_name(graph.dynamic[name][axis]) if axis in graph.dynamic.get(name, {}) else size
+            for axis, size in enumerate(example.shape)
+        ]
+        for name, example in zip(graph.inputs, graph.example, strict=True)
+    }
 
 
 def export_graph(graph: Graph, fmt: Format, path: Path) -> None:
@@ -122,7 +143,12 @@ def write_bundle(
         for graph in graphs:
             file = graph.name + SUFFIX[fmt]
             export_graph(graph, fmt, work / file)
-            entries[graph.name] = {"file": file, "inputs": list(graph.inputs), "outputs": list(graph.outputs)}
+            entries[graph.name] = {
+                "file": file,
+                "inputs": list(graph.inputs),
+                "outputs": list(graph.outputs),
+                "shapes": _shapes(graph),
+            }
         manifest = {
             "seqlab_export": FORMAT_VERSION,
             "kind": kind,
@@ -158,6 +184,9 @@ def read_bundle(folder: str | Path) -> Bundle:
         raise ExportError(f"{folder}: damaged export ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("seqlab_export") != FORMAT_VERSION:
         raise ExportError(f"{folder / MANIFEST} is not a seqlab export of format {FORMAT_VERSION}")
+    missing = [key for key in ("kind", "format", "graphs") if key not in manifest]
+    if missing or manifest["format"] not in SUFFIX or not isinstance(data_state, dict):
+        raise ExportError(f"{folder / MANIFEST}: damaged export (no valid {', '.join(missing) or 'format'})")
     return Bundle(folder, manifest["kind"], manifest["format"], manifest, data_state)
 
 
@@ -171,7 +200,8 @@ class GraphRunner:
         if backend == "onnxruntime":
             if bundle.format != "onnx":
                 raise ExportError(
-                    f"{bundle.folder} holds {bundle.format} graphs; --backend onnxruntime runs onnx"
+                    f"{bundle.folder} holds {bundle.format} graphs, which --backend onnxruntime cannot run; "
+                    "use --backend torch"
                 )
             import onnxruntime
 
@@ -185,7 +215,8 @@ class GraphRunner:
         else:
             if bundle.format != "torch-export":
                 raise ExportError(
-                    f"{bundle.folder} holds {bundle.format} graphs; --backend torch runs torch-export"
+                    f"{bundle.folder} holds {bundle.format} graphs, which --backend torch cannot run; "
+                    "use --backend onnxruntime"
                 )
             import seqlab.nn.padded_recurrence  # noqa: F401  (the operator the programs call)
 

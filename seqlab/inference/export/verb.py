@@ -1,0 +1,141 @@
+"""``seqlab export``: a trained checkpoint written as an export folder (:mod:`.bundle`), whose graphs the
+inference verbs run with ``--backend torch`` (``torch-export``) or ``--backend onnxruntime`` (``onnx``).
+
+Which graphs a task becomes is :data:`GRAPH_BUILDERS`' choice, by the kind of task the checkpoint holds
+(:func:`seqlab.inference.loader.task_kind`); the searches stay on the host, so the decoding settings the
+task was evaluated with are written beside the graphs for the verbs to start from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from seqlab.inference.export.bundle import ExportError, Graph, is_bundle, write_bundle
+from seqlab.inference.kinds import task_kind
+from seqlab.inference.loader import load_trained
+from seqlab.inference.options import ExportSettings, TrainedModel
+from seqlab.nn.recurrent import RecurrentStack
+from seqlab.nn.scan_cells import SCAN_CELLS
+from seqlab.tasks.base import SeqTask
+
+# kind of task -> "module:function", the function taking the task and giving its graphs.
+GRAPH_BUILDERS: dict[str, str] = {
+    "classification": "seqlab.inference.export.classifier_graphs:classifier_graphs",
+    "tagging": "seqlab.inference.export.tagger_graphs:tagger_graphs",
+    "language model": "seqlab.inference.export.lm_graphs:lm_graphs",
+    "speech recognition": "seqlab.inference.export.ctc_graphs:ctc_graphs",
+    "encoder-decoder": "seqlab.inference.export.seq2seq_graphs:seq2seq_graphs",
+}
+
+# The task attributes that set how a verb searches, written into the manifest where the task has them.
+DECODING_SETTINGS = (
+    "eval_beam_size",
+    "eval_prune",
+    "length_penalty",
+    "max_decode_length",
+    "max_decode_ratio",
+    "word_list",
+    "word_list_penalty",
+)
+
+
+def graph_builder(kind: str) -> Callable[[Any], list[Graph]]:
+    """The function of :data:`GRAPH_BUILDERS` for ``kind``."""
+    if kind not in GRAPH_BUILDERS:
+        raise ExportError(f"seqlab export does not export a {kind} yet")
+    module, _, function = GRAPH_BUILDERS[kind].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def decoding_settings(task: SeqTask) -> dict[str, Any]:
+    return {name: getattr(task, name) for name in DECODING_SETTINGS if hasattr(task, name)}
+
+
+def check_cells(task: SeqTask, path: Path) -> None:
+    """Refuse the scan cells before tracing: their CPU loop over time traces for one length only."""
+    for module in task.modules():
+        if isinstance(module, RecurrentStack) and module.cell in SCAN_CELLS:
+            raise ExportError(
+                f"{path}: its {type(task).__name__} uses the {module.cell} cell, which does not export "
+                "(its loop over time traces for one length only); lstm, gru, rnn_tanh and rnn_relu do"
+            )
+
+
+def check_output(output: Path, checkpoint: Path, overwrite: bool) -> None:
+    """Only an export folder may be replaced (with ``--overwrite``), never a folder holding the checkpoint."""
+    if not output.exists():
+        return
+    if checkpoint.resolve().is_relative_to(output.resolve()):
+        raise ExportError(f"--output {output} holds the checkpoint {checkpoint}; choose another folder")
+    if output.is_dir() and not any(output.iterdir()):
+        return
+    if not is_bundle(output):
+        raise ExportError(f"--output {output} exists and is not a seqlab export; choose another folder")
+    if not overwrite:
+        raise ExportError(f"--output {output} exists; --overwrite replaces it")
+
+
+@contextlib.contextmanager
+def exporter_output_hidden() -> Iterator[None]:
+    """The exporters' own lines (``[torch.onnx] ...`` progress, warnings about their internals, through
+    ``print``, logging and C++) kept off the user's terminal: standard output and error, as Python
+    objects and as file descriptors, go to a temporary file while the graphs are traced. A failure
+    still reaches the user, as the exception :func:`export` turns into one line."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _size(path: Path) -> str:
+    size = float(path.stat().st_size)
+    for unit in ("B", "kB", "MB"):
+        if size < 1000 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def export(model: TrainedModel, settings: ExportSettings) -> None:
+    """Write the checkpoint's graphs, manifest and data state into ``--output``; one line per file."""
+    path = model.checkpoint("export")
+    if not settings.output:
+        raise SystemExit("seqlab export: give `--output DIR` (the export folder to write)")
+    output = Path(settings.output)
+    check_output(output, path, settings.overwrite)
+    task, data_state = load_trained(path, "cpu")
+    kind = task_kind(type(task)) or type(task).__name__
+    build = graph_builder(kind)
+    check_cells(task, path)
+    graphs = build(task)
+    try:
+        with exporter_output_hidden():
+            write_bundle(output, kind, settings.format, graphs, data_state, decoding_settings(task))
+    except Exception as err:  # the exporters raise many kinds; each is one line for the user
+        detail = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        raise ExportError(
+            f"{path}: its {type(task).__name__} did not export to {settings.format}: "
+            f"{type(err).__name__}: {detail}"
+        ) from None
+    for file in sorted(output.iterdir()):
+        print(f"wrote {file} ({_size(file)})")

@@ -1,0 +1,76 @@
+"""What a user gets wrong with exports ends in one error line that names the folder or file and what
+to do, never a traceback: an export folder given to a verb of another kind, a checkpoint with
+``--backend onnxruntime``, a folder of the other format than the backend runs, a missing or damaged
+manifest, a model whose cell does not export, and an ``--output`` that must not be replaced."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from seqlab.inference.export.verb import export
+from seqlab.inference.options import ExportSettings, TrainedModel
+from tests.inference.export_helpers import classifier_checkpoint, error_line
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[str, Path]:
+    """A classifier checkpoint and its torch-export folder (the quicker format to write)."""
+    folder = tmp_path_factory.mktemp("exported")
+    ckpt = classifier_checkpoint(folder)
+    export(TrainedModel(str(ckpt)), ExportSettings("torch-export", str(folder / "clf")))
+    return {"ckpt": ckpt, "folder": folder / "clf"}
+
+
+def test_an_export_of_another_kind_names_the_verb_that_runs_it(exported, capsys) -> None:
+    line = error_line(capsys, ["generate", "--ckpt_path", str(exported["folder"])])
+    assert (
+        line
+        == f"seqlab: error: {exported['folder']} holds an exported classification; use seqlab predict for it"
+    )
+
+
+def test_onnxruntime_runs_export_folders_only(exported, capsys, tmp_path) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("the cat\n", encoding="utf-8")
+    argv = ["predict", "--input", str(text), "--backend", "onnxruntime", "--ckpt_path"]
+    line = error_line(capsys, [*argv, str(exported["ckpt"])])
+    assert "--backend onnxruntime runs an export folder" in line and "seqlab export --ckpt_path" in line
+    line = error_line(capsys, [*argv, str(exported["folder"])])
+    assert "holds torch-export graphs, which --backend onnxruntime cannot run; use --backend torch" in line
+
+
+def test_a_missing_or_damaged_manifest_is_named(exported, capsys, tmp_path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(exported["folder"], broken)
+    text = tmp_path / "in.txt"
+    text.write_text("the cat\n", encoding="utf-8")
+    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+    argv = ["predict", "--input", str(text), "--ckpt_path", str(broken)]
+    assert f"seqlab: error: {broken}: damaged export" in error_line(capsys, argv)
+    (broken / "manifest.json").write_text('{"seqlab_export": 1}', encoding="utf-8")
+    assert "damaged export (no valid kind, format, graphs)" in error_line(capsys, argv)
+    (broken / "manifest.json").unlink()
+    line = error_line(capsys, argv)
+    assert line == f"seqlab: error: {broken} is not a seqlab export: manifest.json is missing"
+
+
+def test_a_scan_cell_is_refused_by_name_and_nothing_is_written(capsys, tmp_path) -> None:
+    ckpt = classifier_checkpoint(tmp_path, cell="mingru")
+    line = error_line(capsys, ["export", "--ckpt_path", str(ckpt), "--output", str(tmp_path / "out")])
+    assert "uses the mingru cell, which does not export" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_is_replaced_only_when_it_is_an_export_and_overwrite_is_given(exported, capsys, tmp_path):
+    argv = ["export", "--ckpt_path", str(exported["ckpt"]), "--format", "torch-export", "--output"]
+    line = error_line(capsys, [*argv, str(exported["folder"])])
+    assert line.endswith("exists; --overwrite replaces it")
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine", encoding="utf-8")
+    line = error_line(capsys, [*argv, str(other), "--overwrite", "true"])
+    assert line.endswith("exists and is not a seqlab export; choose another folder")
+    assert (other / "keep.txt").read_text(encoding="utf-8") == "mine"
