@@ -1,12 +1,13 @@
 """``seqlab decode``: run a trained encoder-decoder over input lines (a file, standard input, or
-interactively line by line) with greedy, beam or sampled decoding."""
+interactively line by line) with greedy, beam or sampled decoding; the model is a checkpoint, or an
+export folder (``seqlab export``) run by PyTorch or ONNX Runtime (``--backend``)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
@@ -16,26 +17,38 @@ from seqlab.data.modules.transduction import detokenize_target, encode_source
 from seqlab.data.tokenizers.base import Tokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.inference.loader import load_trained
-from seqlab.inference.options import DecodeInput, OutputFile, SearchSettings, TrainedModel
-from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
+from seqlab.inference.options import Backend, DecodeInput, OutputFile, SearchSettings, TrainedModel
+from seqlab.nn.search import Hypothesis, StepDecoder, beam_search, greedy_search, sample_search
 from seqlab.tasks.transduction import TransductionTask
 
 
 class Decoder:
     """A loaded model with its tokenizers and search settings; ``__call__`` decodes a list of lines
-    into the n best (output, score) pairs of each."""
+    into the n best (output, score) pairs of each.
+
+    ``model`` is what the searches step (a ``Seq2Seq``, or an export's graphs); ``evaluated`` holds
+    the settings the model was evaluated with (``max_decode_length``, ``max_decode_ratio``: the task,
+    or the export's manifest), which the search settings fall back to.
+    """
 
     def __init__(
-        self, task: TransductionTask, source: Tokenizer, target: Tokenizer, settings: SearchSettings
+        self,
+        model: StepDecoder,
+        evaluated: Any,
+        source: Tokenizer,
+        target: Tokenizer,
+        settings: SearchSettings,
+        device: torch.device | str = "cpu",
     ) -> None:
-        self.task, self.source, self.target, self.settings = task, source, target, settings
-        self.generator = torch.Generator(device=task.device)
+        self.model, self.evaluated, self.device = model, evaluated, torch.device(device)
+        self.source, self.target, self.settings = source, target, settings
+        self.generator = torch.Generator(device=self.device)
         if settings.seed is not None:
             self.generator.manual_seed(settings.seed)
 
     def __call__(self, lines: list[str], where: Iterable[str]) -> list[list[tuple[str, float]]]:
         ids = [encode_source(self.source, line, w) for line, w in zip(lines, where, strict=True)]
-        device = self.task.device
+        device = self.device
         src = pad(ids).to(device)
         lengths = torch.tensor([len(i) for i in ids], dtype=torch.long, device=device)
         found = self.search(src, lengths)
@@ -43,7 +56,7 @@ class Decoder:
 
     def search(self, src: torch.Tensor, lengths: torch.Tensor) -> list[list[Hypothesis]]:
         """The hypotheses of every source row: one sampled or greedy, or the n best of a beam."""
-        s, model, limits = self.settings, self.task.model, self.settings.length_limits(self.task)
+        s, model, limits = self.settings, self.model, self.settings.length_limits(self.evaluated)
         if s.sample:
             sampled = sample_search(
                 model, src, lengths, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
@@ -62,7 +75,21 @@ class Decoder:
         task, state = load_trained(path, device, "decode")
         assert isinstance(task, TransductionTask)  # load_trained refuses the kinds `decode` does not run
         source = tokenizer_from_state(state["tokenizer"])
-        return cls(task, source, tokenizer_from_state(state["target_tokenizer"]), settings)
+        target = tokenizer_from_state(state["target_tokenizer"])
+        return cls(task.model, task, source, target, settings, task.device)
+
+    @classmethod
+    def from_export(cls, folder: Path, backend: str, settings: SearchSettings) -> Decoder:
+        """The encoder-decoder exported into ``folder``, run on the CPU by ``backend`` with torch's
+        thread count."""
+        from seqlab.inference.export.bundle import read_bundle
+        from seqlab.inference.export.seq2seq_runtime import ExportedSeq2Seq, RecordedDecoding
+
+        bundle = read_bundle(folder)
+        model = ExportedSeq2Seq(bundle, backend, torch.get_num_threads())  # type: ignore[arg-type]
+        source = tokenizer_from_state(bundle.data_state["tokenizer"])
+        target = tokenizer_from_state(bundle.data_state["target_tokenizer"])
+        return cls(model, RecordedDecoding.of(bundle), source, target, settings)
 
 
 def one_line(text: str) -> str:
@@ -110,13 +137,19 @@ def _decode_file(run: Decoder, reading: DecodeInput, out: OutputFile, with_score
     out.write(write_all)
 
 
-def decode(model: TrainedModel, reading: DecodeInput, search: SearchSettings, out: OutputFile) -> None:
+def decode(
+    model: TrainedModel, backend: Backend, reading: DecodeInput, search: SearchSettings, out: OutputFile
+) -> None:
     """Decode every input line with a trained encoder-decoder."""
-    path = model.checkpoint("decode")
+    folder = backend.export_folder(model, "decode")
+    path = folder / "manifest.json" if folder else model.checkpoint("decode")
     if not reading.input and not reading.interactive:
         raise SystemExit("seqlab decode: give `--input FILE`, `--input -` or `--interactive true`")
     out.check([reading.input] if reading.input else [], path)
-    run = Decoder.from_checkpoint(path, model.torch_device(), search)
+    if folder:
+        run = Decoder.from_export(folder, backend.backend, search)
+    else:
+        run = Decoder.from_checkpoint(path, model.torch_device(), search)
     with_scores = reading.scores or search.n_best > 1
     with torch.inference_mode():
         if reading.interactive:

@@ -53,6 +53,40 @@ class TrainedModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class Backend:
+    """What runs the model.
+
+    Args:
+        backend: ``torch`` (a checkpoint, or an export folder of format ``torch-export``) or
+            ``onnxruntime`` (an export folder of format ``onnx``, given as ``--ckpt_path DIR``).
+    """
+
+    backend: Literal["torch", "onnxruntime"] = "torch"
+
+    def export_folder(self, model: TrainedModel, verb: str) -> Path | None:
+        """The export folder ``model.ckpt_path`` names, or ``None`` for a checkpoint (which only
+        ``--backend torch`` runs). A folder with graphs but no readable manifest is refused here."""
+        from seqlab.inference.export.bundle import SUFFIX, ExportError, read_bundle
+
+        given = Path(model.ckpt_path) if model.ckpt_path and model.ckpt_path != "last" else None
+        folder = given is not None and given.is_dir()
+        looks_exported = folder and any(
+            any(given.glob(pattern)) for pattern in ("manifest.json", *(f"*{s}" for s in SUFFIX.values()))
+        )
+        if looks_exported or (folder and self.backend != "torch"):
+            read_bundle(given)  # type: ignore[arg-type]  (an ExportError unless it is one)
+            return given
+        if self.backend != "torch" and given is not None and not given.exists():
+            raise ExportError(f"{given} does not exist (--backend {self.backend} runs an export folder)")
+        if self.backend != "torch":
+            raise ExportError(
+                f"--backend {self.backend} runs an export folder (seqlab export); "
+                f"{model.ckpt_path} is a checkpoint: give the folder, or --backend torch"
+            )
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
 class OutputFile:
     """Where a verb writes its results.
 
@@ -260,7 +294,7 @@ def predict_main(argv: list[str]) -> None:
 
 def decode_main(argv: list[str]) -> None:
     """``seqlab decode``."""
-    groups = (TrainedModel, DecodeInput, SearchSettings, OutputFile)
+    groups = (TrainedModel, Backend, DecodeInput, SearchSettings, OutputFile)
     run_verb("decode", "Decode every input line with a trained encoder-decoder.", argv, groups)
 
 

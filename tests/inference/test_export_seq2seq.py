@@ -10,20 +10,28 @@ wrong one.
 
 from __future__ import annotations
 
+import functools
+import io
+import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
+from seqlab.cli import main
 from seqlab.data import CharTokenizer, TransductionData, WordTokenizer
 from seqlab.data.examples import ParallelExample
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import encode_source
 from seqlab.data.sources.transduction import ParallelSource
 from seqlab.data.tokenizers.state import tokenizer_from_state
-from seqlab.inference.export.bundle import read_bundle, write_bundle
+from seqlab.inference.decode import Decoder, _write
+from seqlab.inference.export.bundle import ExportError, read_bundle, write_bundle
 from seqlab.inference.export.seq2seq_graphs import seq2seq_decoding, seq2seq_graphs
 from seqlab.inference.export.seq2seq_runtime import ExportedSeq2Seq
+from seqlab.inference.options import SearchSettings
 from seqlab.nn import Seq2SeqConfig
 from seqlab.nn.search import beam_search, greedy_search
 from seqlab.tasks import TransductionTask
@@ -69,17 +77,29 @@ def _sources(state: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return pad(ids), torch.tensor([len(i) for i in ids])
 
 
-@pytest.fixture(scope="module", params=list(VARIANTS))
-def exported(request, tmp_path_factory) -> tuple[TransductionTask, dict, dict[str, Path]]:
-    """One model exported once in each format."""
-    task, state = _task(*VARIANTS[request.param])
-    folders = {}
-    for fmt in BACKEND:
-        folders[fmt] = tmp_path_factory.mktemp(request.param) / fmt
-        write_bundle(
-            folders[fmt], "encoder-decoder", fmt, seq2seq_graphs(task), state, seq2seq_decoding(task)
-        )  # type: ignore[arg-type]
-    return task, state, folders
+Exported = tuple[TransductionTask, dict, dict[str, Path]]
+
+
+@pytest.fixture(scope="module")
+def export_of(tmp_path_factory) -> Callable[[str], Exported]:
+    """Each variant's model exported once in each format, when a test first asks for it."""
+
+    @functools.cache
+    def export(variant: str) -> Exported:
+        task, state = _task(*VARIANTS[variant])
+        folders = {}
+        for fmt in BACKEND:
+            folders[fmt] = tmp_path_factory.mktemp(variant) / fmt
+            graphs, decoding = seq2seq_graphs(task), seq2seq_decoding(task)
+            write_bundle(folders[fmt], "encoder-decoder", fmt, graphs, state, decoding)  # type: ignore[arg-type]
+        return task, state, folders
+
+    return export
+
+
+@pytest.fixture(params=list(VARIANTS))
+def exported(request, export_of) -> Exported:
+    return export_of(request.param)
 
 
 @pytest.mark.parametrize("fmt", list(BACKEND))
@@ -119,3 +139,81 @@ def test_greedy_and_beam_outputs_are_pytorch_outputs(exported, fmt: str) -> None
         ]
         assert max(abs(a - b) for a, b in scores) < 1e-4
     assert len({len(hyps[0].tokens) for hyps in want}) > 1  # sentences left the batch at different steps
+
+
+@pytest.mark.parametrize("fmt", list(BACKEND))
+def test_decode_verb_runs_an_export_folder(export_of, fmt: str, tmp_path: Path, capsys) -> None:
+    """``seqlab decode`` on the folder writes what the PyTorch model's Decoder writes, with the
+    length limits the manifest recorded (max_decode_length 12)."""
+    task, state, folders = export_of("lstm-additive-feeding")
+    (tmp_path / "words.txt").write_text("\n".join(WORDS) + "\n")
+    flags = ["--input", str(tmp_path / "words.txt"), "--beam_size", "5", "--n_best", "2"]
+    main(["decode", "--ckpt_path", str(folders[fmt]), "--backend", BACKEND[fmt], *flags])
+    got = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    source, target = (tokenizer_from_state(state[k]) for k in ("tokenizer", "target_tokenizer"))
+    settings = SearchSettings(beam_size=5, n_best=2)
+    pytorch = Decoder(task.model, task, source, target, settings)
+    with torch.inference_mode():
+        found = pytorch(WORDS, WORDS)
+    out = io.StringIO()
+    for number, results in enumerate(found, 1):
+        _write(out, number, results, with_scores=True)
+    want = [line.split("\t") for line in out.getvalue().splitlines()]
+    assert len(got) == len(want) == 2 * len(WORDS)
+    assert [(n, text) for n, _, text in got] == [(n, text) for n, _, text in want]
+    assert all(abs(float(a[1]) - float(b[1])) <= 2e-4 for a, b in zip(got, want, strict=True))
+
+
+def _refused(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_wrong_folders_and_backends_are_one_line_errors(export_of, tmp_path: Path, capsys) -> None:
+    """Every way the model given to ``seqlab decode`` can be the wrong one, each refused in one line
+    that names it."""
+    _, _, folders = export_of("lstm-additive-feeding")
+    (tmp_path / "words.txt").write_text("bead\n")
+    decode = ["decode", "--input", str(tmp_path / "words.txt"), "--ckpt_path"]
+    onnx, program = str(folders["onnx"]), str(folders["torch-export"])
+    assert "--backend torch runs torch-export" in _refused([*decode, onnx], capsys)
+    err = _refused([*decode, program, "--backend", "onnxruntime"], capsys)
+    assert "--backend onnxruntime runs onnx" in err
+    (tmp_path / "model.ckpt").write_bytes(b"not read")
+    err = _refused([*decode, str(tmp_path / "model.ckpt"), "--backend", "onnxruntime"], capsys)
+    assert "model.ckpt is a checkpoint" in err and "export folder" in err
+
+    def broken(name: str, change: Callable[[Path], object]) -> str:
+        folder = tmp_path / name
+        shutil.copytree(onnx, folder)
+        change(folder)
+        return str(folder)
+
+    def kind(folder: Path) -> None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps(manifest | {"kind": "classification"}))
+
+    tagger = broken("classifier", kind)
+    assert "use seqlab predict for it" in _refused([*decode, tagger, "--backend", "onnxruntime"], capsys)
+    cases = {
+        "no_manifest": (lambda f: (f / "manifest.json").unlink(), "manifest.json is missing"),
+        "bad_manifest": (lambda f: (f / "manifest.json").write_text("{"), "damaged export"),
+        "no_graph": (lambda f: (f / "decoder_step.onnx").unlink(), "decoder_step.onnx (graph "),
+        "bad_graph": (lambda f: (f / "encoder.onnx").write_bytes(b"\0" * 10), "encoder.onnx: damaged graph"),
+    }
+    for name, (change, said) in cases.items():
+        for backend in ("torch", "onnxruntime"):  # a folder with graphs is an export whichever runs it
+            folder = broken(f"{name}_{backend}", change)
+            err = _refused([*decode, folder, "--backend", backend], capsys)
+            assert said in err or (backend == "torch" and "--backend torch runs torch-export" in err), err
+
+
+def test_scan_cells_are_refused_by_name() -> None:
+    """minGRU has no exportable recurrent operator: the export says so before tracing anything."""
+    task, _ = _task("mingru", "additive", True)
+    with pytest.raises(ExportError, match="cell 'mingru' cannot be exported"):
+        seq2seq_graphs(task)

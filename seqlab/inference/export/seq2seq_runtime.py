@@ -40,7 +40,13 @@ class ExportedSeq2Seq:
 
     def __init__(self, bundle: Bundle, backend: Literal["torch", "onnxruntime"], threads: int = 0) -> None:
         if bundle.kind != ENCODER_KIND:
-            raise ExportError(f"{bundle.folder} is an export of a {bundle.kind} model, not an {ENCODER_KIND}")
+            from seqlab.inference.loader import _task_kinds
+
+            verb = next((runs_it for _, kind, runs_it in _task_kinds() if kind == bundle.kind), None)
+            use = f"; use seqlab {verb} for it" if verb else ""
+            raise ExportError(
+                f"{bundle.folder} holds an exported {bundle.kind} model, not an {ENCODER_KIND}{use}"
+            )
         self.encoder = open_graph(bundle, "encoder", backend, threads)
         self.decoder_step = open_graph(bundle, "decoder_step", backend, threads)
         graphs = bundle.manifest["graphs"]
