@@ -33,7 +33,7 @@ from seqlab.inference.export.seq2seq_graphs import seq2seq_decoding, seq2seq_gra
 from seqlab.inference.export.seq2seq_runtime import ExportedSeq2Seq
 from seqlab.inference.options import SearchSettings
 from seqlab.nn import Seq2SeqConfig
-from seqlab.nn.search import beam_search, greedy_search
+from seqlab.nn.search import beam_search, greedy_search, sample_search
 from seqlab.tasks import TransductionTask
 
 BACKEND = {"onnx": "onnxruntime", "torch-export": "torch"}
@@ -124,12 +124,19 @@ def test_steps_give_pytorch_log_probs(exported, fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", list(BACKEND))
-def test_greedy_and_beam_outputs_are_pytorch_outputs(exported, fmt: str) -> None:
+def test_greedy_sampled_and_beam_outputs_are_pytorch_outputs(exported, fmt: str) -> None:
+    """The searches drive the graphs unchanged: the same tokens (sampling: from the same seed)."""
     task, state, folders = exported
     graphs = ExportedSeq2Seq(read_bundle(folders[fmt]), BACKEND[fmt])  # type: ignore[arg-type]
     src, lengths = _sources(state)
     for search in (
         lambda model: [[h] for h in greedy_search(model, src, lengths, max_len=12, max_len_ratio=1.0)],
+        lambda model: [
+            [h]
+            for h in sample_search(
+                model, src, lengths, max_len=12, top_k=5, generator=torch.Generator().manual_seed(3)
+            )
+        ],
         lambda model: beam_search(model, src, lengths, 5, 5, max_len=12, max_len_ratio=1.0),
     ):
         want, got = search(task.model), search(graphs)
@@ -213,7 +220,8 @@ def test_wrong_folders_and_backends_are_one_line_errors(export_of, tmp_path: Pat
 
 
 def test_scan_cells_are_refused_by_name() -> None:
-    """minGRU has no exportable recurrent operator: the export says so before tracing anything."""
+    """minGRU has no exportable recurrent operator (traced, its scan fixes the source length: the
+    graphs then refuse any other length): the export says so before tracing anything."""
     task, _ = _task("mingru", "additive", True)
     with pytest.raises(ExportError, match="cell 'mingru' cannot be exported"):
         seq2seq_graphs(task)

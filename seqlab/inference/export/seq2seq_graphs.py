@@ -88,8 +88,8 @@ def check_exportable(model: Seq2Seq, cell: str) -> None:
     """Refuse a model whose recurrent cell has no exportable form, naming the cell."""
     if cell not in EXPORTABLE_CELLS:
         raise ExportError(
-            f"an encoder-decoder with cell {cell!r} cannot be exported: seqlab exports the cells "
-            f"{', '.join(EXPORTABLE_CELLS)}"
+            f"an encoder-decoder with cell {cell!r} cannot be exported: its parallel scan traces to a "
+            f"graph of one fixed source length; seqlab exports the cells {', '.join(EXPORTABLE_CELLS)}"
         )
 
 
