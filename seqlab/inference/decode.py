@@ -16,6 +16,7 @@ from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import detokenize_target, encode_source
 from seqlab.data.tokenizers.base import Tokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
+from seqlab.engine.errors import UserError
 from seqlab.inference.loader import load_trained
 from seqlab.inference.options import Backend, DecodeInput, OutputFile, SearchSettings, TrainedModel
 from seqlab.nn.search import Hypothesis, StepDecoder, beam_search, greedy_search, sample_search
@@ -147,6 +148,8 @@ def decode(
         raise SystemExit("seqlab decode: give `--input FILE`, `--input -` or `--interactive true`")
     out.check([reading.input] if reading.input else [], path)
     if folder:
+        if model.device not in ("auto", "cpu"):
+            raise UserError(f"--device {model.device}: an export folder runs on the CPU; leave --device out")
         run = Decoder.from_export(folder, backend.backend, search)
     else:
         run = Decoder.from_checkpoint(path, model.torch_device(), search)

@@ -190,6 +190,7 @@ def test_wrong_folders_and_backends_are_one_line_errors(export_of, tmp_path: Pat
     assert "--backend torch runs torch-export" in _refused([*decode, onnx], capsys)
     err = _refused([*decode, program, "--backend", "onnxruntime"], capsys)
     assert "--backend onnxruntime runs onnx" in err
+    assert "runs on the CPU" in _refused([*decode, program, "--device", "cuda"], capsys)
     (tmp_path / "model.ckpt").write_bytes(b"not read")
     err = _refused([*decode, str(tmp_path / "model.ckpt"), "--backend", "onnxruntime"], capsys)
     assert "model.ckpt is a checkpoint" in err and "export folder" in err
