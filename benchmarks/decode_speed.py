@@ -2,10 +2,12 @@
 words per second) and a trained CTC recognizer (greedy and prefix beam 8, in utterances per second,
 model and search together on precomputed features; ``search 8`` is the beam search alone), each in
 torch fp32, bf16 autocast and int8 dynamic quantization (``quantize_dynamic`` of the ``nn.Linear`` and
-``nn.LSTM`` layers), and with ``reference``: the search as it was before it was sped up (kept in this
-file only: the G2P decoder copying the encoder memory, keys and mask to every hypothesis row at every
-step and re-masking them, beams expanded before the first step; CTC's one-utterance-at-a-time Python
-prefix search).
+``nn.LSTM`` layers), the G2P model also exported to ONNX and run by ONNX Runtime (``onnxruntime``: the
+encoder and decoder-step graphs of ``seqlab.inference.export.seq2seq_graphs``, the same searches on
+the host, the same thread count), and with ``reference``: the search as it was before it was sped up
+(kept in this file only: the G2P decoder copying the encoder memory, keys and mask to every hypothesis
+row at every step and re-masking them, beams expanded before the first step; CTC's
+one-utterance-at-a-time Python prefix search).
 
 Repeats are interleaved (every configuration once, then again), so a load change on a shared machine
 hits all of them alike; the table shows the median rate, its ratio to the reference, the test error
@@ -24,6 +26,7 @@ import contextlib
 import copy
 import dataclasses
 import importlib
+import io
 import math
 import os
 import statistics
@@ -47,6 +50,11 @@ from seqlab.data.modules.batching import pad  # noqa: E402
 from seqlab.data.modules.speech_features import features_for_files  # noqa: E402
 from seqlab.data.modules.transduction import detokenize_target, encode_source  # noqa: E402
 from seqlab.inference.decode import Decoder, SearchSettings  # noqa: E402
+from seqlab.inference.export.bundle import read_bundle, write_bundle  # noqa: E402
+from seqlab.inference.export.seq2seq_graphs import seq2seq_decoding, seq2seq_graphs  # noqa: E402
+from seqlab.inference.export.seq2seq_runtime import ExportedSeq2Seq  # noqa: E402
+from seqlab.inference.loader import load_for_verb  # noqa: E402
+from seqlab.inference.options import Runtime  # noqa: E402
 from seqlab.inference.transcribe import Transcriber, TranscribeSettings  # noqa: E402
 from seqlab.metrics.edit_distance import (  # noqa: E402
     character_error_rate,
@@ -200,9 +208,19 @@ class Config:
     outputs: list = dataclasses.field(default_factory=list)
 
 
-def g2p_configs(path: Path, words: int, batch: int) -> tuple[list[Config], list[list[str]], str]:
-    decoder = Decoder.from_checkpoint(path, "cpu", SearchSettings())
-    task = decoder.task.eval()
+def onnx_model(task, folder: Path, threads: int) -> ExportedSeq2Seq:
+    """``task``'s encoder-decoder exported to ONNX in ``folder``, opened in ONNX Runtime (the
+    exporter's progress lines kept off the table)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        write_bundle(folder, "encoder-decoder", "onnx", seq2seq_graphs(task), {}, seq2seq_decoding(task))
+    return ExportedSeq2Seq(read_bundle(folder), "onnxruntime", threads)
+
+
+def g2p_configs(
+    path: Path, words: int, batch: int, export_dir: Path, threads: int
+) -> tuple[list[Config], list[list[str]], str]:
+    decoder = Decoder.from_trained(load_for_verb(path, "decode", Runtime(device="cpu")), SearchSettings())
+    task = decoder.task
     examples = CmudictG2P(stress=False).load()["test"][:words]
     refs = [list(e.targets) for e in examples]
     batches = []
@@ -240,6 +258,8 @@ def g2p_configs(path: Path, words: int, batch: int) -> tuple[list[Config], list[
     ]
     for precision, model in models.items():
         configs += [Config("g2p", s, precision, runner(model, s, precision)) for s in ("greedy", "beam 5")]
+    exported = onnx_model(task, export_dir / "g2p_onnx", threads)
+    configs += [Config("g2p", s, "onnxruntime", runner(exported, s, "fp32")) for s in ("greedy", "beam 5")]
     return configs, refs, f"{len(examples)} CMUdict test words, batches of {batch}"
 
 
@@ -254,7 +274,7 @@ def speech_sizes(path: Path) -> list[int] | None:
 
 
 def ctc_configs(path: Path, utterances: int, batch: int) -> tuple[list[Config], list[str], str]:
-    run = Transcriber.from_checkpoint(path, "cpu")
+    run = Transcriber.from_checkpoint(path)
     task = run.task.eval()
     sizes = speech_sizes(path)
     split = (BuiltinSpeech(sizes=sizes) if sizes else BuiltinSpeech()).load()["test"]
@@ -352,7 +372,7 @@ def report(configs: list[Config], refs: list, unit: str, what: str) -> None:
     print(
         f"\n{what}; rate: {'words' if unit == 'g2p' else 'utterances'}/s, median of {len(configs[0].rates)}"
     )
-    print(f"{'search':<8} {'precision':<10} {'rate':>8} {'x ref':>6} {'test err %':>20} {'vs fp32 %':>10}")
+    print(f"{'search':<8} {'precision':<11} {'rate':>8} {'x ref':>6} {'test err %':>20} {'vs fp32 %':>10}")
     ref_rate = {c.search: statistics.median(c.rates) for c in configs if c.precision == "reference"}
     fp32 = {c.search: c.outputs for c in configs if c.precision == "fp32"}
     for c in configs:
@@ -360,7 +380,7 @@ def report(configs: list[Config], refs: list, unit: str, what: str) -> None:
         ratio = f"{rate / ref_rate[c.search]:.2f}" if c.search in ref_rate else "-"
         err = errors(c.outputs, refs, unit)
         differ = 100 * sum(a != b for a, b in zip(c.outputs, fp32[c.search], strict=True)) / len(refs)
-        print(f"{c.search:<8} {c.precision:<10} {rate:>8.1f} {ratio:>6} {err:>20} {differ:>10.2f}")
+        print(f"{c.search:<8} {c.precision:<11} {rate:>8.1f} {ratio:>6} {err:>20} {differ:>10.2f}")
     print("(vs fp32: % of items whose output differs from torch fp32's with the same search)")
 
 
@@ -387,7 +407,7 @@ def main() -> None:
             path = args.g2p_ckpt or quick_checkpoint(
                 "configs/transduction/g2p_bilstm_attention.yaml", Path(tmp) / "g2p", []
             )
-            configs, refs, what = g2p_configs(path, args.words, args.g2p_batch)
+            configs, refs, what = g2p_configs(path, args.words, args.g2p_batch, Path(tmp), args.threads)
             measure(configs, len(refs), args.repeats)
             report(configs, refs, "g2p", f"G2P {path}: {what}")
         if args.skip != "ctc":

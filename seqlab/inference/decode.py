@@ -1,11 +1,12 @@
 """``seqlab decode``: run a trained encoder-decoder over input lines (a file, standard input, or
-interactively line by line) with greedy, beam or sampled decoding."""
+interactively line by line) with greedy, beam or sampled decoding; the model is a checkpoint, or an
+export folder (``seqlab export``) run by PyTorch or ONNX Runtime (``--backend``)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
@@ -23,7 +24,6 @@ from seqlab.inference.options import (
     as_evaluated,
 )
 from seqlab.nn.search import Hypothesis, beam_search, greedy_search, sample_search
-from seqlab.tasks.transduction import TransductionTask
 
 
 class Decoder:
@@ -31,9 +31,9 @@ class Decoder:
     checkpoint's, :func:`as_evaluated`); ``__call__`` decodes a list of lines into the n best
     (output, score) pairs of each."""
 
-    def __init__(
-        self, task: TransductionTask, source: Tokenizer, target: Tokenizer, settings: SearchSettings
-    ) -> None:
+    def __init__(self, task: Any, source: Tokenizer, target: Tokenizer, settings: SearchSettings) -> None:
+        """``task``: a TransductionTask, or an export folder's ``ExportedTransducer`` (``model``,
+        ``device`` and the evaluated decoding settings, under the task's names)."""
         self.task, self.source, self.target = task, source, target
         self.settings = as_evaluated("decode", settings, settings.evaluated(task))
         self.generator = torch.Generator(device=task.device)

@@ -11,6 +11,7 @@ with ONNX Runtime or PyTorch (:class:`GraphRunner`, torch tensors in and out eit
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -64,19 +65,29 @@ class Bundle:
 
     def graph_file(self, name: str) -> Path:
         try:
-            return self.folder / self.manifest["graphs"][name]["file"]
-        except KeyError:
+            path = self.folder / self.manifest["graphs"][name]["file"]
+        except (KeyError, TypeError):
             raise ExportError(f"{self.folder / MANIFEST} has no graph {name!r}") from None
+        if not path.is_file():
+            raise ExportError(f"{self.folder}: damaged export: {path.name} (graph {name!r}) is missing")
+        return path
 
 
-def _dynamic_shapes(graph: Graph) -> tuple[dict[int, Any] | None, ...]:
+def _dynamic_shapes(graph: Graph) -> tuple[Any, ...]:
+    """One entry per input, nested as ``forward`` takes them: the inputs a ``*args`` takes form one
+    tuple (a graph whose inputs depend on the model, as an encoder-decoder's step)."""
     dims: dict[str, Any] = {}
-    return tuple(
+    shapes = tuple(
         {axis: dims.setdefault(_dim_name(dim), _dim(dim)) for axis, dim in graph.dynamic[name].items()}
         if name in graph.dynamic
         else None
         for name in graph.inputs
     )
+    params = inspect.signature(graph.module.forward).parameters.values()
+    if not any(p.kind is p.VAR_POSITIONAL for p in params):
+        return shapes
+    named = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    return (*shapes[:named], shapes[named:])
 
 
 def _dim_name(dim: Any) -> str:
@@ -209,9 +220,12 @@ class GraphRunner:
             if threads:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
-            self.session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            try:
+                self.session = onnxruntime.InferenceSession(
+                    str(path), options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as err:  # onnxruntime raises its own untyped failures
+                raise ExportError(f"{path}: damaged graph ({str(err).splitlines()[0]})") from None
         else:
             if bundle.format != "torch-export":
                 raise ExportError(
@@ -220,7 +234,10 @@ class GraphRunner:
                 )
             import seqlab.nn.padded_recurrence  # noqa: F401  (the operator the programs call)
 
-            self.module = torch.export.load(str(path)).module()
+            try:
+                self.module = torch.export.load(str(path)).module()
+            except Exception as err:  # a truncated archive, another torch's program
+                raise ExportError(f"{path}: damaged graph ({str(err).splitlines()[0]})") from None
 
     def __call__(self, **tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.backend == "onnxruntime":

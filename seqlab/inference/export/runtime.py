@@ -150,9 +150,9 @@ class ExportedRecognizer:
 def exported_task(bundle: Bundle, backend: BackendName) -> Any:
     """The object that stands in for the task of an export folder's kind, its graphs run by ``backend``."""
     if bundle.kind == "encoder-decoder":
-        from seqlab.inference.export.seq2seq_runtime import ExportedSeq2Seq
+        from seqlab.inference.export.seq2seq_runtime import ExportedTransducer
 
-        return ExportedSeq2Seq(bundle, backend)
+        return ExportedTransducer(bundle, backend, torch.get_num_threads())
     stands_in = {
         "classification": ExportedClassifier,
         "tagging": ExportedTagger,
