@@ -2,12 +2,13 @@
 words per second) and a trained CTC recognizer (greedy and prefix beam 8, in utterances per second,
 model and search together on precomputed features; ``search 8`` is the beam search alone), each in
 torch fp32, bf16 autocast and int8 dynamic quantization (``quantize_dynamic`` of the ``nn.Linear`` and
-``nn.LSTM`` layers), the G2P model also exported to ONNX and run by ONNX Runtime (``onnxruntime``: the
-encoder and decoder-step graphs of ``seqlab.inference.export.seq2seq_graphs``, the same searches on
-the host, the same thread count), and with ``reference``: the search as it was before it was sped up
-(kept in this file only: the G2P decoder copying the encoder memory, keys and mask to every hypothesis
-row at every step and re-masking them, beams expanded before the first step; CTC's
-one-utterance-at-a-time Python prefix search).
+``nn.LSTM`` layers), loaded and run by the same code as the verbs' ``--precision``
+(``seqlab.inference.loader.load_for_verb``, ``seqlab.inference.precision``); ``onnxruntime``: the same
+checkpoint written by ``seqlab export --format onnx`` and run as ``--backend onnxruntime`` runs it (the
+graphs in ONNX Runtime with the same thread count, the same searches on the host); and ``reference``:
+the search as it was before it was sped up (kept in this file only: the G2P decoder copying the encoder
+memory, keys and mask to every hypothesis row at every step and re-masking them, beams expanded before
+the first step; CTC's one-utterance-at-a-time Python prefix search).
 
 Repeats are interleaved (every configuration once, then again), so a load change on a shared machine
 hits all of them alike; the table shows the median rate, its ratio to the reference, the test error
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import dataclasses
 import importlib
 import io
@@ -40,7 +40,6 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,11 +49,9 @@ from seqlab.data.modules.batching import pad  # noqa: E402
 from seqlab.data.modules.speech_features import features_for_files  # noqa: E402
 from seqlab.data.modules.transduction import detokenize_target, encode_source  # noqa: E402
 from seqlab.inference.decode import Decoder, SearchSettings  # noqa: E402
-from seqlab.inference.export.bundle import read_bundle, write_bundle  # noqa: E402
-from seqlab.inference.export.seq2seq_graphs import seq2seq_decoding, seq2seq_graphs  # noqa: E402
-from seqlab.inference.export.seq2seq_runtime import ExportedSeq2Seq  # noqa: E402
-from seqlab.inference.loader import load_for_verb  # noqa: E402
-from seqlab.inference.options import Runtime  # noqa: E402
+from seqlab.inference.export.verb import export  # noqa: E402
+from seqlab.inference.loader import Trained, load_for_verb  # noqa: E402
+from seqlab.inference.options import ExportSettings, Precision, Runtime, TrainedModel  # noqa: E402
 from seqlab.inference.transcribe import Transcriber, TranscribeSettings  # noqa: E402
 from seqlab.metrics.edit_distance import (  # noqa: E402
     character_error_rate,
@@ -183,17 +180,21 @@ def quick_checkpoint(config: str, folder: Path, extra: list[str]) -> Path:
     return max(folder.glob("**/checkpoints/last.ckpt"), key=os.path.getmtime)
 
 
-def int8(model: nn.Module) -> nn.Module:
-    """A copy with dynamically quantized (int8 weights, per-batch activation scale) Linear and LSTM."""
-    quantized = copy.deepcopy(model)
-    torch.ao.quantization.quantize_dynamic(quantized, {nn.Linear, nn.LSTM}, dtype=torch.qint8, inplace=True)
-    return quantized
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 
 
-def precision_context(precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def load_each_precision(path: Path, verb: str, threads: int, folder: Path) -> dict[str, Trained]:
+    """The checkpoint loaded once per precision, as ``seqlab <verb> --precision P`` loads it, and
+    (``onnxruntime``) written by ``seqlab export --format onnx`` into ``folder`` and loaded as
+    ``seqlab <verb> --backend onnxruntime`` loads that."""
+    loaded: dict[str, Trained] = {
+        p: load_for_verb(path, verb, Runtime(device="cpu", precision=p, threads=threads)) for p in PRECISIONS
+    }
+    with contextlib.redirect_stdout(io.StringIO()):  # the export's "wrote ..." lines
+        export(TrainedModel(ckpt_path=str(path)), ExportSettings(format="onnx", output=str(folder)))
+    runtime = Runtime(device="cpu", threads=threads, backend="onnxruntime")
+    loaded["onnxruntime"] = load_for_verb(folder, verb, runtime)
+    return loaded
 
 
 @dataclasses.dataclass
@@ -208,18 +209,11 @@ class Config:
     outputs: list = dataclasses.field(default_factory=list)
 
 
-def onnx_model(task, folder: Path, threads: int) -> ExportedSeq2Seq:
-    """``task``'s encoder-decoder exported to ONNX in ``folder``, opened in ONNX Runtime (the
-    exporter's progress lines kept off the table)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        write_bundle(folder, "encoder-decoder", "onnx", seq2seq_graphs(task), {}, seq2seq_decoding(task))
-    return ExportedSeq2Seq(read_bundle(folder), "onnxruntime", threads)
-
-
 def g2p_configs(
-    path: Path, words: int, batch: int, export_dir: Path, threads: int
+    path: Path, words: int, batch: int, threads: int, tmp: Path
 ) -> tuple[list[Config], list[list[str]], str]:
-    decoder = Decoder.from_trained(load_for_verb(path, "decode", Runtime(device="cpu")), SearchSettings())
+    loaded = load_each_precision(path, "decode", threads, tmp / "g2p_onnx")
+    decoder = Decoder.from_trained(loaded["fp32"], SearchSettings(beam_size=1, length_penalty=0.0))
     task = decoder.task
     examples = CmudictG2P(stress=False).load()["test"][:words]
     refs = [list(e.targets) for e in examples]
@@ -228,12 +222,13 @@ def g2p_configs(
         ids = [encode_source(decoder.source, e.source, "test") for e in examples[start : start + batch]]
         batches.append((pad(ids), torch.tensor([len(i) for i in ids])))
     limits = SearchSettings().length_limits(task)
-    models = {"fp32": task.model, "bf16": task.model, "int8": int8(task.model)}
 
-    def runner(model, search: str, precision: str, old: bool = False) -> Callable[[], list]:
+    def runner(trained: Trained, search: str, old: bool = False) -> Callable[[], list]:
+        model = trained.task.model
+
         def run() -> list[str]:
             out = []
-            with torch.inference_mode(), precision_context(precision):
+            with trained.running():
                 for src, lengths in batches:
                     if search == "greedy":
                         hyps = greedy_search(
@@ -254,12 +249,10 @@ def g2p_configs(
         return run
 
     configs = [
-        Config("g2p", s, "reference", runner(task.model, s, "fp32", old=True)) for s in ("greedy", "beam 5")
+        Config("g2p", s, "reference", runner(loaded["fp32"], s, old=True)) for s in ("greedy", "beam 5")
     ]
-    for precision, model in models.items():
-        configs += [Config("g2p", s, precision, runner(model, s, precision)) for s in ("greedy", "beam 5")]
-    exported = onnx_model(task, export_dir / "g2p_onnx", threads)
-    configs += [Config("g2p", s, "onnxruntime", runner(exported, s, "fp32")) for s in ("greedy", "beam 5")]
+    for precision, trained in loaded.items():
+        configs += [Config("g2p", s, precision, runner(trained, s)) for s in ("greedy", "beam 5")]
     return configs, refs, f"{len(examples)} CMUdict test words, batches of {batch}"
 
 
@@ -273,9 +266,12 @@ def speech_sizes(path: Path) -> list[int] | None:
     return source.get("init_args", {}).get("sizes") if isinstance(source, dict) else None
 
 
-def ctc_configs(path: Path, utterances: int, batch: int) -> tuple[list[Config], list[str], str]:
-    run = Transcriber.from_checkpoint(path)
-    task = run.task.eval()
+def ctc_configs(
+    path: Path, utterances: int, batch: int, threads: int, tmp: Path
+) -> tuple[list[Config], list[str], str]:
+    loaded = load_each_precision(path, "transcribe", threads, tmp / "ctc_onnx")
+    run = Transcriber.from_trained(loaded["fp32"])
+    task = run.task
     sizes = speech_sizes(path)
     split = (BuiltinSpeech(sizes=sizes) if sizes else BuiltinSpeech()).load()["test"]
     chosen = split.utterances[:utterances]
@@ -287,12 +283,13 @@ def ctc_configs(path: Path, utterances: int, batch: int) -> tuple[list[Config], 
         lengths = torch.tensor([len(f) for f in part])
         batches.append((torch.nn.utils.rnn.pad_sequence(part, batch_first=True), lengths))
     prune = TranscribeSettings().prune
-    models = {"fp32": task.model, "bf16": task.model, "int8": int8(task.model)}
 
-    def runner(model, search: str, precision: str, old: bool = False) -> Callable[[], list]:
+    def runner(trained: Trained, search: str, old: bool = False) -> Callable[[], list]:
+        model = getattr(trained.task, "model", trained.task)  # an export's recognizer is its own forward
+
         def run_all() -> list[str]:
             out = []
-            with torch.inference_mode(), precision_context(precision):
+            with trained.running():
                 for x, lengths in batches:
                     log_probs, out_lengths = model(x, lengths)
                     log_probs = log_probs.float()
@@ -329,9 +326,9 @@ def ctc_configs(path: Path, utterances: int, batch: int) -> tuple[list[Config], 
 
         return run_search
 
-    configs = [Config("ctc", "beam 8", "reference", runner(task.model, "beam 8", "fp32", old=True))]
-    for precision, model in models.items():
-        configs += [Config("ctc", s, precision, runner(model, s, precision)) for s in ("greedy", "beam 8")]
+    configs = [Config("ctc", "beam 8", "reference", runner(loaded["fp32"], "beam 8", old=True))]
+    for precision, trained in loaded.items():
+        configs += [Config("ctc", s, precision, runner(trained, s)) for s in ("greedy", "beam 8")]
     configs += [
         Config("ctc", "search 8", "reference", search_only(old=True)),
         Config("ctc", "search 8", "fp32", search_only(old=False)),
@@ -407,7 +404,7 @@ def main() -> None:
             path = args.g2p_ckpt or quick_checkpoint(
                 "configs/transduction/g2p_bilstm_attention.yaml", Path(tmp) / "g2p", []
             )
-            configs, refs, what = g2p_configs(path, args.words, args.g2p_batch, Path(tmp), args.threads)
+            configs, refs, what = g2p_configs(path, args.words, args.g2p_batch, args.threads, Path(tmp))
             measure(configs, len(refs), args.repeats)
             report(configs, refs, "g2p", f"G2P {path}: {what}")
         if args.skip != "ctc":
@@ -416,7 +413,7 @@ def main() -> None:
                 Path(tmp) / "ctc",
                 ["--data.init_args.source.init_args.sizes", "[1600, 100, 300]"],
             )
-            configs, refs, what = ctc_configs(path, args.utterances, args.ctc_batch)
+            configs, refs, what = ctc_configs(path, args.utterances, args.ctc_batch, args.threads, Path(tmp))
             measure(configs, len(refs), args.repeats)
             ref = next(c for c in configs if c.precision == "reference")
             new = next(c for c in configs if c.precision == "fp32" and c.search == ref.search)

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import importlib
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,13 @@ from seqlab.inference.export.bundle import ExportError
 from seqlab.inference.export.runtime import exported_task, open_export
 from seqlab.inference.kinds import check_verb, task_kinds
 from seqlab.inference.options import Precision, Runtime, TrainedModel
-from seqlab.inference.precision import autocast, check_precision, set_threads, with_precision
+from seqlab.inference.precision import (
+    check_precision,
+    precision_note,
+    precision_running,
+    set_threads,
+    with_precision,
+)
 from seqlab.tasks.base import SeqTask
 
 
@@ -181,7 +188,7 @@ class Trained:
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
         """Inference mode, in the precision asked for (bf16: autocast on the task's device)."""
-        with torch.inference_mode(), autocast(self.precision, self.task.device):
+        with precision_running(self.precision, self.task.device):
             yield
 
 
@@ -209,6 +216,8 @@ def load_for_verb(path: str | Path, verb: str, runtime: Runtime) -> Trained:
     set_threads(runtime.threads)
     task, state = load_trained(path, device, verb)
     kind = next(kind for base, kind, _ in task_kinds() if isinstance(task, base))
+    if (note := precision_note(task, runtime.precision, device)) is not None:
+        print(f"seqlab {verb}: {note}", file=sys.stderr)
     task = with_precision(task, runtime.precision)
     return Trained(Path(path), task, kind, state, runtime.precision, **_data_pipeline(kind, state, path))
 

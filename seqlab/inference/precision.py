@@ -10,6 +10,8 @@ AVX-512 bf16, since the per-step cells are not fused in bf16): measure, do not a
 from __future__ import annotations
 
 import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import TypeVar
 
 import torch
@@ -17,10 +19,30 @@ from torch import nn
 
 from seqlab.engine.errors import UserError
 from seqlab.inference.options import Precision
+from seqlab.nn.recurrent import cpu_bf16_lstm_works
 
 Module = TypeVar("Module", bound=nn.Module)
 
 QUANTIZED_LAYERS = {nn.Linear, nn.LSTM}  # the layers torch's dynamic int8 quantization has kernels for
+
+# Warnings hidden while a verb quantizes and runs its model, each matched by its own words: torch's
+# deprecations of ``torch.ao.quantization`` and of the quantized-tensor functions its own dynamic int8
+# LSTM calls (nothing a user can change; the int8 path is tested, so its removal would show in the
+# tests first), and seqlab's bf16-LSTM fallback warning, whose advice is for training: a verb says it
+# once, in its own words, at load (:func:`precision_note`).
+_HIDDEN_WHILE_RUNNING = (
+    r"torch\.ao\.quantization is deprecated",
+    r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation",
+    r"oneDNN has no bf16 LSTM kernel for this CPU",
+)
+
+
+@contextlib.contextmanager
+def _hidden_warnings() -> Iterator[None]:
+    with warnings.catch_warnings():
+        for pattern in _HIDDEN_WHILE_RUNNING:
+            warnings.filterwarnings("ignore", message=pattern)
+        yield
 
 
 def set_threads(threads: int | None) -> None:
@@ -40,8 +62,19 @@ def with_precision(model: Module, precision: Precision) -> Module:
     place by dynamically quantized ones (int8 weights, activations scaled per batch); ``fp32`` and
     ``bf16`` leave the weights as they are (``bf16`` is autocast, :func:`autocast`)."""
     if precision == "int8":
-        torch.ao.quantization.quantize_dynamic(model, QUANTIZED_LAYERS, dtype=torch.qint8, inplace=True)
+        with _hidden_warnings():
+            torch.ao.quantization.quantize_dynamic(model, QUANTIZED_LAYERS, dtype=torch.qint8, inplace=True)
     return model
+
+
+def precision_note(model: nn.Module, precision: Precision, device: str | torch.device) -> str | None:
+    """What a user should know about running ``model`` at ``precision`` here, if anything: on a CPU
+    without a bf16 LSTM kernel, bf16 runs the LSTM layers in float32 (and is often slower)."""
+    if precision != "bf16" or torch.device(device).type != "cpu":
+        return None
+    if not any(isinstance(m, nn.LSTM) for m in model.modules()) or cpu_bf16_lstm_works():
+        return None
+    return "bf16: this CPU has no bf16 LSTM kernel, so the LSTM layers run in float32 and the rest in bf16"
 
 
 def autocast(precision: Precision, device: str | torch.device) -> contextlib.AbstractContextManager:
@@ -49,3 +82,10 @@ def autocast(precision: Precision, device: str | torch.device) -> contextlib.Abs
     if precision == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def precision_running(precision: Precision, device: str | torch.device) -> Iterator[None]:
+    """Inference mode in ``precision``'s context, with the warnings of ``_HIDDEN_WHILE_RUNNING`` hidden."""
+    with _hidden_warnings(), torch.inference_mode(), autocast(precision, device):
+        yield

@@ -27,6 +27,7 @@ from seqlab.inference.precision import autocast, with_precision
 from seqlab.inference.transcribe import Transcriber
 from seqlab.nn import AcousticConfig, ClassifierConfig, RecurrentLMConfig, Seq2SeqConfig, TaggerConfig
 from seqlab.nn import generate as sample
+from seqlab.nn.recurrent import cpu_bf16_lstm_works
 from seqlab.nn.search import beam_search, greedy_search
 from seqlab.tasks import (
     ClassificationTask,
@@ -310,3 +311,23 @@ def test_every_kind_runs_at_every_precision(precision: str) -> None:
         got["speech recognition"], torch.ones_like(got["speech recognition"]), atol=0.02, rtol=0.0
     )
     assert torch.isfinite(got["encoder-decoder"]).all()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_precisions_print_no_library_warnings(
+    precision: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    """``seqlab decode --precision bf16|int8`` shows seqlab's own lines only: no warning from torch's
+    quantized LSTM or the bf16 LSTM fallback (tried on an LSTM model, which raises both), and, where
+    this CPU lacks a bf16 LSTM kernel, one line saying so in inference terms."""
+    ckpt = g2p_checkpoint(tmp_path / "g2p.ckpt")
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join(WORDS) + "\n", encoding="utf-8")
+    out, err = run_verb(
+        capsys, "decode", "--ckpt_path", str(ckpt), "--input", str(words), "--precision", precision
+    )
+    assert len(out.splitlines()) == len(WORDS)
+    assert not [w for w in recwarn if "quantize" in str(w.message) or "bf16 LSTM" in str(w.message)]
+    assert "Warning" not in err
+    note = "no bf16 LSTM kernel, so the LSTM layers run in float32"
+    assert (note in err) == (precision == "bf16" and not cpu_bf16_lstm_works())
