@@ -165,12 +165,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime intra-op threads")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per configuration")
+    parser.add_argument("--cases", default="classifier,tagger,ctc,lm", help="which models, comma-separated")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"threads {args.threads}, median of {args.repeats} interleaved repeats", flush=True)
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
-        for make in (classifier_case, tagger_case, ctc_case, lm_case):
+        cases = {"classifier": classifier_case, "tagger": tagger_case, "ctc": ctc_case, "lm": lm_case}
+        for make in (cases[name] for name in args.cases.split(",")):
             case, unit, inputs, runs = make(Path(tmp))
             outputs = {name: [run(*a) for a in inputs] for name, run in runs.items()}  # warm-up too
             times: dict[str, list[float]] = {name: [] for name in runs}
