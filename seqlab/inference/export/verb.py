@@ -52,7 +52,10 @@ def graph_builder(kind: str) -> Callable[[Any], list[Graph]]:
     if kind not in GRAPH_BUILDERS:
         raise ExportError(f"seqlab export does not export a {kind} yet")
     module, _, function = GRAPH_BUILDERS[kind].partition(":")
-    return getattr(importlib.import_module(module), function)
+    try:
+        return getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError):  # a table entry whose module this version does not have
+        raise ExportError(f"seqlab export does not export a {kind} in this version") from None
 
 
 def decoding_settings(task: SeqTask) -> dict[str, Any]:
