@@ -74,3 +74,19 @@ def test_output_is_replaced_only_when_it_is_an_export_and_overwrite_is_given(exp
     line = error_line(capsys, [*argv, str(other), "--overwrite", "true"])
     assert line.endswith("exists and is not a seqlab export; choose another folder")
     assert (other / "keep.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_language_model_without_a_recurrent_step_is_refused(capsys, tmp_path) -> None:
+    """A fixed-window model has no recurrent state for the step graph to carry: refused by name."""
+    from seqlab.data.tokenizers.characters import CharTokenizer
+    from seqlab.nn.window_lm import FixedWindowLMConfig
+    from seqlab.tasks.window_lm import FixedWindowLMTask
+    from tests.inference.export_helpers import save_checkpoint
+
+    chars = CharTokenizer().fit(["the cat sleeps"])
+    task = FixedWindowLMTask(chars.vocab_size, FixedWindowLMConfig(context_size=3, hidden_size=8))
+    state = {"tokenizer": chars.state_dict()}
+    ckpt = save_checkpoint(tmp_path / "window.ckpt", task, "LanguageModelData", state)
+    line = error_line(capsys, ["export", "--ckpt_path", str(ckpt), "--output", str(tmp_path / "out")])
+    assert "a FixedWindowLMTask does not export" in line
+    assert not (tmp_path / "out").exists()

@@ -53,7 +53,13 @@ def graph_builder(kind: str) -> Callable[[Any], list[Graph]]:
     if kind not in GRAPH_BUILDERS:
         raise ExportError(f"seqlab export does not export a {kind} yet")
     module, _, function = GRAPH_BUILDERS[kind].partition(":")
-    return getattr(importlib.import_module(module), function)
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:  # a bug inside the module: its own traceback
+            raise
+        raise ExportError(f"seqlab export does not export a {kind} in this version") from None
+    return getattr(found, function)
 
 
 def decoding_settings(task: SeqTask) -> dict[str, Any]:
