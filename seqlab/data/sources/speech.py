@@ -68,20 +68,34 @@ class SpeechSource(ABC):
 
 
 class SpeechManifests(SpeechSource):
-    """Local JSON Lines manifests (``{"audio": "a.wav", "text": "..."}`` per line, see
-    ``seqlab.data.formats.speech_manifest``).
+    """Local manifests: JSON Lines (``{"audio": "a.wav", "text": "..."}`` per line) or TSV/CSV tables
+    with a header (by suffix), see ``seqlab.data.formats.speech_manifest``.
 
     Args:
         train: training manifest.
         validation: validation manifest.
         test: test manifest.
+        audio_column: column (or JSON key) of the audio path (``None``: ``audio``, else ``path``).
+        text_column: column (or JSON key) of the transcript (``None``: ``text``, else ``transcript``).
     """
 
-    def __init__(self, train: str, validation: str, test: str | None = None) -> None:
+    def __init__(
+        self,
+        train: str,
+        validation: str,
+        test: str | None = None,
+        audio_column: str | None = None,
+        text_column: str | None = None,
+    ) -> None:
         self.files = {"train": train, "validation": validation, "test": test}
+        self.audio_column, self.text_column = audio_column, text_column
 
     def load(self) -> dict[str, SpeechSplit]:
-        return {split: ManifestSplit(read_manifest(path)) for split, path in self.files.items() if path}
+        return {
+            split: ManifestSplit(read_manifest(path, self.audio_column, self.text_column))
+            for split, path in self.files.items()
+            if path
+        }
 
 
 class BuiltinSpeech(SpeechSource):
