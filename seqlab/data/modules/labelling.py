@@ -118,9 +118,19 @@ class LabellingData(SupervisedData):
         self._repair_iob1()
         # A copy: the default is one lazy_instance shared by every LabellingData, and fit_tokens()
         # keeps a vocabulary it already has.
-        self.words = copy.deepcopy(words).fit_tokens(s.tokens for s in train)
+        origin = checked_settings.training_origin(source)
+        self.words = checked_settings.fitted(
+            "data.words", origin, lambda: copy.deepcopy(words).fit_tokens(s.tokens for s in train)
+        )
         self.chars = (
-            CharTokenizer(char_min_freq).fit([t for s in train for t in s.tokens]) if characters else None
+            checked_settings.fitted(
+                "data",
+                origin,
+                lambda: CharTokenizer(char_min_freq).fit([t for s in train for t in s.tokens]),
+                {"min_freq": "char_min_freq"},
+            )
+            if characters
+            else None
         )
         self.tag_set = LabelSet.fit((t for s in train for t in s.tags or []), what="tag")
         # Per evaluation split: each tag training never saw -> (tokens with it, where the first is).
