@@ -19,6 +19,7 @@ from seqlab.data.tokenizers.characters import CharTokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.data.tokenizers.subwords import SentencePieceTokenizer
 from seqlab.data.tokenizers.words import WordTokenizer
+from tests.shared_data import shared_file
 
 # --- WordTokenizer ---------------------------------------------------------------------------------
 
@@ -344,3 +345,20 @@ def test_hub_classification_from_a_saved_dataset_directory() -> None:
         HubClassification("sst", validation_split=None, validation_fraction=0.3), CharTokenizer()
     )
     assert len(held.splits["train"]) + len(held.splits["validation"]) == 12
+
+
+def test_clinc150_in_scope_setting_drops_the_oos_rows() -> None:
+    """The real CLINC150 TSVs (``text intent domain``) read with ``label_column: intent`` and
+    ``drop_labels: [oos]``: the in-scope split sizes of the data README and 150 intents; dropping
+    every label of a file is an error naming the file and the key."""
+    files = [str(shared_file(f"classification/{split}.tsv")) for split in ("train", "valid", "test")]
+    splits = ClassificationFiles(*files, label_column="intent", drop_labels=["oos"]).load()
+    assert {split: len(rows) for split, rows in splits.items()} == {
+        "train": 15000,
+        "validation": 3000,
+        "test": 4500,
+    }
+    assert len({e.label for e in splits["train"]}) == 150 and "oos" not in {e.label for e in splits["test"]}
+    Path("one.tsv").write_text("text\tintent\nhello\toos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"^one\.tsv: no examples left after dropping labels \['oos'\]"):
+        ClassificationFiles("one.tsv", "one.tsv", label_column="intent", drop_labels=["oos"]).load()
