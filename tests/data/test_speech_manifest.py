@@ -86,15 +86,16 @@ def test_resampling_and_stereo(tmp_path: Path) -> None:
 
 def test_fsdd_tsv_manifests_read_as_distributed() -> None:
     """The Free Spoken Digit Dataset's TSV lists (``path digit transcript speaker index``, paths
-    relative to the TSV's folder) read as they are: the official 2,700/300 take split, transcripts
-    from the ``transcript`` column, and 8 kHz audio resampled to the features' 16 kHz."""
+    relative to the TSV's folder) read as they are: the official 2,700/300 take split (validation held
+    out of train, as FSDD has none), transcripts from the ``transcript`` column, and 8 kHz audio
+    resampled to the features' 16 kHz."""
     train, test = shared_file("speech/train.tsv"), shared_file("speech/test.tsv")
-    splits = SpeechManifests(str(train), str(test), str(test)).load()
-    assert {name: len(split) for name, split in splits.items()} == {
-        "train": 2700,
-        "validation": 300,
-        "test": 300,
-    }
+    splits = SpeechManifests(str(train), test=str(test), validation_fraction=0.1).load()
+    sizes = {name: len(split) for name, split in splits.items()}
+    assert sizes["train"] + sizes["validation"] == 2700 and sizes["test"] == 300
+    assert 200 < sizes["validation"] < 340  # a seeded ~10% hold-out
+    held_out = set(splits["validation"].wheres)
+    assert not held_out & set(splits["train"].wheres)
     first = read_manifest(train)[0]
     assert (first.audio, first.text, first.where) == (
         str(train.resolve().parent / "recordings" / "0_george_10.wav"),
