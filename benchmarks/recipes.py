@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 import yaml
 from cells_common import cpu_name
 
@@ -140,7 +141,8 @@ def table(rows: list[dict[str, object]], cpu: str) -> str:
         wall = _minutes(float(row["fit_s"]) + float(row["test_s"]))  # type: ignore[arg-type]
         lines.append(f"| {row['dataset']} | {row['shown']} | {figure} | {row['reference']} | {wall} |")
     lines.append("")
-    lines.append(f"CPU: {cpu}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} at the end")
+    machine = f"CPU: {cpu}; {os.cpu_count()} CPUs, torch on {torch.get_num_threads()} threads"
+    lines.append(f"{machine}; load average {os.getloadavg()[0]:.1f} at the end")
     return "\n".join(lines)
 
 
@@ -152,7 +154,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="40 steps and 5 test batches (--run.quick)")
     parser.add_argument("--root_dir", default="runs/recipes", help="where the runs are written")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads (default: torch's own); 1 on a machine other jobs share, where spinning "
+        "OpenMP threads made a 40-step quick fit take minutes",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     os.chdir(REPO)  # the configs name ../shared/data relative to the repository
     names = list(RECIPES) if "all" in args.recipe else args.recipe
     root = Path(args.root_dir) / ("quick" if args.quick else "full")
