@@ -106,11 +106,12 @@ def test_trainer_settings_out_of_range(
 
 
 def test_missing_required_key_of_a_data_source(capsys: pytest.CaptureFixture[str]) -> None:
-    """Tried: SpeechManifests without its required ``validation``: it used to print a Namespace repr."""
+    """Tried: SpeechManifests without its required ``train`` (``validation`` may be left out: it is
+    then held out of train): it used to print a Namespace repr."""
     config = CONFIGS / "transduction" / "speech_ctc_bilstm.yaml"
-    flags = ["--data.source", "seqlab.data.SpeechManifests", "--data.source.train", "train.jsonl"]
+    flags = ["--data.source", "seqlab.data.SpeechManifests", "--data.source.validation", "dev.jsonl"]
     err = _error_of(capsys, ["--config", str(config), *flags])
-    assert err.startswith("seqlab: error: data.source.validation: required, not given"), err
+    assert err.startswith("seqlab: error: data.source.train: required, not given"), err
 
 
 def test_sentencepiece_vocab_size_out_of_range_names_the_key(
