@@ -43,11 +43,47 @@ def accepted_args(config: Path, args: list[str]) -> list[str]:
     return [a for a in args if not a.startswith("--model.") or a[len("--model.") :].split("=")[0] in known]
 
 
+SHARED = "../shared/data/"  # how recipe configs name the real datasets (relative to the repository)
+
+
+def shared_paths(value: Any) -> Any:
+    """A config value with each ``../shared/data/...`` path made absolute (tests run in a temporary
+    directory); ``None`` when the value names no such path."""
+    if isinstance(value, str) and value.startswith(SHARED):
+        return str(REPO / value)
+    if isinstance(value, list) and any(isinstance(v, str) and v.startswith(SHARED) for v in value):
+        return [str(REPO / v) if v.startswith(SHARED) else v for v in value]
+    return None
+
+
+def recipe_args(section: str, init_args: dict[str, Any]) -> list[str]:
+    """The real-data files of a recipe config, as overrides with absolute paths."""
+    out = []
+    for key, value in init_args.items():
+        path = shared_paths(value)
+        if path is not None:
+            shown = f"[{','.join(path)}]" if isinstance(path, list) else path
+            out.append(f"--data.{section}.{key}={shown}")
+    return out
+
+
 def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:
     """Overrides that make ``config`` train for seconds: tiny data of the config's own kind (built-in
-    sources shrunk, file sources pointed at tiny files of their format), tiny model, 6 steps."""
+    sources shrunk, file sources pointed at tiny files of their format; recipes on the real datasets
+    in ../shared/data keep their real files), tiny model, 6 steps."""
     data = yaml.safe_load(config.read_text())["data"]
     data_class = data["class_path"].rsplit(".", 1)[-1]
+    section = "corpus" if data_class == "LanguageModelData" else "source"
+    real = recipe_args(section, data["init_args"][section].get("init_args", {}))
+    if real:
+        sized = ["--data.seq_len=16"] if data_class == "LanguageModelData" else []
+        return [
+            *real,
+            *sized,
+            "--data.batch_size=4",
+            *request.getfixturevalue("tiny_trainer_args"),
+            *request.getfixturevalue("tiny_encoder_model_args"),
+        ]
     if data_class == "LanguageModelData":
         return request.getfixturevalue("tiny_fit_args")
     source = data["init_args"]["source"]
@@ -83,6 +119,32 @@ def tiny_args(config: Path, request: pytest.FixtureRequest) -> list[str]:
 def test_configs_exist():
     """The glob finds the shipped configs (so the parametrized tests below are not silently empty)."""
     assert any(p.parent.name == "generation" and p.name == "char_lstm.yaml" for p in CONFIGS)
+
+
+RECIPES = {
+    "classification/clinc150_word_bilstm.yaml",
+    "labelling/atis_upos_charbilstm.yaml",
+    "labelling/wnut17_charbilstm_crf.yaml",
+    "generation/war_and_peace_char_lstm.yaml",
+    "transduction/enja_spm_bigru_luong.yaml",
+    "transduction/fsdd_ctc_bilstm.yaml",
+}
+
+
+def test_every_dataset_has_a_recipe_on_its_real_files():
+    """One config per dataset of ../shared/data names its real files (so the training test below runs
+    them on those files), and each of those files exists."""
+    found = set()
+    for config, name in zip(CONFIGS, IDS, strict=True):
+        data = yaml.safe_load(config.read_text())["data"]
+        section = "corpus" if data["class_path"].endswith("LanguageModelData") else "source"
+        args = recipe_args(section, data["init_args"][section].get("init_args", {}))
+        if args:
+            found.add(name)
+            for arg in args:
+                for path in arg.split("=", 1)[1].strip("[]").split(","):
+                    assert Path(path).is_file(), f"{name}: {path} is missing"
+    assert found == RECIPES
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)

@@ -14,6 +14,9 @@ from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.recurrent import Cell, RecurrentStack
 
 IGNORE_INDEX = -100
+# A gold tag of validation or test data that the training split never had (UD ATIS's dev has one SYM):
+# the model cannot predict it, so evaluation scores the token as wrong and leaves it out of the loss.
+UNSEEN_TAG = -1
 
 
 @dataclass(frozen=True)

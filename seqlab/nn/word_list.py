@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+# The separator of an alphabet without a space (every transcript one word, as FSDD's digits): a label
+# id no search emits, so the whole transcript is the word being spelt.
+NO_SEPARATOR = -1
+
 
 class WordListScorer:
     """Scores prefix extensions against a word list, in the label ids of an alphabet.
@@ -13,7 +17,7 @@ class WordListScorer:
     Args:
         words: the known words.
         encode: text -> label ids (the alphabet's ``encode``).
-        separator: the label id between words (a space).
+        separator: the label id between words (a space), or ``NO_SEPARATOR``.
         penalty: log-score added for a letter that leaves every known word, and for a word (ended by
             the separator or by the utterance) that is not in the list; ``-inf`` forbids them.
     """

@@ -13,11 +13,12 @@ from seqlab.engine.media import log_table
 from seqlab.metrics.spans import SpanCounts, span_types, tag_scheme
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.crf import scheme_constraints
-from seqlab.nn.tagger import RecurrentTagger, TaggerConfig
+from seqlab.nn.tagger import UNSEEN_TAG, RecurrentTagger, TaggerConfig
 from seqlab.tasks.net_config import net_config
 from seqlab.tasks.supervised import SupervisedTask
 
 COUNTS = ("correct_tokens", "tokens", "exact", "sentences")
+UNSEEN_GOLD = "<tag not in training>"  # the gold string of an UNSEEN_TAG: never equal to a prediction
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -106,24 +107,28 @@ class LabellingTask(SupervisedTask):
         if batch["tags"] is None:
             raise ValueError(f"{prefix} data has no tags to evaluate against")
         emissions = self(batch)
-        lengths = batch["lengths"]
+        lengths, tags = batch["lengths"], batch["tags"]
         metrics = self.eval_metrics[prefix]
-        metrics["loss"].update(self.model.loss(emissions, batch["tags"], lengths), weight=len(lengths))
+        # Sentences with a tag training never had have no defined loss (the CRF scores whole paths).
+        known = ~(tags == UNSEEN_TAG).any(dim=1)
+        if known.any():
+            loss = self.model.loss(emissions[known], tags[known], lengths[known])
+            metrics["loss"].update(loss, weight=int(known.sum()))
         counts = dict.fromkeys(COUNTS, 0)
         first = True  # one example per batch goes into the predictions table
-        gold_ids = batch["tags"].tolist()
+        gold_ids = tags.tolist()
         for tokens, gold_row, path in zip(
             batch["tokens"], gold_ids, self.model.decode(emissions, lengths), strict=True
         ):
-            gold = [self.labels[i] for i in gold_row[: len(path)]]
+            gold = [UNSEEN_GOLD if i == UNSEEN_TAG else self.labels[i] for i in gold_row[: len(path)]]
             pred = [self.labels[i] for i in path]
             right = sum(g == p for g, p in zip(gold, pred, strict=True))
             counts["correct_tokens"] += right
             counts["tokens"] += len(gold)
             counts["exact"] += right == len(gold)
             counts["sentences"] += 1
-            if self.scheme:
-                self._spans[prefix].update(gold, pred)
+            if self.scheme:  # an unseen gold tag is outside every span here (its type is unknown)
+                self._spans[prefix].update(["O" if g == UNSEEN_GOLD else g for g in gold], pred)
             if first and len(self._shown) < self.examples_logged:  # batches go from short to long
                 self._shown.append([" ".join(tokens), " ".join(gold), " ".join(pred), right == len(gold)])
             first = False

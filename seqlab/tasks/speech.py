@@ -15,11 +15,12 @@ from matplotlib.figure import Figure
 
 from seqlab.data.formats.word_lists import read_word_list
 from seqlab.data.tokenizers.speech_alphabet import Alphabet, scoring_text
+from seqlab.engine.errors import SettingError
 from seqlab.engine.media import log_figure, log_table
 from seqlab.metrics.edit_distance import EditCounts
 from seqlab.nn.acoustic import AcousticConfig, CTCModel
 from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode, ctc_loss
-from seqlab.nn.word_list import WordListScorer
+from seqlab.nn.word_list import NO_SEPARATOR, WordListScorer
 from seqlab.tasks.net_config import net_config
 from seqlab.tasks.plots import posteriorgram_figure
 from seqlab.tasks.supervised import SupervisedTask
@@ -128,9 +129,13 @@ class SpeechRecognitionTask(SupervisedTask):
         if self.word_list is None:
             return None
         if self._scorer is None:
-            separator = alphabet.word_separator
-            if alphabet.kind != "characters" or separator is None:
-                raise ValueError("word_list needs character targets with spaces between words")
+            if alphabet.kind != "characters":
+                raise SettingError(
+                    f"model.word_list {self.word_list!r}: expected character targets (data.targets: "
+                    f"characters); a word list spells words in letters, not {alphabet.kind}"
+                )
+            # No space in training (FSDD: every transcript one word): the whole transcript is the word.
+            separator = alphabet.word_separator if alphabet.word_separator is not None else NO_SEPARATOR
             words = read_word_list(self.word_list)
             self._scorer = WordListScorer(words, alphabet.encode, separator, self.word_list_penalty)
         return self._scorer

@@ -19,6 +19,7 @@ from seqlab.data.tokenizers.characters import CharTokenizer
 from seqlab.data.tokenizers.state import tokenizer_from_state
 from seqlab.data.tokenizers.subwords import SentencePieceTokenizer
 from seqlab.data.tokenizers.words import WordTokenizer
+from tests.shared_data import shared_file
 
 # --- WordTokenizer ---------------------------------------------------------------------------------
 
@@ -38,8 +39,10 @@ def test_word_min_freq() -> None:
     tok = WordTokenizer(min_freq=2).fit(["x y y z", "z y w"])
     assert tok.vocab == ["<unk>", "y", "z"]
     assert tok.encode("x w y").tolist() == [0, 0, 1]
-    with pytest.raises(DataError, match="no words"):
+    with pytest.raises(DataError, match=r"^min_freq 5: expected at most 1: no training word occurs 5 times"):
         WordTokenizer(min_freq=5).fit(["x y"])
+    with pytest.raises(DataError, match="no words"):
+        WordTokenizer().fit([" ", ""])
 
 
 def test_word_lowercase_folds_in_training_and_lookup() -> None:
@@ -193,8 +196,9 @@ def test_sentencepiece_tokenizer_data() -> None:
 
 def test_sentencepiece_vocabulary_below_the_byte_pieces_is_a_data_error() -> None:
     """With byte fallback every model holds 256 byte pieces, so vocab_size=40 cannot be met (a
-    DataError, not a crash); hard_vocab_limit=False only forgives sizes the data cannot fill."""
-    with pytest.raises(DataError, match=r"sentencepiece training failed.*[Vv]ocabulary size"):
+    DataError naming the key and the size needed, not a crash); hard_vocab_limit=False only forgives
+    sizes the data cannot fill."""
+    with pytest.raises(DataError, match=r"^data\.tokenizer\.vocab_size 40: expected at least 2\d\d \("):
         files_data(tokenizer=SentencePieceTokenizer(vocab_size=40))
 
 
@@ -341,3 +345,20 @@ def test_hub_classification_from_a_saved_dataset_directory() -> None:
         HubClassification("sst", validation_split=None, validation_fraction=0.3), CharTokenizer()
     )
     assert len(held.splits["train"]) + len(held.splits["validation"]) == 12
+
+
+def test_clinc150_in_scope_setting_drops_the_oos_rows() -> None:
+    """The real CLINC150 TSVs (``text intent domain``) read with ``label_column: intent`` and
+    ``drop_labels: [oos]``: the in-scope split sizes of the data README and 150 intents; dropping
+    every label of a file is an error naming the file and the key."""
+    files = [str(shared_file(f"classification/{split}.tsv")) for split in ("train", "valid", "test")]
+    splits = ClassificationFiles(*files, label_column="intent", drop_labels=["oos"]).load()
+    assert {split: len(rows) for split, rows in splits.items()} == {
+        "train": 15000,
+        "validation": 3000,
+        "test": 4500,
+    }
+    assert len({e.label for e in splits["train"]}) == 150 and "oos" not in {e.label for e in splits["test"]}
+    Path("one.tsv").write_text("text\tintent\nhello\toos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"^one\.tsv: no examples left after dropping labels \['oos'\]"):
+        ClassificationFiles("one.tsv", "one.tsv", label_column="intent", drop_labels=["oos"]).load()

@@ -17,6 +17,7 @@ from seqlab.data.formats.conll import (
     write_conll,
     write_conllu,
 )
+from tests.shared_data import shared_file
 
 
 def write(name: str, content: str | bytes) -> Path:
@@ -375,3 +376,30 @@ def test_detect_format_by_suffix_and_content() -> None:
     assert detect_format(write("input", "one sentence\n")) == "text"
     with pytest.raises(DataError, match=r"^missing\.txt: no such file"):
         detect_format("missing.txt")
+
+
+def test_conll_whitespace_only_lines_separate_sentences() -> None:
+    """WNUT-17's train file separates most sentences by a line holding one TAB: such lines (tabs or
+    spaces only) end a sentence like an empty line, and later errors still name their own line."""
+    path = write("wnut.conll", "Empire\tB-location\nState\tI-location\n\t\nHi\tO\n  \t \nthere\tO\n")
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["Empire", "State"], ["Hi"], ["there"]]
+    assert [s.where for s in sentences] == ["wnut.conll:1", "wnut.conll:4", "wnut.conll:6"]
+    assert conll_error("a\tO\n\t\nb\tO\nc\tX\tO\n").startswith(
+        "bad.conll:4: 3 columns; expected 2 as on line 3"
+    )
+
+
+def test_wnut17_files_read_as_distributed() -> None:
+    """The real WNUT-17 files (tab-only separators in train, the single-label gold test file) give the
+    sentence and token counts of the data README and the Hugging Face dataset card."""
+    counts = {
+        "ner/wnut17train.conll": (3394, 62730),
+        "ner/emerging.dev.conll": (1009, 15733),
+        "ner/emerging.test.annotated": (1287, 23394),
+    }
+    for name, (sentences, tokens) in counts.items():
+        path = shared_file(name)
+        assert detect_format(path) == "conll"
+        read = read_conll(path)
+        assert (len(read), sum(len(s.tokens) for s in read)) == (sentences, tokens), name

@@ -4,6 +4,7 @@ batching of tagged sentences."""
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from seqlab.data.modules.labelling import LabellingData, collate_sentences, enco
 from seqlab.data.sources.labelling import CmudictStress, LabelledFiles
 from seqlab.data.tokenizers.characters import CharTokenizer
 from seqlab.data.tokenizers.words import WordTokenizer
-from seqlab.nn.tagger import IGNORE_INDEX
+from seqlab.nn.tagger import IGNORE_INDEX, UNSEEN_TAG
+from tests.shared_data import shared_file
 
 CONLL_TRAIN = """-DOCSTART- -X- -X- O
 
@@ -101,18 +103,35 @@ def test_max_word_length_cuts_characters() -> None:
     assert tokens == ["Peter", "Blackburn"] and [len(c) for c in chars] == [3, 3]
 
 
-def test_unseen_tag_in_validation_names_file_and_line() -> None:
+def test_unseen_tag_in_validation_is_kept_as_unseen_and_said_once(caplog) -> None:
+    """A validation tag training never had (B-EVENT, on dev.conll:4) does not refuse the data: it is
+    encoded as UNSEEN_TAG (scored as wrong later) and the one data summary names it, its count and
+    the line of its first token."""
     write("train.conll", CONLL_TRAIN)
-    write("dev.conll", "Paris NNP B-NP B-LOC\n\nSome DT B-NP O\nevent NN I-NP B-EVENT\n")
-    with pytest.raises(DataError, match=r"^dev\.conll:[34]: tag 'B-EVENT' does not occur in the training"):
-        LabellingData(LabelledFiles("train.conll", "dev.conll"), WordTokenizer())
+    write(
+        "dev.conll", "Paris NNP B-NP B-LOC\n\nSome DT B-NP O\nevent NN I-NP B-EVENT\nmore NN I-NP B-EVENT\n"
+    )
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch.utilities.rank_zero"):
+        data = LabellingData(LabelledFiles("train.conll", "dev.conll"), WordTokenizer())
+    _, _, tags, _ = data.splits["validation"][1]
+    assert tags.tolist() == [data.labels.index("O"), UNSEEN_TAG, UNSEEN_TAG]
+    (summary,) = [r.getMessage() for r in caplog.records if " data: " in r.getMessage()]
+    assert (
+        "validation: 2 tokens tagged 'B-EVENT' (first at dev.conll:4), a tag training never had: "
+        "scored as wrong" in summary
+    )
 
 
-def test_unseen_tag_names_the_tokens_own_line() -> None:
-    write("train.conll", CONLL_TRAIN)
-    write("dev.conll", "Some DT B-NP O\nevent NN I-NP B-EVENT\n")
-    with pytest.raises(DataError, match=r"^dev\.conll:2: tag 'B-EVENT'"):
-        LabellingData(LabelledFiles("train.conll", "dev.conll"), WordTokenizer())
+def test_atis_dev_sym_tag_unseen_in_training_is_reported(caplog) -> None:
+    """The real UD English-ATIS files: dev has a SYM tag train lacks; the data builds and says so."""
+    source = LabelledFiles(
+        str(shared_file("pos/en_atis-ud-train.conllu")), str(shared_file("pos/en_atis-ud-dev.conllu"))
+    )
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch.utilities.rank_zero"):
+        data = LabellingData(source, WordTokenizer(lowercase=True), batch_size=64)
+    assert "SYM" not in data.labels and len(data.splits["validation"]) == 572
+    assert set(data.unseen_tags["validation"]) == {"SYM"}
+    assert any("tagged 'SYM' (first at " in r.getMessage() for r in caplog.records)
 
 
 def test_conllu_words_upos_and_multiword_tokens() -> None:

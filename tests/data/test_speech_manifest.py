@@ -11,8 +11,9 @@ import soundfile
 from seqlab.data.errors import DataError
 from seqlab.data.formats.audio import load_audio
 from seqlab.data.formats.speech_manifest import manifest_audio_paths, read_manifest
-from seqlab.data.sources.speech import ManifestSplit
+from seqlab.data.sources.speech import ManifestSplit, SpeechManifests
 from tests.data.speech_helpers import write_manifest, write_wav
+from tests.shared_data import shared_file
 
 
 def test_reads_entries_and_resolves_paths_against_the_manifest_folder(tmp_path: Path) -> None:
@@ -81,3 +82,65 @@ def test_resampling_and_stereo(tmp_path: Path) -> None:
     left, right = np.full(1600, 0.5, np.float32), np.full(1600, -0.1, np.float32)
     soundfile.write(stereo, np.stack([left, right], axis=1), 16000)
     assert np.allclose(load_audio(stereo, 16000), 0.2, atol=1e-3)
+
+
+def test_fsdd_tsv_manifests_read_as_distributed() -> None:
+    """The Free Spoken Digit Dataset's TSV lists (``path digit transcript speaker index``, paths
+    relative to the TSV's folder) read as they are: the official 2,700/300 take split (validation held
+    out of train, as FSDD has none), transcripts from the ``transcript`` column, and 8 kHz audio
+    resampled to the features' 16 kHz."""
+    train, test = shared_file("speech/train.tsv"), shared_file("speech/test.tsv")
+    splits = SpeechManifests(str(train), test=str(test), validation_fraction=0.1).load()
+    sizes = {name: len(split) for name, split in splits.items()}
+    assert sizes["train"] + sizes["validation"] == 2700 and sizes["test"] == 300
+    assert 200 < sizes["validation"] < 340  # a seeded ~10% hold-out
+    held_out = set(splits["validation"].wheres)
+    assert not held_out & set(splits["train"].wheres)
+    first = read_manifest(train)[0]
+    assert (first.audio, first.text, first.where) == (
+        str(train.resolve().parent / "recordings" / "0_george_10.wav"),
+        "zero",
+        f"{train}:2",
+    )
+    assert soundfile.info(first.audio).samplerate == 8000
+    at_8k, at_16k = splits["train"].audio(0, 8000), splits["train"].audio(0, 16000)
+    assert at_16k.dtype == np.float32 and len(at_16k) == 2 * len(at_8k)
+
+
+def test_table_manifest_columns_chosen_by_name(tmp_path: Path) -> None:
+    """A CSV with other column names reads once they are named; phonemes and durations come from
+    their columns when present (an empty cell is no value)."""
+    write_wav(tmp_path / "clips" / "a.wav", 0.2)
+    (tmp_path / "m.csv").write_text(
+        'file,sentence,phonemes,duration\nclips/a.wav,"hello, you",HH AH0,0.2\nclips/a.wav,bye,,\n',
+        encoding="utf-8",
+    )
+    utterances = read_manifest(tmp_path / "m.csv", audio_column="file", text_column="sentence")
+    assert [(u.text, u.phonemes, u.duration) for u in utterances] == [
+        ("hello, you", "HH AH0", 0.2),
+        ("bye", None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "kwargs", "message"),
+    [
+        ("path\tdigit\na.wav\t0\n", {}, r"m.tsv:1: no text column \(looked for 'text' or 'transcript'\)"),
+        ("file\ttext\na.wav\thi\n", {}, r"m.tsv:1: no audio column \(looked for 'audio' or 'path'\)"),
+        ("path\ttext\na.wav\thi\n", {"text_column": "words"}, r"m.tsv:1: no text column 'words'"),
+        ("path\ttext\na.wav\thi\na.wav\n", {}, r"m.tsv:3: 1 field; expected 2 as in the header"),
+        ("path\ttext\na.wav\thi\nb.wav\tho\n", {}, r"m.tsv:3: audio file .*b.wav not found"),
+        ("path\ttext\tduration\na.wav\thi\tlong\n", {}, r"m.tsv:2: 'duration' must be a positive"),
+        ("path\ttext\n", {}, r"m.tsv: no utterances \(only a header row"),
+        ("", {}, r"m.tsv: no utterances \(the file is empty"),
+    ],
+)
+def test_table_manifest_errors_name_file_and_line(
+    tmp_path: Path, content: str, kwargs: dict, message: str
+) -> None:
+    """A missing or misnamed column (named by the header line), a short row, a missing audio file,
+    a bad duration, a header without rows and an empty file are DataErrors naming file and line."""
+    write_wav(tmp_path / "a.wav", 0.2)
+    (tmp_path / "m.tsv").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        read_manifest(tmp_path / "m.tsv", **kwargs)

@@ -106,8 +106,46 @@ def test_trainer_settings_out_of_range(
 
 
 def test_missing_required_key_of_a_data_source(capsys: pytest.CaptureFixture[str]) -> None:
-    """Tried: SpeechManifests without its required ``validation``: it used to print a Namespace repr."""
+    """Tried: SpeechManifests without its required ``train`` (``validation`` may be left out: it is
+    then held out of train): it used to print a Namespace repr."""
     config = CONFIGS / "transduction" / "speech_ctc_bilstm.yaml"
-    flags = ["--data.source", "seqlab.data.SpeechManifests", "--data.source.train", "train.jsonl"]
+    flags = ["--data.source", "seqlab.data.SpeechManifests", "--data.source.validation", "dev.jsonl"]
     err = _error_of(capsys, ["--config", str(config), *flags])
-    assert err.startswith("seqlab: error: data.source.validation: required, not given"), err
+    assert err.startswith("seqlab: error: data.source.train: required, not given"), err
+
+
+def test_sentencepiece_vocab_size_out_of_range_names_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried: ``vocab_size`` 0 (sentencepiece used to stop with ``INTERNAL: ... vocab_size() > 0``)
+    and 100, fewer than byte fallback needs, on a two-line training file."""
+    text = tmp_path / "a.txt"
+    text.write_text("hello world\nfoo bar\n", encoding="utf-8")
+    config = CONFIGS / "transduction" / "translation_spm_bigru_luong.yaml"
+    files = [f"--data.source.train=[{text},{text}]", f"--data.source.validation=[{text},{text}]"]
+    for size, expected in (("0", "a positive whole number of pieces"), ("100", "at least 269")):
+        err = _error_of(capsys, ["--config", str(config), *files, "--data.source_tokenizer.vocab_size", size])
+        assert err.startswith(
+            f"seqlab: error: --data.source_tokenizer.vocab_size {size}: expected {expected}"
+        )
+        assert err.strip().endswith(f"fitted on the training file {text} + {text}") and "INTERNAL" not in err
+
+
+@pytest.mark.parametrize(
+    ("config", "flag", "files"),
+    [
+        ("classification/tsv_word_bigru_attention.yaml", "tokenizer.min_freq", "tsv"),
+        ("labelling/conll_ner_charbilstm_crf.yaml", "words.min_freq", "conll"),
+        ("labelling/conll_ner_charbilstm_crf.yaml", "char_min_freq", "conll"),
+    ],
+)
+def test_min_freq_that_leaves_nothing_names_the_key_and_the_file(
+    config: str, flag: str, files: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tried: a ``min_freq`` of 1000 on a tiny training file, where no word (or character) is that
+    frequent: the line names the key, the most a word occurs, and the training file."""
+    paths = request.getfixturevalue(f"tiny_{files}")
+    sources = [f"--data.source.{split}={path}" for split, path in paths.items()]
+    err = _error_of(capsys, ["--config", str(CONFIGS / config), *sources, f"--data.{flag}", "1000"])
+    assert err.startswith(f"seqlab: error: --data.{flag} 1000: expected at most "), err
+    assert err.strip().endswith(f"fitted on the training file {paths['train']}"), err

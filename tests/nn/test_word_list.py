@@ -10,7 +10,7 @@ import torch
 from seqlab.data.errors import DataError
 from seqlab.data.formats.word_lists import read_word_list
 from seqlab.nn.ctc import ctc_greedy_decode, ctc_prefix_beam_search
-from seqlab.nn.word_list import WordListScorer
+from seqlab.nn.word_list import NO_SEPARATOR, WordListScorer
 
 SYMBOLS = ["a", "c", "o", "t", " "]  # ids 1..5, 0 is the blank
 IDS = {s: i + 1 for i, s in enumerate(SYMBOLS)}
@@ -74,3 +74,14 @@ def test_word_list_files(tmp_path):
         read_word_list(str(tmp_path / "empty.txt"))
     with pytest.raises(DataError, match="expected wordfreq:<language>:<number of words>"):
         read_word_list("wordfreq:en")
+
+
+def test_an_alphabet_without_a_space_treats_the_transcript_as_one_word():
+    """FSDD's transcripts are single words, so its alphabet has no space: with NO_SEPARATOR the whole
+    prefix is the word being spelt, and "cot" still becomes the listed "cat"."""
+    scorer = WordListScorer(["cat"], encode, NO_SEPARATOR, penalty=-5.0)
+    assert scorer(tuple(encode("ca")), IDS["t"]) == 0.0 and scorer(tuple(encode("ca")), IDS["o"]) == -5.0
+    assert scorer.final(tuple(encode("cat"))) == 0.0 and scorer.final(tuple(encode("ca"))) == -5.0
+    log_probs = posteriors([{"c": 0.9}, {"o": 0.5, "a": 0.45}, {"t": 0.9}])
+    (labels, _), *_ = ctc_prefix_beam_search(log_probs, beam_size=8, scorer=scorer)
+    assert decode(labels) == "cat"

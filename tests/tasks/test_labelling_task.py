@@ -113,3 +113,22 @@ def test_pretrained_word_vectors_start_the_tagger_and_stay_frozen(tiny_conll, tm
     assert not task.model.embedding.weight.requires_grad
     for word, vector in vectors.items():
         torch.testing.assert_close(table[data.words.token_strings().index(word)], torch.tensor(vector))
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_a_tag_unseen_in_training_is_scored_wrong_not_a_crash(tmp_path, crf):
+    """Validation holds a tag (B-EVENT) that train lacks: evaluation runs, that token counts as wrong
+    in accuracy (the model cannot predict it), and the loss leaves its sentence out."""
+    train = "".join(f"we\tO\nmet\tO\n{name}\tB-PER\n\n" for name in ("Ada", "Alan", "Grace") * 4)
+    (tmp_path / "train.conll").write_text(train, encoding="utf-8")
+    (tmp_path / "dev.conll").write_text("we\tO\nmet\tO\nAda\tB-PER\n\nthe\tO\nfair\tB-EVENT\n\n")
+    data = LabellingData(LabelledFiles(str(tmp_path / "train.conll"), str(tmp_path / "dev.conll")))
+    task, metrics = _fit(data, 4, crf=crf, word_embedding_size=8, char_embedding_size=4, char_hidden_size=4)
+    task.eval()
+    with torch.no_grad():
+        predicted = task.tag(data.collate(data.splits["validation"].items))
+    gold = [["O", "O", "B-PER"], ["O", None]]  # None: a tag the model cannot predict
+    right = sum(p == g for ps, gs in zip(predicted, gold, strict=True) for p, g in zip(ps, gs, strict=True))
+    assert metrics["val/accuracy"] == pytest.approx(right / 5, abs=1e-6)
+    assert metrics["val/exact_match"] <= 0.5  # the second sentence can never be all right
+    assert torch.isfinite(torch.tensor(metrics["val/loss"]))

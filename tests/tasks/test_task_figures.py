@@ -4,6 +4,7 @@ with transcript and reference."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from seqlab.data import ParallelFiles, TransductionData, WordTokenizer
@@ -11,6 +12,7 @@ from seqlab.data.tokenizers.speech_alphabet import Alphabet
 from seqlab.engine.task_data import TaskData, hand_data
 from seqlab.nn import Seq2SeqConfig
 from seqlab.tasks import TransductionTask
+from seqlab.tasks.plots import MAX_FIGURE_INCHES, confusion_matrix_figure
 from seqlab.tasks.speech import SpeechRecognitionTask
 
 
@@ -61,3 +63,17 @@ def test_posteriorgram_title_shows_output_and_reference():
     assert ax.get_title() == "val utterance utt-7, step 0: output 'ab'\nreference: 'abc'"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["<b>", "a", "b", "c", "␣"]
     assert _colour_bar_label(fig) == "posterior"
+
+
+def test_confusion_matrix_of_many_labels_stays_a_drawable_size():
+    """CLINC150's 150 intents: the figure is capped at MAX_FIGURE_INCHES (it was 70 inches, ~17 s per
+    validation to draw) with every label still a tick; a 3-label figure keeps its small size."""
+    labels = [f"intent_{i}" for i in range(150)]
+    fig = confusion_matrix_figure(np.eye(150, dtype=int), labels, "many")
+    width, height = fig.get_size_inches()
+    assert height == MAX_FIGURE_INCHES and width == MAX_FIGURE_INCHES + 1
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == labels
+    assert tuple(confusion_matrix_figure(np.eye(3, dtype=int), ["a", "b", "c"], "few").get_size_inches()) == (
+        5,
+        4,
+    )

@@ -27,7 +27,8 @@ _CONLLU_ID = re.compile(r"\d+(?:-\d+|\.\d+)?")  # a word, a multiword-token rang
 
 
 def _blocks(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
-    """(1-based number of the first line, lines) of each run of non-blank lines."""
+    """(1-based number of the first line, lines) of each run of non-blank lines. A whitespace-only
+    line is blank: WNUT-17's train file separates most sentences by a line holding a single TAB."""
     block: list[str] = []
     start = 0
     for number, line in enumerate(lines, 1):
@@ -127,7 +128,8 @@ def read_conll(
     path: str | os.PathLike[str], token_column: int = 0, tag_column: int = -1
 ) -> list[LabelledSentence]:
     """Read a CoNLL-style column file (CoNLL-2003 and the like): whitespace-separated columns with
-    the token and its tag, a blank line between sentences, ``-DOCSTART-`` documents skipped.
+    the token and its tag, a blank (or whitespace-only) line between sentences, ``-DOCSTART-``
+    documents skipped.
 
     A sentence whose lines have only one column is read as untagged (``tags`` is ``None``), so
     tokens-only files can be given to ``seqlab predict``; a file must not mix the two.

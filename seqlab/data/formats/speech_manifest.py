@@ -1,8 +1,10 @@
-"""Speech manifests: JSON Lines, one utterance per line, ``{"audio": "clips/1.wav", "text": "hello"}``.
+"""Speech manifests: JSON Lines, one utterance per line, ``{"audio": "clips/1.wav", "text": "hello"}``,
+or a TSV/CSV table with a header row (``path<TAB>transcript<TAB>...``, as the Free Spoken Digit
+Dataset's and Common Voice's lists), one utterance per row.
 
 Relative audio paths are resolved against the manifest's folder, so a corpus folder can move. Optional
-keys: ``phonemes`` (a space-separated phoneme string, the target when training on phonemes) and
-``duration`` (seconds, positive and finite, informational). Every problem is reported as
+keys (or columns): ``phonemes`` (a space-separated phoneme string, the target when training on
+phonemes) and ``duration`` (seconds, positive and finite, informational). Every problem is reported as
 ``manifest:line: what was wrong (expected ...)``; audio that exists but cannot be decoded is reported
 the same way when features are computed.
 """
@@ -17,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.data.errors import DataError
-from seqlab.data.formats.tables import jsonl_records
+from seqlab.data.formats.tables import count_noun, jsonl_records, table_rows
 from seqlab.data.formats.text_files import read_text_lines
 
 EXPECTED = 'a JSON object per line like {"audio": "path/to/file.wav", "text": "the transcript"}'
+TABLE_EXPECTED = "a header row naming the audio and transcript columns, then one row per utterance"
+AUDIO_COLUMNS = ("audio", "path")  # tried in this order when no audio column is named
+TEXT_COLUMNS = ("text", "transcript")  # tried in this order when no text column is named
+DELIMITERS = {".tsv": "\t", ".csv": ","}
 
 
 @dataclass(frozen=True)
@@ -34,15 +40,17 @@ class Utterance:
     duration: float | None = None
 
 
-def _parse(entry: dict[str, Any], where: str, folder: Path) -> Utterance:
-    for key in ("audio", "text"):
+def _parse(
+    entry: dict[str, Any], where: str, folder: Path, keys: tuple[str, str] = ("audio", "text")
+) -> Utterance:
+    for key in keys:
         if key not in entry:
             raise DataError(
                 f"{where}: no {key!r} key (keys: {', '.join(map(repr, entry))}); expected {EXPECTED}"
             )
     audio, text, phonemes, duration = (
-        entry["audio"],
-        entry["text"],
+        entry[keys[0]],
+        entry[keys[1]],
         entry.get("phonemes"),
         entry.get("duration"),
     )
@@ -70,12 +78,86 @@ def _parse(entry: dict[str, Any], where: str, folder: Path) -> Utterance:
     return Utterance(str(path), text, where, phonemes, None if duration is None else float(duration))
 
 
-def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
-    """All utterances of a JSON Lines manifest, in file order; blank lines are skipped."""
+def _column(header: list[str], named: str | None, defaults: tuple[str, ...], what: str, where: str) -> str:
+    """The header's column ``named``, else the first of ``defaults`` it has; else an error naming the
+    key that chooses it."""
+    if named is not None:
+        if named not in header:
+            raise DataError(f"{where}: no {what} column {named!r}; the header has {header}")
+        return named
+    found = next((c for c in defaults if c in header), None)
+    if found is None:
+        raise DataError(
+            f"{where}: no {what} column (looked for {' or '.join(map(repr, defaults))}); the header has "
+            f"{header}; name it with {what}_column"
+        )
+    return found
+
+
+def _duration(value: str) -> float | str | None:
+    """A table cell's duration as a number, ``None`` when empty (an unparsable one is kept, and
+    refused by ``_parse`` with its line)."""
+    if not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _read_table(
+    path: Path, lines: list[str], delimiter: str, audio_column: str | None, text_column: str | None
+) -> list[Utterance]:
+    rows = iter(table_rows(path, lines, delimiter))
+    header_line, header = next(rows, (1, []))
+    header = [name.strip() for name in header]
+    if not header or header == [""]:
+        raise DataError(f"{path}: no utterances (no header row; expected {TABLE_EXPECTED})")
+    at = f"{path}:{header_line}"
+    keys = (
+        _column(header, audio_column, AUDIO_COLUMNS, "audio", at),
+        _column(header, text_column, TEXT_COLUMNS, "text", at),
+    )
+    folder = path.resolve().parent
+    out = []
+    for number, fields in rows:
+        where = f"{path}:{number}"
+        if len(fields) != len(header):
+            quoting = " (TSV has no quoting: a tab inside a field splits it)" if delimiter == "\t" else ""
+            raise DataError(
+                f"{where}: {count_noun(len(fields), 'field')}; expected {len(header)} as in the header "
+                f"{header}{quoting}"
+            )
+        entry: dict[str, Any] = dict(zip(header, fields, strict=True))
+        if entry.get("phonemes") == "":
+            del entry["phonemes"]  # an empty cell: this row has no phonemes
+        if "duration" in entry:
+            entry["duration"] = _duration(entry["duration"])
+        out.append(_parse(entry, where, folder, keys))
+    if not out:
+        raise DataError(f"{path}: no utterances (only a header row; expected {TABLE_EXPECTED})")
+    return out
+
+
+def read_manifest(
+    path: str | os.PathLike[str], audio_column: str | None = None, text_column: str | None = None
+) -> list[Utterance]:
+    """All utterances of a manifest, in file order; blank lines are skipped.
+
+    A ``.tsv`` or ``.csv`` file is a table with a header: the audio path is in ``audio_column``
+    (default: ``audio`` or ``path``, whichever it has) and the transcript in ``text_column`` (default:
+    ``text`` or ``transcript``). Any other file is JSON Lines with the keys ``audio`` and ``text``
+    (or the ones named).
+    """
     path = Path(path)
+    delimiter = DELIMITERS.get(path.suffix.lower())
+    if delimiter is not None:
+        lines = read_text_lines(path, "no utterances", TABLE_EXPECTED)
+        return _read_table(path, lines, delimiter, audio_column, text_column)
     lines = read_text_lines(path, "no utterances", EXPECTED)
     folder = path.resolve().parent
-    out = [_parse(entry, where, folder) for where, entry in jsonl_records(path, lines)]
+    keys = (audio_column or "audio", text_column or "text")
+    out = [_parse(entry, where, folder, keys) for where, entry in jsonl_records(path, lines)]
     if not out:
         raise DataError(f"{path}: no utterances (only blank lines); expected {EXPECTED}")
     return out

@@ -9,9 +9,12 @@ engine shows it as the user wrote it (``--data.batch_size`` on the command line)
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from seqlab.data.errors import DataError
+
+T = TypeVar("T")
 
 
 class DataSettingError(DataError):
@@ -52,3 +55,26 @@ def batching(batch_size: Any, eval_batch_size: Any, num_workers: Any) -> None:
     whole_number("data.batch_size", batch_size)
     whole_number("data.eval_batch_size", eval_batch_size, optional=True)
     whole_number("data.num_workers", num_workers, minimum=0)
+
+
+def training_origin(source: Any) -> str:
+    """What a source's training split was read from, for messages: ``train.tsv``, or its class."""
+    files = getattr(source, "splits", None) or getattr(source, "files", None)
+    train = files.get("train") if isinstance(files, dict) else None
+    if isinstance(train, (list, tuple)):
+        train = " + ".join(map(str, train))
+    return f"the training file {train}" if train else f"the training split of {type(source).__name__}"
+
+
+def fitted(key: str, origin: str, fit: Callable[[], T], names: dict[str, str] | None = None) -> T:
+    """``fit()`` of a tokenizer; a setting it refuses (a ``DataSettingError`` keyed by its own
+    argument, ``vocab_size``) is re-raised under the key the DataModule gives the tokenizer
+    (``data.source_tokenizer.vocab_size``; ``names`` renames an argument the DataModule spells
+    differently), saying which training data it was fitted on."""
+    try:
+        return fit()
+    except DataSettingError as err:
+        if err.key.startswith("data."):
+            raise
+        name = (names or {}).get(err.key, err.key)
+        raise DataSettingError(f"{key}.{name}", err.value, f"{err.expected}; fitted on {origin}") from None

@@ -86,8 +86,10 @@ class ClassificationData(SupervisedData):
             raise DataError(f"{unlabelled.where}: training examples need a label")
         # A copy: the default is one lazy_instance shared by every ClassificationData, and fit()
         # keeps a vocabulary it already has.
-        self.tokenizer = copy.deepcopy(tokenizer).fit(
-            [e.text for e in train], cache_dir or default_cache_dir()
+        self.tokenizer = checked_settings.fitted(
+            "data.tokenizer",
+            checked_settings.training_origin(source),
+            lambda: copy.deepcopy(tokenizer).fit([e.text for e in train], cache_dir or default_cache_dir()),
         )
         self.label_set = LabelSet.fit(e.label for e in train if e.label is not None)
         self._cut: dict[str, int] = {}

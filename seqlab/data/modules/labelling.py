@@ -26,7 +26,7 @@ from seqlab.data.sources.labelling import CmudictStress, LabellingSource
 from seqlab.data.tokenizers.characters import CharTokenizer
 from seqlab.data.tokenizers.words import WordTokenizer
 from seqlab.metrics.spans import tag_scheme, to_iob2
-from seqlab.nn.tagger import IGNORE_INDEX
+from seqlab.nn.tagger import IGNORE_INDEX, UNSEEN_TAG
 
 
 def _token_where(sentence: LabelledSentence, index: int) -> str:
@@ -118,11 +118,23 @@ class LabellingData(SupervisedData):
         self._repair_iob1()
         # A copy: the default is one lazy_instance shared by every LabellingData, and fit_tokens()
         # keeps a vocabulary it already has.
-        self.words = copy.deepcopy(words).fit_tokens(s.tokens for s in train)
+        origin = checked_settings.training_origin(source)
+        self.words = checked_settings.fitted(
+            "data.words", origin, lambda: copy.deepcopy(words).fit_tokens(s.tokens for s in train)
+        )
         self.chars = (
-            CharTokenizer(char_min_freq).fit([t for s in train for t in s.tokens]) if characters else None
+            checked_settings.fitted(
+                "data",
+                origin,
+                lambda: CharTokenizer(char_min_freq).fit([t for s in train for t in s.tokens]),
+                {"min_freq": "char_min_freq"},
+            )
+            if characters
+            else None
         )
         self.tag_set = LabelSet.fit((t for s in train for t in s.tags or []), what="tag")
+        # Per evaluation split: each tag training never saw -> (tokens with it, where the first is).
+        self.unseen_tags: dict[str, dict[str, tuple[int, str]]] = {}
         for split, sentences in self.raw.items():
             self.splits[split] = self._encode(split, sentences)
         self._print_summary()
@@ -134,6 +146,7 @@ class LabellingData(SupervisedData):
         parts.append(summary.lengths(self.splits["train"].lengths, "tokens per training sentence"))
         if "validation" in self.splits:
             parts.append(f"{self._unknown_rate('validation'):.1%} of validation tokens are unknown words")
+        parts.extend(self._unseen_tags_note(split) for split in self.unseen_tags)
         counts = {split: len(sentences) for split, sentences in self.raw.items()}
         summary.print_summary(summary.data_summary("labelling", counts, "sentences", parts))
 
@@ -151,6 +164,34 @@ class LabellingData(SupervisedData):
         if changed:
             rank_zero_info(f"labelling: {changed} IOB1 tags (a span starting with I-) rewritten as B- (IOB2)")
 
+    def _unseen_tags_note(self, split: str) -> str:
+        """``test: 1 token tagged 'SYM' (first at test.conllu:5), a tag training never had: scored as
+        wrong``."""
+        tags = self.unseen_tags[split]
+        tokens = sum(n for n, _ in tags.values())
+        listed = ", ".join(f"{tag!r} (first at {where})" for tag, (_, where) in tags.items())
+        return (
+            f"{split}: {tokens} token{'s' if tokens != 1 else ''} tagged {listed}, "
+            f"{'a tag' if len(tags) == 1 else 'tags'} training never had: scored as wrong"
+        )
+
+    def _tag_ids(self, split: str, sentence: LabelledSentence) -> np.ndarray:
+        """The tag ids of a sentence; in evaluation splits a tag training never had is
+        ``UNSEEN_TAG`` (counted for the summary), since refusing it would refuse the test set."""
+        tags = sentence.tags or []
+        if split == "train" or all(t in self.tag_set for t in tags):
+            return np.array([self.tag_set.encode(t, _token_where(sentence, i)) for i, t in enumerate(tags)])
+        seen = self.unseen_tags.setdefault(split, {})
+        ids = []
+        for i, tag in enumerate(tags):
+            if tag in self.tag_set:
+                ids.append(self.tag_set.encode(tag))
+            else:
+                count, where = seen.get(tag, (0, _token_where(sentence, i)))
+                seen[tag] = (count + 1, where)
+                ids.append(UNSEEN_TAG)
+        return np.array(ids)
+
     def _encode(self, split: str, sentences: list[LabelledSentence]) -> EncodedSplit:
         if not sentences:
             raise DataError(f"the {split} split has no sentences")
@@ -161,11 +202,7 @@ class LabellingData(SupervisedData):
             if s.tags is not None and len(s.tags) != len(s.tokens):
                 raise DataError(f"{s.where}: {len(s.tokens)} tokens but {len(s.tags)} tags")
             word_ids, char_ids = encode_sentence(self.words, self.chars, s.tokens, self.max_word_length)
-            tags = (
-                None
-                if s.tags is None
-                else np.array([self.tag_set.encode(t, _token_where(s, i)) for i, t in enumerate(s.tags)])
-            )
+            tags = None if s.tags is None else self._tag_ids(split, s)
             items.append((word_ids, char_ids, tags, s.tokens))
         return EncodedSplit(items, [len(s.tokens) for s in sentences])
 

@@ -94,7 +94,11 @@ class LanguageModelData(L.LightningDataModule):
         self.raw = corpus.load()
         # A copy: the default is one lazy_instance shared by every LanguageModelData built in this
         # process, and fit() keeps a vocabulary it already has.
-        self.tokenizer = copy.deepcopy(tokenizer).fit(self.raw["train"]["text"], self.cache_dir)
+        self.tokenizer = checked_settings.fitted(
+            "data.tokenizer",
+            checked_settings.training_origin(corpus),
+            lambda: copy.deepcopy(tokenizer).fit(self.raw["train"]["text"], self.cache_dir),
+        )
         self.windows: dict[str, StreamWindows] = {}
         self.chars_per_token: dict[str, float] = {}
 

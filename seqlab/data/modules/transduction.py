@@ -114,11 +114,20 @@ class TransductionData(SupervisedData):
         train = self.raw["train"]
         cache = cache_dir or default_cache_dir()
         sources, targets = [e.source for e in train], [t for e in train for t in e.targets]
-        self.source_tokenizer = copy.deepcopy(source_tokenizer).fit(
-            sources + targets if joint_tokenizer else sources, cache
+        origin = checked_settings.training_origin(source)
+        self.source_tokenizer = checked_settings.fitted(
+            "data.source_tokenizer",
+            origin,
+            lambda: copy.deepcopy(source_tokenizer).fit(
+                sources + targets if joint_tokenizer else sources, cache
+            ),
         )
         self.target_tokenizer = (
-            self.source_tokenizer if joint_tokenizer else copy.deepcopy(target_tokenizer).fit(targets, cache)
+            self.source_tokenizer
+            if joint_tokenizer
+            else checked_settings.fitted(
+                "data.target_tokenizer", origin, lambda: copy.deepcopy(target_tokenizer).fit(targets, cache)
+            )
         )
         self.joint_tokenizer = joint_tokenizer
         self.max_source_length, self.max_target_length = max_source_length, max_target_length

@@ -6,6 +6,7 @@ from typing import Literal
 
 from lightning.pytorch.utilities import rank_zero_info
 
+from seqlab.data.errors import DataError
 from seqlab.data.examples import TextExample
 from seqlab.data.sources.base import ExampleSource
 from seqlab.data.splits import with_validation
@@ -30,6 +31,8 @@ class ClassificationFiles(ClassificationSource):
         format: ``auto`` (by file suffix), ``csv``, ``tsv`` or ``jsonl``.
         validation_fraction: share of train held out when there is no validation file.
         seed: seed of that hold-out.
+        drop_labels: rows with these labels are left out of every split (CLINC150's ``oos`` for its
+            in-scope setting, where test accuracy is the published in-scope accuracy).
     """
 
     def __init__(
@@ -42,10 +45,12 @@ class ClassificationFiles(ClassificationSource):
         format: FileFormat = "auto",
         validation_fraction: float = 0.1,
         seed: int = 0,
+        drop_labels: list[str] | None = None,
     ) -> None:
         self.files = {"train": train, "validation": validation, "test": test}
         self.text_column, self.label_column, self.format = text_column, label_column, format
         self.validation_fraction, self.seed = validation_fraction, seed
+        self.drop_labels = list(drop_labels or [])
 
     def load(self) -> dict[str, list[TextExample]]:
         from seqlab.data.formats.classification_files import read_classification_file
@@ -55,6 +60,19 @@ class ClassificationFiles(ClassificationSource):
             for split, path in self.files.items()
             if path
         }
+        if self.drop_labels:
+            kept = {
+                split: [e for e in rows if e.label not in self.drop_labels] for split, rows in splits.items()
+            }
+            for split, rows in kept.items():
+                if not rows:
+                    raise DataError(
+                        f"{self.files[split]}: no examples left after dropping labels {self.drop_labels} "
+                        "(data.source.drop_labels); expected other labels too"
+                    )
+            dropped = ", ".join(f"{split} {len(splits[split]) - len(rows)}" for split, rows in kept.items())
+            rank_zero_info(f"classification: rows labelled {', '.join(self.drop_labels)} left out: {dropped}")
+            splits = kept
         return with_validation(splits, self.validation_fraction, self.seed, key=lambda e: e.text)
 
 

@@ -16,6 +16,7 @@ from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.formats.audio import load_audio
 from seqlab.data.formats.speech_manifest import Utterance, read_manifest
+from seqlab.data.splits import with_validation
 
 
 class SpeechSplit(ABC):
@@ -68,20 +69,42 @@ class SpeechSource(ABC):
 
 
 class SpeechManifests(SpeechSource):
-    """Local JSON Lines manifests (``{"audio": "a.wav", "text": "..."}`` per line, see
-    ``seqlab.data.formats.speech_manifest``).
+    """Local manifests: JSON Lines (``{"audio": "a.wav", "text": "..."}`` per line) or TSV/CSV tables
+    with a header (by suffix), see ``seqlab.data.formats.speech_manifest``.
 
     Args:
         train: training manifest.
-        validation: validation manifest.
+        validation: validation manifest (``None``: hold out ``validation_fraction`` of train, as for
+            FSDD, whose official split has only train and test).
         test: test manifest.
+        audio_column: column (or JSON key) of the audio path (``None``: ``audio``, else ``path``).
+        text_column: column (or JSON key) of the transcript (``None``: ``text``, else ``transcript``).
+        validation_fraction: share of train held out when there is no validation manifest.
+        seed: seed of that hold-out (by audio path).
     """
 
-    def __init__(self, train: str, validation: str, test: str | None = None) -> None:
+    def __init__(
+        self,
+        train: str,
+        validation: str | None = None,
+        test: str | None = None,
+        audio_column: str | None = None,
+        text_column: str | None = None,
+        validation_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> None:
         self.files = {"train": train, "validation": validation, "test": test}
+        self.audio_column, self.text_column = audio_column, text_column
+        self.validation_fraction, self.seed = validation_fraction, seed
 
     def load(self) -> dict[str, SpeechSplit]:
-        return {split: ManifestSplit(read_manifest(path)) for split, path in self.files.items() if path}
+        read = {
+            split: read_manifest(path, self.audio_column, self.text_column)
+            for split, path in self.files.items()
+            if path
+        }
+        splits = with_validation(read, self.validation_fraction, self.seed, key=lambda u: u.audio)
+        return {split: ManifestSplit(utterances) for split, utterances in splits.items()}
 
 
 class BuiltinSpeech(SpeechSource):

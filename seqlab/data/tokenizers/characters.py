@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from seqlab.data.errors import DataError
+from seqlab.data.modules.checked_settings import DataSettingError, whole_number
 from seqlab.data.tokenizers.base import UNK, ListVocabulary
 
 
@@ -34,9 +35,14 @@ class CharTokenizer(ListVocabulary):
         counts: Counter[str] = Counter()
         for text in texts:
             counts.update(text)
+        whole_number("min_freq", self.min_freq)
+        if not counts:
+            raise DataError("cannot build a character vocabulary: the training split has no text")
         chars = sorted(c for c, n in counts.items() if n >= self.min_freq)
         if not chars:
-            raise DataError("cannot build a character vocabulary: the training split has no text")
+            most = max(counts.values())
+            expected = f"at most {most}: no training character occurs {self.min_freq} times"
+            raise DataSettingError("min_freq", self.min_freq, expected)
         self.vocab = [UNK, *chars]
         self._lookup = None
         return self

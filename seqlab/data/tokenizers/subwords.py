@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,7 +14,11 @@ from typing import Any
 import numpy as np
 
 from seqlab.data.errors import DataError
+from seqlab.data.modules.checked_settings import DataSettingError
 from seqlab.data.tokenizers.base import Tokenizer
+
+# Byte fallback keeps a piece per byte, so sentencepiece refuses fewer pieces than these.
+_AT_LEAST = "256 byte pieces + the training text's distinct characters + 2"
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -60,6 +65,9 @@ class SentencePieceTokenizer(Tokenizer):
                 raise DataError(f"{path}: no such sentencepiece model file")
             self._load_proto(path.read_bytes())
             return self
+        size = self.requested_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise DataSettingError("vocab_size", size, f"a positive whole number of pieces ({_AT_LEAST})")
         digest = hashlib.sha256(f"{self.model_type}|{self.requested_size}|{self.max_sentences}".encode())
         for text in texts:
             data = text.encode()
@@ -102,6 +110,11 @@ class SentencePieceTokenizer(Tokenizer):
                 num_threads=os.cpu_count() or 1,
             )
         except RuntimeError as err:
+            needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(err))
+            if needed:
+                raise DataSettingError(
+                    "vocab_size", self.requested_size, f"at least {needed.group(1)} ({_AT_LEAST})"
+                ) from None
             raise DataError(f"sentencepiece training failed: {err}") from None
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so concurrent ranks or a crash never leave a half-written model.

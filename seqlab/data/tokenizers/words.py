@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from seqlab.data.errors import DataError
+from seqlab.data.modules.checked_settings import DataSettingError, whole_number
 from seqlab.data.tokenizers.base import UNK, ListVocabulary
 
 
@@ -47,12 +48,22 @@ class WordTokenizer(ListVocabulary):
         """Fit on pre-tokenized sentences (CoNLL tokens may contain spaces)."""
         if self.vocab:
             return self
+        whole_number("min_freq", self.min_freq)
+        whole_number("max_vocab", self.max_vocab, optional=True)
         counts: Counter[str] = Counter()
         for tokens in sentences:
             counts.update(self._norm(t) for t in tokens)
+        if not counts:
+            raise DataError("cannot build a word vocabulary: the training split has no words")
         ranked = sorted((w for w, n in counts.items() if n >= self.min_freq), key=lambda w: (-counts[w], w))
         if not ranked:
-            raise DataError("cannot build a word vocabulary: the training split has no words")
+            most = max(counts.values())
+            raise DataSettingError(
+                "min_freq",
+                self.min_freq,
+                f"at most {most}: no training word occurs {self.min_freq} times (the most frequent, "
+                f"{max(counts, key=lambda w: counts[w])!r}, occurs {most})",
+            )
         self.vocab = [UNK, *ranked[: self.max_vocab]]
         self._ids = {word: i for i, word in enumerate(self.vocab)}
         return self
