@@ -67,7 +67,7 @@ def test_a_scan_cell_is_refused_by_name_and_nothing_is_written(capsys, tmp_path)
 def test_output_is_replaced_only_when_it_is_an_export_and_overwrite_is_given(exported, capsys, tmp_path):
     argv = ["export", "--ckpt_path", str(exported["ckpt"]), "--format", "torch-export", "--output"]
     line = error_line(capsys, [*argv, str(exported["folder"])])
-    assert line.endswith("exists; --overwrite replaces it")
+    assert line.endswith("exists; --overwrite true replaces it")
     other = tmp_path / "notes"
     other.mkdir()
     (other / "keep.txt").write_text("mine", encoding="utf-8")

@@ -87,7 +87,7 @@ def check_output(output: Path, checkpoint: Path, overwrite: bool) -> None:
     if not is_bundle(output):
         raise ExportError(f"--output {output} exists and is not a seqlab export; choose another folder")
     if not overwrite:
-        raise ExportError(f"--output {output} exists; --overwrite replaces it")
+        raise ExportError(f"--output {output} exists; --overwrite true replaces it")
 
 
 @contextlib.contextmanager
