@@ -1,9 +1,33 @@
-"""Plain-text tables for the terminal (sweep results, local runs, diagnostics)."""
+"""The terminal: plain-text tables (sweep results, local runs, diagnostics), and sending the process's
+own output elsewhere for a while (a sweep trial's log, an exporter's noise)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def output_into(file: IO[Any]) -> Iterator[None]:
+    """Standard output and error as file descriptors 1 and 2 (so that C libraries and child processes
+    follow) written into ``file`` while the block runs, then restored."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(file.fileno(), 1)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
 
 
 def format_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], number: str = ".4g") -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from seqlab.console import output_into
 from seqlab.tune.report import CHECKPOINT_FILE, STOPPED_MARKER
 
 REPORT_CALLBACK = "seqlab.tune.report.ReportToTune"
@@ -134,26 +135,11 @@ def run_trial(point: dict[str, Any], plan: TrialPlan) -> None:
 
 @contextmanager
 def output_to(path: Path) -> Iterator[None]:
-    """This process's standard output and error (file descriptors 1 and 2, so that C libraries and
-    child processes follow), appended to ``path`` while the block runs: a sweep's console then shows
-    Tune's one line per trial, not every trial's Lightning and W&B messages."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    try:
-        with open(path, "a", encoding="utf-8") as log:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
+    """This process's standard output and error (file descriptors, so that C libraries and child
+    processes follow) appended to ``path`` while the block runs: a sweep's console then shows Tune's
+    one line per trial, not every trial's Lightning and W&B messages."""
+    with open(path, "a", encoding="utf-8") as log, output_into(log):
+        yield
 
 
 def _last_error(log: Path) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import os
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from seqlab.console import output_into
 from seqlab.inference.export.bundle import ExportError, Graph, is_bundle, write_bundle
 from seqlab.inference.kinds import task_kind
 from seqlab.inference.loader import load_trained
@@ -96,21 +95,10 @@ def exporter_output_hidden() -> Iterator[None]:
     ``print``, logging and C++) kept off the user's terminal: standard output and error, as Python
     objects and as file descriptors, go to a temporary file while the graphs are traced. A failure
     still reaches the user, as the exception :func:`export` turns into one line."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings(), output_into(sink):
         warnings.simplefilter("ignore")
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
 
 
 def _size(path: Path) -> str:
