@@ -10,6 +10,7 @@ with ONNX Runtime or PyTorch (:class:`GraphRunner`, torch tensors in and out eit
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import inspect
 import json
@@ -170,13 +171,25 @@ def write_bundle(
             **(extra or {}),
         }
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        (work / DATA_STATE).write_text(json.dumps(data_state, indent=1) + "\n", encoding="utf-8")
+        state_text = json.dumps(data_state, indent=1, default=_bytes_to_json)
+        (work / DATA_STATE).write_text(state_text + "\n", encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(work, folder)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _bytes_to_json(value: Any) -> dict[str, str]:
+    """Bytes in the data state (a sentencepiece model) as JSON: ``{"base64": ...}``."""
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"the data state holds a {type(value).__name__}, which has no JSON form")
+
+
+def _json_to_bytes(value: dict[str, Any]) -> Any:
+    return base64.b64decode(value["base64"]) if value.keys() == {"base64"} else value
 
 
 def is_bundle(path: str | Path) -> bool:
@@ -188,10 +201,10 @@ def read_bundle(folder: str | Path) -> Bundle:
     folder = Path(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        data_state = json.loads((folder / DATA_STATE).read_text(encoding="utf-8"))
+        data_state = json.loads((folder / DATA_STATE).read_text(encoding="utf-8"), object_hook=_json_to_bytes)
     except FileNotFoundError as err:
         raise ExportError(f"{folder} is not a seqlab export: {Path(err.filename).name} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except ValueError as err:  # bad JSON, text or base64
         raise ExportError(f"{folder}: damaged export ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("seqlab_export") != FORMAT_VERSION:
         raise ExportError(f"{folder / MANIFEST} is not a seqlab export of format {FORMAT_VERSION}")
