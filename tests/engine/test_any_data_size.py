@@ -137,7 +137,8 @@ def test_classification_on_a_one_line_file_is_one_clear_line(capsys: pytest.Capt
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1
-    assert "seqlab: error: cannot build a word vocabulary" in err
+    assert "data.tokenizer.min_freq 2: expected at most 1: no training word occurs 2 times" in err
+    assert "fitted on the training file one.tsv" in err
 
 
 def test_warmup_cosine_is_sized_from_the_run(tiny_fit_args: list[str]) -> None:
