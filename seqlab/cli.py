@@ -21,6 +21,8 @@ from seqlab.help_cache import CACHED, help_file, keep_help, kept_help
 # key); their function takes the verb with its arguments, the others take the arguments only.
 TRAINING = ("seqlab.engine.training_cli", "train_main")
 
+# Verbs whose libraries handle SIGTERM themselves (Ray Tune stops and records its trials).
+OWN_SIGTERM = frozenset({"tune"})
 # verb -> (module, function), imported only when that verb runs.
 VERBS: dict[str, tuple[str, str]] = {
     "fit": TRAINING,
@@ -121,10 +123,14 @@ def _run(entry: tuple[str, str], words: list[str], argv: list[str] | None) -> No
         return
     module, function = entry
     run = getattr(importlib.import_module(module), function)
-    from seqlab.engine.user_errors import exit_on_user_errors
+    from seqlab.engine.user_errors import cleanups_on_sigterm, exit_on_user_errors
 
     with exit_on_user_errors(words[0]):
-        run(words[1:])
+        if words[0] in OWN_SIGTERM:
+            run(words[1:])
+            return
+        with cleanups_on_sigterm():
+            run(words[1:])
 
 
 def _train(argv: list[str] | None) -> None:

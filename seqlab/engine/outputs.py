@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 from seqlab.engine.errors import UserError
+from seqlab.engine.work_files import remove_stale_work, work_path
 
 
 class OutputError(UserError, ValueError):
@@ -75,12 +75,15 @@ def write_atomically(target: Path, write: Callable[[IO[Any]], object], binary: b
     whatever happens (a kill, a full disk, an error in ``write``).
 
     The temporary file sits beside the target (a rename from another file system, e.g. /tmp, is a plain
-    copy that a kill can cut short), is created with ``O_EXCL`` (never written through a file or link
-    that happens to be there) and mode 0o666 less the umask (readable by the group as a plain file
-    would be), flushed to disk, then renamed over the target; the rename is made durable too.
+    copy that a kill can cut short), is named after this process (so that the next write removes the
+    one a SIGKILL left, :mod:`seqlab.engine.work_files`), is created with ``O_EXCL`` (never written
+    through a file or link that happens to be there) and mode 0o666 less the umask (readable by the
+    group as a plain file would be), flushed to disk, then renamed over the target; the rename is made
+    durable too.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    remove_stale_work(target)
+    partial = work_path(target, ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as file:

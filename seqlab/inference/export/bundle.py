@@ -16,7 +16,6 @@ import inspect
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +23,7 @@ from typing import Any, Literal
 import torch
 
 from seqlab.engine.errors import UserError
+from seqlab.engine.work_files import remove_stale_work, work_path
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -149,7 +149,9 @@ def write_bundle(
     """Export ``graphs`` into ``folder`` with the manifest and data state; written into a fresh
     folder beside it and renamed into place, so a failed export leaves nothing half written."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    remove_stale_work(folder)  # a killed export's work folder
+    work = work_path(folder)
+    work.mkdir(mode=0o700)
     try:
         entries = {}
         for graph in graphs:

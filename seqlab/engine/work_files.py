@@ -1,0 +1,62 @@
+"""Hidden work files and folders beside a target (``.NAME.HOST.PID.TOKEN``), written in full and then
+renamed over it, and the clean-up of the ones a killed process left behind.
+
+A process stopped by SIGKILL (the out-of-memory killer, ``scancel --signal=KILL``, a node going down)
+cannot remove its own work file. The name says which process wrote it, so the next writer of the same
+target removes the work files of processes that no longer run on this host, and never one that
+still runs (two exports into one folder at once) or one written from another host of a shared file
+system (its process cannot be checked from here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import socket
+from pathlib import Path
+
+_WORK = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}(?:\.partial)?$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+
+
+def work_path(target: Path, suffix: str = "") -> Path:
+    """A fresh hidden name beside ``target`` that records this host and process."""
+    return target.with_name(f".{target.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_work(target: Path) -> list[Path]:
+    """Remove the work files and folders beside ``target`` left by processes of this host that have
+    ended; returns what was removed."""
+    removed = []
+    host = _host()
+    prefix = f".{target.name}."
+    with contextlib.suppress(OSError):
+        for path in target.parent.iterdir():
+            if not path.name.startswith(prefix):
+                continue
+            found = _WORK.fullmatch(path.name[len(prefix) - 1 :])
+            if found is None or found["host"] != host or _running(int(found["pid"])):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            removed.append(path)
+    return removed
