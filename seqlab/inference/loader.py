@@ -32,7 +32,7 @@ from seqlab.engine.compatibility import fold_legacy_hparams
 from seqlab.engine.errors import SettingError
 from seqlab.engine.task_data import TaskData
 from seqlab.inference.export.bundle import ExportError
-from seqlab.inference.export.runtime import exported_task, open_export
+from seqlab.inference.export.runtime import backend_for, exported_task, open_export
 from seqlab.inference.kinds import check_verb, task_kinds
 from seqlab.inference.options import Precision, Runtime, TrainedModel
 from seqlab.inference.precision import (
@@ -233,7 +233,7 @@ def _load_export(folder: Path, verb: str, runtime: Runtime) -> Trained:
     if runtime.device not in ("auto", "cpu"):
         raise ExportError(f"--device {runtime.device}: {folder}'s graphs run on the CPU (--device cpu)")
     set_threads(runtime.threads)
-    task = exported_task(bundle, runtime.backend)
+    task = exported_task(bundle, backend_for(bundle, runtime.backend))
     state = bundle.data_state
     return Trained(folder, task, bundle.kind, state, "fp32", **_data_pipeline(bundle.kind, state, folder))
 

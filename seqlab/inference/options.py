@@ -44,7 +44,7 @@ class TrainedModel:
 
 
 Precision = Literal["fp32", "bf16", "int8"]
-Backend = Literal["torch", "onnxruntime"]
+Backend = Literal["auto", "torch", "onnxruntime"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,14 +60,16 @@ class Runtime:
         threads: torch threads on the CPU (default: torch's choice, one per core).
         batch_size: inputs run together (default: the verb's own: 64 texts or lines, 16 audio
             files, all samples at once).
-        backend: ``torch`` runs a checkpoint; ``onnxruntime`` runs an export folder (``seqlab export``).
+        backend: what runs an export folder (``seqlab export``): ``onnxruntime`` its ONNX graphs,
+            ``torch`` its torch.export programs; ``auto``: the one its format needs (a checkpoint
+            always runs in PyTorch).
     """
 
     device: str = "auto"
     precision: Precision = "fp32"
     threads: int | None = None
     batch_size: int | None = None
-    backend: Backend = "torch"
+    backend: Backend = "auto"
 
     def __post_init__(self) -> None:
         for name in ("threads", "batch_size"):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from seqlab.cli import main
 from seqlab.inference.export.verb import export
 from seqlab.inference.options import ExportSettings, TrainedModel
 from tests.inference.export_helpers import classifier_checkpoint, error_line
@@ -40,6 +41,21 @@ def test_onnxruntime_runs_export_folders_only(exported, capsys, tmp_path) -> Non
     assert "--backend onnxruntime runs an export folder" in line and "seqlab export --ckpt_path" in line
     line = error_line(capsys, [*argv, str(exported["folder"])])
     assert "holds torch-export graphs, which --backend onnxruntime cannot run; use --backend torch" in line
+
+
+def test_without_backend_an_export_runs_on_the_backend_of_its_format(exported, capsys, tmp_path) -> None:
+    """``--backend`` defaults to ``auto``: ONNX Runtime for an ONNX folder, PyTorch for torch.export and
+    for a checkpoint; all three give the same labels."""
+    onnx_folder = tmp_path / "clf_onnx"
+    export(TrainedModel(str(exported["ckpt"])), ExportSettings("onnx", str(onnx_folder)))
+    text = tmp_path / "in.txt"
+    text.write_text("the cat sleeps\na dog barks quickly\n.\n", encoding="utf-8")
+    outputs = {}
+    for name, path in [("ckpt", exported["ckpt"]), ("torch", exported["folder"]), ("onnx", onnx_folder)]:
+        capsys.readouterr()
+        main(["predict", "--input", str(text), "--ckpt_path", str(path)])
+        outputs[name] = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert len(outputs["ckpt"]) == 3 and outputs["ckpt"] == outputs["torch"] == outputs["onnx"]
 
 
 def test_a_missing_or_damaged_manifest_is_named(exported, capsys, tmp_path) -> None:

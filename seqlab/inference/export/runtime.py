@@ -26,6 +26,8 @@ from seqlab.inference.kinds import verb_of_kind
 from seqlab.tasks.speech import SpeechRecognitionTask
 
 BackendName = Literal["torch", "onnxruntime"]
+# The backend that runs each export format (``--backend auto``).
+FORMAT_BACKEND: dict[str, BackendName] = {"onnx": "onnxruntime", "torch-export": "torch"}
 CPU = torch.device("cpu")
 
 
@@ -37,7 +39,14 @@ def _looks_exported(path: Path) -> bool:
     return any(p.name in names or p.suffix in SUFFIX.values() for p in path.iterdir())
 
 
-def open_export(ckpt_path: str | None, backend: BackendName, verb: str) -> Bundle | None:
+def backend_for(bundle: Bundle, asked: str) -> BackendName:
+    """``asked``, or with ``auto`` the backend that runs ``bundle``'s format."""
+    if asked == "auto":
+        return FORMAT_BACKEND[bundle.format]
+    return "onnxruntime" if asked == "onnxruntime" else "torch"
+
+
+def open_export(ckpt_path: str | None, backend: str, verb: str) -> Bundle | None:
     """The export folder ``ckpt_path`` names, or ``None`` for a checkpoint. Refused: an export of a
     kind another verb runs, and a checkpoint with ``--backend onnxruntime`` (ONNX Runtime runs exported
     graphs only)."""
