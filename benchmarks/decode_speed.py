@@ -8,7 +8,9 @@ checkpoint written by ``seqlab export --format onnx`` and run as ``--backend onn
 graphs in ONNX Runtime with the same thread count, the same searches on the host); and ``reference``:
 the search as it was before it was sped up (kept in this file only: the G2P decoder copying the encoder
 memory, keys and mask to every hypothesis row at every step and re-masking them, beams expanded before
-the first step; CTC's one-utterance-at-a-time Python prefix search).
+the first step; CTC's one-utterance-at-a-time Python prefix search, which seqlab keeps as
+``ctc_beam_decode(method="single")`` and runs where it costs less than the batched search, so the CTC
+``reference`` and ``fp32`` beam columns often run the same search).
 
 Repeats are interleaved (every configuration once, then again), so a load change on a shared machine
 hits all of them alike; the table shows the median rate, its ratio to the reference, the test error
@@ -27,7 +29,6 @@ import contextlib
 import dataclasses
 import importlib
 import io
-import math
 import os
 import statistics
 import subprocess
@@ -60,10 +61,10 @@ from seqlab.metrics.edit_distance import (  # noqa: E402
     word_error_rate,
 )
 from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode  # noqa: E402
+from seqlab.nn.ctc_prefix_search_single import ctc_prefix_search_single  # noqa: E402
 from seqlab.nn.search import beam_search, greedy_search  # noqa: E402
 from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqState  # noqa: E402
 
-NEG_INF = float("-inf")
 beams = importlib.import_module(
     "seqlab.nn.beam_search"
 )  # the module (seqlab.nn exports a function of that name)
@@ -130,39 +131,10 @@ def pre_change_beam_search(model, src, src_lengths, beam_size, max_len, max_len_
     return finished.hypotheses()
 
 
-def _logaddexp(a: float, b: float) -> float:
-    if a == NEG_INF:
-        return b
-    if b == NEG_INF:
-        return a
-    high, low = (a, b) if a > b else (b, a)
-    return high + math.log1p(math.exp(low - high))
-
-
 def pre_change_ctc_search(log_probs: torch.Tensor, beam_size: int, prune: float | None) -> list[int]:
-    """The best labelling of one utterance [T, V] by the Python prefix beam search of before."""
-    frames = log_probs.float().tolist()
-    labels = list(range(1, log_probs.size(1)))
-    beams_: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
-    for frame in frames:
-        candidates = labels if prune is None else [v for v in labels if frame[v] >= prune]
-        nxt: dict[tuple[int, ...], list[float]] = {}
-        for prefix, (p_blank, p_label) in beams_.items():
-            total = _logaddexp(p_blank, p_label)
-            here = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
-            here[0] = _logaddexp(here[0], total + frame[0])
-            last = prefix[-1] if prefix else None
-            if last is not None:
-                here[1] = _logaddexp(here[1], p_label + frame[last])
-            for v in candidates:
-                source = p_blank if v == last else total
-                if source == NEG_INF:
-                    continue
-                target = nxt.setdefault((*prefix, v), [NEG_INF, NEG_INF])
-                target[1] = _logaddexp(target[1], source + frame[v])
-        ranked = sorted(nxt.items(), key=lambda item: _logaddexp(*item[1]), reverse=True)
-        beams_ = {prefix: (pb, pl) for prefix, (pb, pl) in ranked[:beam_size]}
-    return list(max(beams_.items(), key=lambda item: _logaddexp(*item[1]))[0])
+    """The best labelling of one utterance [T, V] by the Python prefix search of before the batched one
+    (seqlab keeps it: ``ctc_beam_decode`` runs it where it costs less, as ``method="single"``)."""
+    return ctc_prefix_search_single(log_probs, beam_size, prune=prune)[0][0]
 
 
 # ---- models, data, precisions -------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
 from seqlab.nn.ctc_prefix_search import PrefixScorer, ctc_prefix_beam_search_batch
+from seqlab.nn.ctc_prefix_search_single import ctc_prefix_search_single, single_search_is_cheaper
 
 
 def ctc_min_frames(targets: torch.Tensor | Sequence[int], target_lengths: torch.Tensor | None = None):
@@ -133,9 +135,33 @@ def ctc_prefix_beam_search(
     """
     if log_probs.dim() != 2:
         raise ValueError(f"expected [T, V] log-probabilities of one utterance, got {tuple(log_probs.shape)}")
-    return ctc_prefix_beam_search_batch(log_probs[None], None, beam_size, blank, n_best, prune, scorer)[0]
+    return ctc_beam_decode(log_probs[None], None, beam_size, blank, n_best, prune, scorer)[0]
 
 
-# ``ctc_prefix_beam_search`` over each utterance of a batch [B, T, V] (up to its ``lengths``), all
-# utterances searched together.
-ctc_beam_decode = ctc_prefix_beam_search_batch
+def ctc_beam_decode(
+    log_probs: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    beam_size: int = 8,
+    blank: int = 0,
+    n_best: int = 1,
+    prune: float | None = None,
+    scorer: PrefixScorer | None = None,
+    method: Literal["auto", "batch", "single"] = "auto",
+) -> list[list[tuple[list[int], float]]]:
+    """:func:`ctc_prefix_beam_search` over each utterance of a batch [B, T, V] (up to its ``lengths``):
+    all utterances together as tensors (``batch``), or one at a time in Python (``single``: faster where
+    few labels pass ``prune``, as on a trained model's peaked posteriors); ``auto`` counts the work of
+    each and takes the cheaper. The results are the same."""
+    if beam_size < 1 or n_best < 1:
+        raise ValueError(f"beam_size and n_best must be >= 1, got {beam_size} and {n_best}")
+    frames = log_probs.size(1)
+    lengths = torch.full((log_probs.size(0),), frames) if lengths is None else lengths.detach().cpu().long()
+    if method == "auto":
+        cheaper = single_search_is_cheaper(log_probs, lengths, beam_size, blank, prune)
+        method = "single" if cheaper else "batch"
+    if method == "batch":
+        return ctc_prefix_beam_search_batch(log_probs, lengths, beam_size, blank, n_best, prune, scorer)
+    return [
+        ctc_prefix_search_single(utterance[: int(n)], beam_size, blank, n_best, prune, scorer)
+        for utterance, n in zip(log_probs, lengths, strict=True)
+    ]

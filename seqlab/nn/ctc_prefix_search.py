@@ -35,6 +35,11 @@ def _logaddexp(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(low == NEG_INF, high, high + torch.log1p(torch.exp(gap)))
 
 
+# Prefix keys: a polynomial hash of the labels (mod a prime below 2**31, so products fit in int64).
+# Equal keys only nominate a slot as a prefix's parent; the labels themselves confirm it.
+_KEY_BASE, _KEY_MOD = 1_000_003, 2_147_483_647
+
+
 class _Beams:
     """Each utterance's prefixes, K slots [B, K] (``valid`` False: an empty slot)."""
 
@@ -45,6 +50,8 @@ class _Beams:
         self.last = torch.full((batch, 1), -1, dtype=torch.long)  # -1: the empty prefix
         self.size = torch.zeros(batch, 1, dtype=torch.long)
         self.tokens = torch.full((batch, 1, 1), -1, dtype=torch.long)  # [B, K, L], -1 after the prefix
+        self.key = torch.zeros(batch, 1, dtype=torch.long)  # the prefix's key (the empty one: 0)
+        self.parent_key = torch.full((batch, 1), -1, dtype=torch.long)  # without its last label
 
     def widen(self, k: int) -> None:
         """At least ``k`` slots, the new ones empty."""
@@ -58,6 +65,8 @@ class _Beams:
         self.last = torch.cat([self.last, self.last.new_full((b, extra), -1)], 1)
         self.size = torch.cat([self.size, self.size.new_zeros(b, extra)], 1)
         self.tokens = torch.cat([self.tokens, self.tokens.new_full((b, extra, length), -1)], 1)
+        self.key = torch.cat([self.key, self.key.new_zeros(b, extra)], 1)
+        self.parent_key = torch.cat([self.parent_key, self.parent_key.new_full((b, extra), -1)], 1)
 
     def make_room(self) -> None:
         """Room in ``tokens`` for one more label after the longest prefix (doubling, so rarely)."""
@@ -82,13 +91,25 @@ def _scorer_bonus(
     return bonus
 
 
-def _parent_slots(beams: _Beams) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each slot j [B, K]: the slot holding its prefix minus the last label, and whether there is one."""
+def _without_last(beams: _Beams) -> torch.Tensor:
     cut = beams.tokens.clone()
     cut.scatter_(2, (beams.size - 1).clamp(min=0)[..., None], -1)
-    same = (cut[:, :, None, :] == beams.tokens[:, None, :, :]).all(-1)  # [B, J, K]
-    same &= beams.valid[:, :, None] & beams.valid[:, None, :] & (beams.size > 0)[:, :, None]
-    return same.long().argmax(-1), same.any(-1)
+    return cut
+
+
+def _parent_slots(beams: _Beams) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each slot j [B, K]: the slot holding its prefix minus the last label, and whether there is one.
+    Keys nominate the slot and its labels confirm it; where two slots share a key (a hash collision)
+    every pair of slots is compared label by label."""
+    live = beams.valid[:, :, None] & beams.valid[:, None, :] & (beams.size > 0)[:, :, None]
+    same = (beams.parent_key[:, :, None] == beams.key[:, None, :]) & live  # [B, J, K]
+    cut = _without_last(beams)
+    if bool((same.sum(-1) > 1).any()):
+        same = (cut[:, :, None, :] == beams.tokens[:, None, :, :]).all(-1) & live
+        return same.long().argmax(-1), same.any(-1)
+    parent = same.long().argmax(-1)
+    found = beams.tokens.gather(1, parent[..., None].expand(-1, -1, beams.tokens.size(2)))
+    return parent, same.any(-1) & (found == cut).all(-1)
 
 
 def _frame(
@@ -101,14 +122,14 @@ def _frame(
 ) -> _Beams:
     """The beams after one frame [B, V] of log-probabilities."""
     batch, k = beams.valid.shape
-    width = frame.size(1) + 1  # entry order: per slot, itself then its extensions by label
     # Extensions only by the labels some utterance may take at this frame (all but the blank unpruned).
     possible = torch.arange(frame.size(1)) != blank
     if prune is not None:
         possible &= (frame >= prune).any(0)
     labels = possible.nonzero().squeeze(1)  # [C] label ids
     vocab = labels.numel()
-    column = torch.full((width,), -1, dtype=torch.long)  # label id -> its column in ``labels`` (or -1)
+    width = vocab + 1  # the entries of a slot, in the order they are made: itself, then + each label
+    column = torch.full((frame.size(1),), -1, dtype=torch.long)  # label id -> its column in ``labels``
     column[labels] = torch.arange(vocab)
     total = _logaddexp(beams.p_blank, beams.p_label)
     # Each prefix itself: a blank, or its last label repeated without a blank.
@@ -125,43 +146,52 @@ def _frame(
     gain = source + label_lp[:, None, :]
     if scorer is not None:
         gain = gain + _scorer_bonus(beams, allowed, labels, scorer)
-    # An extension that is already a beam adds to that beam's entry, made at the earlier of the two.
-    parent, has_parent = _parent_slots(beams)
-    last_column = column[beams.last.clamp(min=0)]
-    flat = parent * vocab + last_column.clamp(min=0)
-    merges = has_parent & (last_column >= 0)
-    if vocab:
-        merges &= allowed.view(batch, -1).gather(1, flat)
-        merged_gain = gain.view(batch, -1).gather(1, flat)
-        stay_label = torch.where(merges, _logaddexp(stay_label, merged_gain), stay_label)
-    merged = torch.zeros(batch, k * vocab + 1, dtype=torch.bool)  # the last column takes the non-merges
-    merged.scatter_(1, torch.where(merges, flat, k * vocab), True)
-    extend_ok = allowed.view(batch, -1) & ~merged[:, :-1]
+    # Every entry [B, K * width] at its place in the order of making, so that one stable sort by score
+    # breaks ties as the one-prefix-at-a-time search does.
     slots = torch.arange(k)
-    stay_order = slots[None, :].expand(batch, k) * width
-    stay_order = torch.where(merges, torch.minimum(stay_order, parent * width + 1 + beams.last), stay_order)
-    extend_order = (slots[:, None] * width + 1 + labels[None, :]).flatten().expand(batch, -1)
-    # Rank every entry: by score, equal scores in the order they were made; empty ones last.
-    p_blank = torch.cat([stay_blank, torch.full((batch, k * vocab), NEG_INF, dtype=torch.float64)], 1)
-    p_label = torch.cat([stay_label, gain.view(batch, -1)], 1)
-    valid = torch.cat([beams.valid, extend_ok], 1)
-    order = torch.cat([stay_order, extend_order], 1).masked_fill(~valid, k * width)
-    score = _logaddexp(p_blank, p_label).masked_fill(~valid, NEG_INF)
-    by_order = order.argsort(dim=1, stable=True)
-    ranked = by_order.gather(1, score.gather(1, by_order).argsort(dim=1, descending=True, stable=True))
+    p_blank = torch.cat([stay_blank[..., None], stay_blank.new_full((batch, k, vocab), NEG_INF)], 2)
+    p_blank = p_blank.view(batch, -1)
+    p_label = torch.cat([stay_label[..., None], gain], 2).view(batch, -1)
+    valid = torch.cat([beams.valid[..., None], allowed], 2).view(batch, -1)
+    from_slot = slots.repeat_interleave(width).expand(batch, -1)
+    label = torch.cat([labels.new_full((1,), -1), labels]).repeat(k).expand(batch, -1)
+    # An extension that is already a beam (slot j = its parent + its last label) adds to j's entry,
+    # which sits where the earlier of the two was made.
+    parent, has_parent = _parent_slots(beams) if vocab else (None, None)
+    last_column = column[beams.last.clamp(min=0)]
+    extension_at = parent * width + 1 + last_column.clamp(min=0) if vocab else None
+    if vocab and bool((merges := has_parent & (last_column >= 0) & valid.gather(1, extension_at)).any()):
+        merged_label = _logaddexp(stay_label, p_label.gather(1, extension_at))
+        stay_at = slots[None, :] * width
+        earlier = merges & (parent < slots[None, :])
+        at = torch.where(earlier, extension_at, stay_at)
+        index = torch.where(merges, torch.where(earlier, stay_at, extension_at), at)  # the place emptied
+        valid = valid.clone()
+        valid.scatter_(1, index, valid.gather(1, index) & ~merges)
+        valid.scatter_(1, at, beams.valid)
+        p_blank = p_blank.scatter(1, at, stay_blank)
+        p_label = p_label.scatter(1, at, torch.where(merges, merged_label, stay_label))
+        from_slot = from_slot.scatter(1, at, slots.expand(batch, -1))
+        label = label.scatter(1, at, torch.full_like(at, -1))
+    score = _logaddexp(p_blank, p_label)
+    # valid entries by score (-inf ones too), then the empty ones
+    key = torch.where(valid, score.clamp(min=torch.finfo(torch.float64).min), NEG_INF)
     kept = min(beam_size, int(valid.sum(1).max()))
-    pick = ranked[:, :kept]
-    from_slot = torch.cat([slots.expand(batch, k), slots.repeat_interleave(vocab).expand(batch, -1)], 1)
-    label = torch.cat([torch.full((batch, k), -1), labels.repeat(k).expand(batch, -1)], 1).gather(1, pick)
+    pick = key.argsort(dim=1, descending=True, stable=True)[:, :kept]
     slot = from_slot.gather(1, pick)
+    label = label.gather(1, pick)
     new = _Beams.__new__(_Beams)
     new.p_blank, new.p_label = p_blank.gather(1, pick), p_label.gather(1, pick)
     new.valid = valid.gather(1, pick)
     size = beams.size.gather(1, slot)
     new.tokens = beams.tokens.gather(1, slot[..., None].expand(-1, -1, beams.tokens.size(2)))
     new.tokens.scatter_(2, size[..., None], label[..., None])  # a stay writes -1 over -1
-    new.size = size + (label >= 0).long()
-    new.last = torch.where(label >= 0, label, beams.last.gather(1, slot))
+    extended = label >= 0
+    new.size = size + extended.long()
+    new.last = torch.where(extended, label, beams.last.gather(1, slot))
+    key_of_slot = beams.key.gather(1, slot)
+    new.key = torch.where(extended, (key_of_slot * _KEY_BASE + label + 1) % _KEY_MOD, key_of_slot)
+    new.parent_key = torch.where(extended, key_of_slot, beams.parent_key.gather(1, slot))
     return new
 
 
@@ -170,7 +200,7 @@ def _keep_where(active: torch.Tensor, new: _Beams, old: _Beams) -> _Beams:
     first and are never more than ``new`` has)."""
     old.widen(new.valid.size(1))
     k, rows = new.valid.size(1), active[:, None]
-    for name in ("p_blank", "p_label", "valid", "last", "size"):
+    for name in ("p_blank", "p_label", "valid", "last", "size", "key", "parent_key"):
         setattr(new, name, torch.where(rows, getattr(new, name), getattr(old, name)[:, :k]))
     new.tokens = torch.where(rows[..., None], new.tokens, old.tokens[:, :k])
     return new

@@ -1,6 +1,7 @@
-"""The batched CTC prefix beam search against the one-utterance-at-a-time Python search it replaced
-(kept below as the reference): same labellings in the same order, same scores, on random posteriors
-with many blanks, repeated labels, exactly tied scores, pruning, a scorer and uneven lengths."""
+"""Both CTC prefix beam searches (the batched one and seqlab's one-utterance-at-a-time one, which
+``ctc_beam_decode`` chooses between) against the Python search of before (kept below as the reference):
+same labellings in the same order, same scores, on random posteriors with many blanks, repeated labels,
+exactly tied scores, pruning, a scorer and uneven lengths; and which one ``auto`` picks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import math
 import pytest
 import torch
 
-from seqlab.nn.ctc_prefix_search import ctc_prefix_beam_search_batch
+from seqlab.nn.ctc import ctc_beam_decode
+from seqlab.nn.ctc_prefix_search_single import single_search_is_cheaper
 
 NEG_INF = float("-inf")
 
@@ -80,9 +82,10 @@ def _assert_same(got, want) -> None:
         assert g == pytest.approx(w, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("method", ["batch", "single"])
 @pytest.mark.parametrize("kind", ["peaked", "tied", "flat"])
 @pytest.mark.parametrize("seed", range(4))
-def test_batched_search_equals_the_reference(kind: str, seed: int) -> None:
+def test_each_search_equals_the_reference(kind: str, seed: int, method: str) -> None:
     """Random batches with uneven lengths (a zero length too), beam sizes 1 to 9 and n-best lists."""
     generator = torch.Generator().manual_seed(seed)
     batch, frames, vocab = 6, 14, 5
@@ -90,7 +93,7 @@ def test_batched_search_equals_the_reference(kind: str, seed: int) -> None:
     lengths = torch.randint(0, frames + 1, (batch,), generator=generator)
     lengths[0] = frames
     for beam_size, n_best in [(1, 1), (3, 2), (8, 5), (9, 9)]:
-        got = ctc_prefix_beam_search_batch(log_probs, lengths, beam_size, n_best=n_best)
+        got = ctc_beam_decode(log_probs, lengths, beam_size, n_best=n_best, method=method)
         for b in range(batch):
             want = _reference(log_probs[b, : int(lengths[b])], beam_size, n_best=n_best)
             _assert_same(got[b], want)
@@ -103,8 +106,9 @@ def test_tied_posteriors_really_tie() -> None:
     assert len(scores) != len(set(scores))
 
 
+@pytest.mark.parametrize("method", ["batch", "single"])
 @pytest.mark.parametrize("blank", [0, 3])
-def test_pruning_another_blank_and_a_scorer_equal_the_reference(blank: int) -> None:
+def test_pruning_another_blank_and_a_scorer_equal_the_reference(blank: int, method: str) -> None:
     """Pruned labels, the blank elsewhere than 0, and a scorer with a ``final`` bonus."""
 
     class Scorer:
@@ -118,7 +122,21 @@ def test_pruning_another_blank_and_a_scorer_equal_the_reference(blank: int) -> N
     log_probs = _posteriors(generator, 4, 12, 5, "flat")
     lengths = torch.tensor([12, 9, 5, 12])
     for prune, scorer in [(math.log(0.15), None), (None, Scorer()), (math.log(0.1), Scorer())]:
-        got = ctc_prefix_beam_search_batch(log_probs, lengths, 6, blank, 4, prune, scorer)
+        got = ctc_beam_decode(log_probs, lengths, 6, blank, 4, prune, scorer, method=method)
         for b in range(4):
             want = _reference(log_probs[b, : int(lengths[b])], 6, blank, 4, prune, scorer)
             _assert_same(got[b], want)
+
+
+def test_auto_searches_peaked_posteriors_one_by_one_and_flat_ones_batched() -> None:
+    """Few labels passing the prune (a trained model): the single search; every label a candidate in a
+    large batch: the batched one. Either way ``auto`` returns what both return."""
+    generator = torch.Generator().manual_seed(5)
+    peaked = (_posteriors(generator, 32, 60, 29, "peaked") * 4).log_softmax(-1)  # sharper, as trained
+    flat = _posteriors(generator, 32, 60, 29, "flat")
+    lengths = torch.full((32,), 60)
+    assert single_search_is_cheaper(peaked, lengths, 8, 0, math.log(1e-3))
+    assert not single_search_is_cheaper(flat, lengths, 8, 0, None)
+    for log_probs, prune in [(peaked[:4], math.log(1e-3)), (flat[:4], None)]:
+        auto = ctc_beam_decode(log_probs, lengths[:4], 8, prune=prune, n_best=3)
+        assert auto == ctc_beam_decode(log_probs, lengths[:4], 8, prune=prune, n_best=3, method="batch")
