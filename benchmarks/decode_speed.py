@@ -327,6 +327,63 @@ def cpu_name() -> str:
     return "unknown CPU"
 
 
+def matmul_gflops(rows: int, inner: int, cols: int, repeats: int = 20) -> float:
+    """This CPU's fp32 matrix-multiply speed at the threads set, on one shape (best of ``repeats``)."""
+    a, b = torch.randn(rows, inner), torch.randn(inner, cols)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * rows * inner * cols / best / 1e9
+
+
+def compute_ceiling(config: Config, items: int) -> str:
+    """The floating-point operations of one pass of ``config`` per item (the matrix products, where nearly
+    all of a recurrent step's arithmetic is: counted by torch's FlopCounterMode, and for the recurrent
+    layers' fused kernels, which it does not see, from their sizes), and the rate that this CPU's fp32
+    matmul speed would allow if every one of them ran at it: an upper bound."""
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    fused = [0]  # the recurrent layers' products, where their fused kernel hides them from the counter
+    largest = [(0, 0)]  # (inner, out) of the widest recurrent layer's product
+    before: dict[int, int] = {}
+
+    def start(module: torch.nn.Module, args: tuple) -> None:
+        before[id(module)] = counter.get_total_flops()
+
+    def end(module: torch.nn.Module, args: tuple, output: object) -> None:
+        if not isinstance(module, torch.nn.RNNBase) or counter.get_total_flops() > before[id(module)]:
+            return  # not a recurrent layer, or one decomposed into counted matrix products
+        x = args[0]
+        rows = x.data.size(0) if isinstance(x, torch.nn.utils.rnn.PackedSequence) else x.numel() // x.size(-1)
+        gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+        directions = 2 if module.bidirectional else 1
+        for layer in range(module.num_layers):
+            inputs = module.input_size if layer == 0 else module.hidden_size * directions
+            fused[0] += 2 * gates * module.hidden_size * (inputs + module.hidden_size) * rows * directions
+            largest[0] = max(largest[0], (inputs + module.hidden_size, gates * module.hidden_size))
+
+    hooks = [register_module_forward_pre_hook(start), register_module_forward_hook(end)]
+    try:
+        with counter:
+            config.run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    per_item = (counter.get_total_flops() + fused[0]) / items
+    inner, out = largest[0]
+    peak = matmul_gflops(1280, inner, out)  # the widest recurrent step, on 256 words x 5 hypotheses
+    return (
+        f"{config.search}: {per_item / 1e6:.0f} MFLOP per item ({fused[0] / items / 1e6:.0f} of them in "
+        f"fused recurrent layers); fp32 matmul on this CPU ran at {peak:.0f} GFLOP/s ([1280 x {inner}] x "
+        f"[{inner} x {out}]), so at most {peak * 1e9 / per_item:.0f} items/s even if every operation ran "
+        "at that speed"
+    )
+
+
 def measure(configs: list[Config], items: int, repeats: int) -> None:
     for config in configs:  # warm-up, and the outputs compared below
         config.outputs = config.run()
@@ -379,6 +436,8 @@ def main() -> None:
             configs, refs, what = g2p_configs(path, args.words, args.g2p_batch, args.threads, Path(tmp))
             measure(configs, len(refs), args.repeats)
             report(configs, refs, "g2p", f"G2P {path}: {what}")
+            beam = next(c for c in configs if c.precision == "fp32" and c.search == "beam 5")
+            print(compute_ceiling(beam, len(refs)))
         if args.skip != "ctc":
             path = args.ctc_ckpt or quick_checkpoint(
                 "configs/transduction/speech_ctc_bilstm.yaml",
