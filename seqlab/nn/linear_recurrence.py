@@ -160,3 +160,22 @@ def step_by_step(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> t
         h = a[:, t] * h + b[:, t]
         outputs.append(h)
     return torch.stack(outputs, dim=1)
+
+
+def scanned(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+    """The same states by torch's ``scan`` operator: the loop over time of exported graphs, which
+    ``torch.export`` and ONNX (``Scan``) keep with a dynamic length. One padding step (``a = 1, b = 0``)
+    is appended and dropped, so the scan is never shorter than two steps."""
+    from torch._higher_order_ops.scan import scan
+
+    batch, steps, width = a.shape
+    a = torch.cat([a, a.new_ones(batch, 1, width)], 1).transpose(0, 1)
+    b = torch.cat([b, b.new_zeros(batch, 1, width)], 1).transpose(0, 1)
+    start = a.new_zeros(batch, width) if h0 is None else at_least_fp32(h0).to(a.dtype)
+
+    def step(h: torch.Tensor, xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        h = xs[0] * h + xs[1]
+        return h.clone(), h.clone()
+
+    _, states = scan(step, start, [a, b])
+    return states.transpose(0, 1)[:, :steps]

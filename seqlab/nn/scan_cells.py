@@ -12,7 +12,9 @@ GPU and by a loop over time in linear space on CPU (:mod:`seqlab.nn.linear_recur
 the loop is stable because ``0 < a <= 1`` and the gates make ``h`` a convex mix of candidates.
 
 Generation and decoding run one step at a time with a carried state like any RNN. Padded steps get
-``a = 1, b = 0``: they leave the state unchanged, no packing needed.
+``a = 1, b = 0``: they leave the state unchanged, no packing needed. While a graph is exported
+(:func:`seqlab.nn.padded_recurrence.padded_graph_mode`) the recurrence runs as torch's ``scan``
+operator, which keeps the length dynamic.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from seqlab.nn.linear_recurrence import (
     log_g,
     log_space_scan,
     mix_and_candidate,
+    scanned,
     step_by_step,
 )
+from seqlab.nn.padded_recurrence import graph_mode_active
 from seqlab.nn.pooling import lengths_to_mask
 
 ScanCell = Literal["mingru", "minlstm"]
-Path = Literal["auto", "scan", "loop", "steps"]
+Path = Literal["auto", "scan", "loop", "steps", "graph"]
 SCAN_CELLS: tuple[str, ...] = ("mingru", "minlstm")
 
 
@@ -78,26 +82,34 @@ class MinimalGatedCell(nn.Module):
     ) -> torch.Tensor:
         """States [B, T, H] (float32 or wider); ``mask`` [B, T] marks real steps (padding keeps the state).
 
-        ``path``: ``auto`` (the log-space scan on GPU, the gated loop on CPU, plain steps for T = 1),
-        ``scan``, ``loop`` or ``steps``.
+        ``path``: ``auto`` (the log-space scan on GPU, the gated loop on CPU, plain steps for T = 1, the
+        ``scan`` operator while a graph is exported), ``scan``, ``loop``, ``steps`` or ``graph``.
         """
-        if path == "auto":
+        if path == "auto" and graph_mode_active():
+            path = "graph"  # before any test of the length, which tracing would fix
+        elif path == "auto":
             path = "steps" if x.size(1) == 1 else ("scan" if x.is_cuda else "loop")
         # The projection runs in the autocast dtype (the matrix work); the recurrence in float32.
         projected = self.linear(x)
+        if path == "graph":  # traced in float32, where an autocast region would only burden the graph
+            return self._recurrence(at_least_fp32(projected), h0, mask, path)
         with torch.autocast(x.device.type, enabled=False):
-            k = at_least_fp32(projected)
-            if path == "loop":
-                return gated_loop(self.kind, k, h0, mask)
-            log_space = path == "scan"
-            a, b = self.coefficients(k, log_space)
-            if mask is not None:
-                keep = mask.unsqueeze(-1)
-                a = a.masked_fill(~keep, 0.0 if log_space else 1.0)
-                b = b.masked_fill(~keep, NO_INPUT if log_space else 0.0)
-            if log_space:
-                return log_space_scan(a, b, h0)
-            return step_by_step(a, b, h0)
+            return self._recurrence(at_least_fp32(projected), h0, mask, path)
+
+    def _recurrence(
+        self, k: torch.Tensor, h0: torch.Tensor | None, mask: torch.Tensor | None, path: Path
+    ) -> torch.Tensor:
+        if path == "loop":
+            return gated_loop(self.kind, k, h0, mask)
+        log_space = path == "scan"
+        a, b = self.coefficients(k, log_space)
+        if mask is not None:
+            keep = mask.unsqueeze(-1)
+            a = a.masked_fill(~keep, 0.0 if log_space else 1.0)
+            b = b.masked_fill(~keep, NO_INPUT if log_space else 0.0)
+        if log_space:
+            return log_space_scan(a, b, h0)
+        return scanned(a, b, h0) if path == "graph" else step_by_step(a, b, h0)
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:

@@ -73,13 +73,6 @@ def test_a_missing_or_damaged_manifest_is_named(exported, capsys, tmp_path) -> N
     assert line == f"seqlab: error: {broken} is not a seqlab export: manifest.json is missing"
 
 
-def test_a_scan_cell_is_refused_by_name_and_nothing_is_written(capsys, tmp_path) -> None:
-    ckpt = classifier_checkpoint(tmp_path, cell="mingru")
-    line = error_line(capsys, ["export", "--ckpt_path", str(ckpt), "--output", str(tmp_path / "out")])
-    assert "uses the mingru cell, which does not export" in line
-    assert not (tmp_path / "out").exists()
-
-
 def test_output_is_replaced_only_when_it_is_an_export_and_overwrite_is_given(exported, capsys, tmp_path):
     argv = ["export", "--ckpt_path", str(exported["ckpt"]), "--format", "torch-export", "--output"]
     line = error_line(capsys, [*argv, str(exported["folder"])])

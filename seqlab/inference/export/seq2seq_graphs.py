@@ -21,10 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqlab.inference.export.bundle import ExportError, Graph
+from seqlab.inference.export.bundle import Graph
 from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqState
 
-EXPORTABLE_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 NEXT = "next_"  # the step's new state: ``next_hidden`` (an ONNX graph names each value once)
 
 
@@ -84,19 +83,9 @@ def _flat_state(state: Seq2SeqState) -> list[torch.Tensor]:
     return hidden + ([state.feed] if state.feed is not None else [])
 
 
-def check_exportable(model: Seq2Seq, cell: str) -> None:
-    """Refuse a model whose recurrent cell has no exportable form, naming the cell."""
-    if cell not in EXPORTABLE_CELLS:
-        raise ExportError(
-            f"an encoder-decoder with cell {cell!r} cannot be exported: its parallel scan traces to a "
-            f"graph of one fixed source length; seqlab exports the cells {', '.join(EXPORTABLE_CELLS)}"
-        )
-
-
 def seq2seq_graphs(task: Any) -> list[Graph]:
     """The ``encoder`` and ``decoder_step`` graphs of a ``TransductionTask`` (see the module)."""
     model: Seq2Seq = task.model
-    check_exportable(model, model.encoder.cell)
     model.eval()
     side, state = encoder_side_names(model), state_names(model)
     # Traced on sizes unlike each other and unlike any model width, so no size is taken for another;

@@ -22,8 +22,6 @@ from seqlab.inference.export.bundle import ExportError, Graph, is_bundle, write_
 from seqlab.inference.kinds import task_kind
 from seqlab.inference.loader import load_trained
 from seqlab.inference.options import ExportSettings, TrainedModel
-from seqlab.nn.recurrent import RecurrentStack
-from seqlab.nn.scan_cells import SCAN_CELLS
 from seqlab.tasks.base import SeqTask
 
 # kind of task -> "module:function", the function taking the task and giving its graphs.
@@ -63,16 +61,6 @@ def graph_builder(kind: str) -> Callable[[Any], list[Graph]]:
 
 def decoding_settings(task: SeqTask) -> dict[str, Any]:
     return {name: getattr(task, name) for name in DECODING_SETTINGS if hasattr(task, name)}
-
-
-def check_cells(task: SeqTask, path: Path) -> None:
-    """Refuse the scan cells before tracing: their CPU loop over time traces for one length only."""
-    for module in task.modules():
-        if isinstance(module, RecurrentStack) and module.cell in SCAN_CELLS:
-            raise ExportError(
-                f"{path}: its {type(task).__name__} uses the {module.cell} cell, which does not export "
-                "(its loop over time traces for one length only); lstm, gru, rnn_tanh and rnn_relu do"
-            )
 
 
 def check_output(output: Path, checkpoint: Path, overwrite: bool) -> None:
@@ -120,7 +108,6 @@ def export(model: TrainedModel, settings: ExportSettings) -> None:
     task, data_state = load_trained(path, "cpu")
     kind = task_kind(type(task)) or type(task).__name__
     build = graph_builder(kind)
-    check_cells(task, path)
     graphs = build(task)
     try:
         with exporter_output_hidden():
