@@ -90,15 +90,16 @@ def test_greedy_with_another_blank_index():
 # --- prefix beam search -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("method", ["single", "batch"])
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("frames", [4, 5])
-def test_full_beam_scores_are_the_exact_labelling_probabilities(frames, seed):
+def test_full_beam_scores_are_the_exact_labelling_probabilities(frames, seed, method):
     """With a beam holding every prefix, the n-best list is every labelling with its exact probability
     (all alignments summed), in order: in particular the first is the most probable labelling, which
-    greedy (best path) often is not."""
+    greedy (best path) often is not. Both searches ``ctc_beam_decode`` chooses between."""
     log_probs = _posteriors(frames, 3, seed)
     exact = _brute_force(log_probs)
-    found = ctc_prefix_beam_search(log_probs, beam_size=1000, n_best=1000)
+    found = ctc_beam_decode(log_probs[None], beam_size=1000, n_best=1000, method=method)[0]
     assert len(found) == len(exact)
     for labels, score in found:
         assert math.exp(score) == pytest.approx(exact[tuple(labels)], rel=1e-4, abs=1e-9)

@@ -1,7 +1,8 @@
-"""Both CTC prefix beam searches (the batched one and seqlab's one-utterance-at-a-time one, which
-``ctc_beam_decode`` chooses between) against the Python search of before (kept below as the reference):
-same labellings in the same order, same scores, on random posteriors with many blanks, repeated labels,
-exactly tied scores, pruning, a scorer and uneven lengths; and which one ``auto`` picks."""
+"""The two CTC prefix beam searches ``ctc_beam_decode`` chooses between, against each other: the
+batched one (tensors) and the one-utterance-at-a-time one (dicts of prefixes, the Python search of
+before): same labellings in the same order, same scores, on random posteriors with many blanks,
+repeated labels, exactly tied scores, pruning, a scorer and uneven lengths; and which one ``auto``
+picks."""
 
 from __future__ import annotations
 
@@ -11,51 +12,13 @@ import pytest
 import torch
 
 from seqlab.nn.ctc import ctc_beam_decode
-from seqlab.nn.ctc_prefix_search_single import single_search_is_cheaper
-
-NEG_INF = float("-inf")
-
-
-def _logaddexp(a: float, b: float) -> float:
-    if a == NEG_INF:
-        return b
-    if b == NEG_INF:
-        return a
-    high, low = (a, b) if a > b else (b, a)
-    return high + math.log1p(math.exp(low - high))
+from seqlab.nn.ctc_prefix_search_single import ctc_prefix_search_single, single_search_is_cheaper
 
 
 def _reference(log_probs, beam_size, blank=0, n_best=1, prune=None, scorer=None):
-    """seqlab's prefix beam search before it was batched (dicts of prefixes, a Python loop per label)."""
-    frames = log_probs.detach().float().cpu().tolist()
-    labels = [v for v in range(log_probs.size(1)) if v != blank]
-    beams = {(): (0.0, NEG_INF)}
-    for frame in frames:
-        candidates = labels if prune is None else [v for v in labels if frame[v] >= prune]
-        blank_lp = frame[blank]
-        nxt = {}
-        for prefix, (p_blank, p_label) in beams.items():
-            total = _logaddexp(p_blank, p_label)
-            here = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
-            here[0] = _logaddexp(here[0], total + blank_lp)
-            last = prefix[-1] if prefix else None
-            if last is not None:
-                here[1] = _logaddexp(here[1], p_label + frame[last])
-            for v in candidates:
-                source = p_blank if v == last else total
-                if source == NEG_INF:
-                    continue
-                gain = source + frame[v] + (scorer(prefix, v) if scorer is not None else 0.0)
-                target = nxt.setdefault((*prefix, v), [NEG_INF, NEG_INF])
-                target[1] = _logaddexp(target[1], gain)
-        ranked = sorted(nxt.items(), key=lambda item: _logaddexp(*item[1]), reverse=True)
-        beams = {prefix: (pb, pl) for prefix, (pb, pl) in ranked[:beam_size]}
-    final = getattr(scorer, "final", None)
-    ranked = sorted(
-        ((list(p), _logaddexp(pb, pl) + (final(p) if final else 0.0)) for p, (pb, pl) in beams.items()),
-        key=lambda r: -r[1],
-    )
-    return ranked[:n_best]
+    """One utterance [T, V] by the one-at-a-time search (the Python search of before the batched one,
+    which seqlab keeps; its scores are checked against brute force in test_ctc.py)."""
+    return ctc_prefix_search_single(log_probs, beam_size, blank, n_best, prune, scorer)
 
 
 def _posteriors(generator: torch.Generator, batch: int, frames: int, vocab: int, kind: str) -> torch.Tensor:
@@ -82,10 +45,9 @@ def _assert_same(got, want) -> None:
         assert g == pytest.approx(w, rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize("method", ["batch", "single"])
 @pytest.mark.parametrize("kind", ["peaked", "tied", "flat"])
 @pytest.mark.parametrize("seed", range(4))
-def test_each_search_equals_the_reference(kind: str, seed: int, method: str) -> None:
+def test_batched_search_equals_the_one_at_a_time_search(kind: str, seed: int) -> None:
     """Random batches with uneven lengths (a zero length too), beam sizes 1 to 9 and n-best lists."""
     generator = torch.Generator().manual_seed(seed)
     batch, frames, vocab = 6, 14, 5
@@ -93,7 +55,7 @@ def test_each_search_equals_the_reference(kind: str, seed: int, method: str) -> 
     lengths = torch.randint(0, frames + 1, (batch,), generator=generator)
     lengths[0] = frames
     for beam_size, n_best in [(1, 1), (3, 2), (8, 5), (9, 9)]:
-        got = ctc_beam_decode(log_probs, lengths, beam_size, n_best=n_best, method=method)
+        got = ctc_beam_decode(log_probs, lengths, beam_size, n_best=n_best, method="batch")
         for b in range(batch):
             want = _reference(log_probs[b, : int(lengths[b])], beam_size, n_best=n_best)
             _assert_same(got[b], want)
@@ -106,9 +68,8 @@ def test_tied_posteriors_really_tie() -> None:
     assert len(scores) != len(set(scores))
 
 
-@pytest.mark.parametrize("method", ["batch", "single"])
 @pytest.mark.parametrize("blank", [0, 3])
-def test_pruning_another_blank_and_a_scorer_equal_the_reference(blank: int, method: str) -> None:
+def test_pruning_another_blank_and_a_scorer_agree(blank: int) -> None:
     """Pruned labels, the blank elsewhere than 0, and a scorer with a ``final`` bonus."""
 
     class Scorer:
@@ -122,7 +83,7 @@ def test_pruning_another_blank_and_a_scorer_equal_the_reference(blank: int, meth
     log_probs = _posteriors(generator, 4, 12, 5, "flat")
     lengths = torch.tensor([12, 9, 5, 12])
     for prune, scorer in [(math.log(0.15), None), (None, Scorer()), (math.log(0.1), Scorer())]:
-        got = ctc_beam_decode(log_probs, lengths, 6, blank, 4, prune, scorer, method=method)
+        got = ctc_beam_decode(log_probs, lengths, 6, blank, 4, prune, scorer, method="batch")
         for b in range(4):
             want = _reference(log_probs[b, : int(lengths[b])], 6, blank, 4, prune, scorer)
             _assert_same(got[b], want)
