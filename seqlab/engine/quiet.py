@@ -14,6 +14,10 @@ warnings), still shows. Why each one is safe to hide:
   in MB is affected, and the summary says so by counting 32 bits.
 - "The number of training batches (N) is smaller than the logging interval": seqlab's metrics are
   logged per step and at every validation whatever the epoch length; tiny runs always trip it.
+- matplotlib's "Glyph N (...) missing from font(s) ...": the attention and confusion figures label
+  their axes with the data's own symbols (Japanese source words, say); where the installed fonts lack
+  a script those labels show as boxes, while the figure itself (the weights, the counts) is right.
+  One warning per missing character per figure buried a run's output.
 - W&B's "The anonymous setting has no effect": Lightning's WandbLogger passes ``anonymous=None``;
   seqlab drops that argument where it builds the logger (see ``engine.loggers``).
 """
@@ -28,6 +32,7 @@ _HIDDEN_WARNINGS = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
     r"Precision .* is not supported by the model summary",
     r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r"Glyph \d+ .* missing from font",
 )
 _SRUN_HINT = r"The `srun` command is available on your system but is not used"
 _HIDDEN_INFO = ("💡 Tip: For seamless cloud logging",)

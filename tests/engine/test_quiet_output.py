@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+from seqlab.engine.quiet import quiet_library_noise
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -37,3 +40,23 @@ def test_tiny_fit_prints_no_noise(tiny_fit_args: list[str]) -> None:
     assert "final validation: val/bpc=" in output
     assert "Total params" in output  # the model summary itself is kept
     assert "wandb sync" in output  # and how to upload the offline W&B run
+
+
+def test_missing_glyphs_in_figure_labels_are_not_reported(tmp_path) -> None:
+    """An attention figure labelled with Japanese words (the ja->en recipe) on a machine without CJK
+    fonts: matplotlib's one warning per missing character is hidden; other warnings still show."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_xticks([0, 1])
+    ax.set_xticklabels(["。", "日本"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        quiet_library_noise()
+        fig.savefig(tmp_path / "attention.png")
+        warnings.warn("a warning of seqlab's own", UserWarning, stacklevel=1)
+    plt.close(fig)
+    assert [str(w.message) for w in caught] == ["a warning of seqlab's own"]
