@@ -154,6 +154,8 @@ def ctc_beam_decode(
     each and takes the cheaper. The results are the same."""
     if beam_size < 1 or n_best < 1:
         raise ValueError(f"beam_size and n_best must be >= 1, got {beam_size} and {n_best}")
+    if log_probs.size(0) == 0:
+        return []
     frames = log_probs.size(1)
     lengths = torch.full((log_probs.size(0),), frames) if lengths is None else lengths.detach().cpu().long()
     if method == "auto":

@@ -101,3 +101,8 @@ def test_auto_searches_peaked_posteriors_one_by_one_and_flat_ones_batched() -> N
     for log_probs, prune in [(peaked[:4], math.log(1e-3)), (flat[:4], None)]:
         auto = ctc_beam_decode(log_probs, lengths[:4], 8, prune=prune, n_best=3)
         assert auto == ctc_beam_decode(log_probs, lengths[:4], 8, prune=prune, n_best=3, method="batch")
+
+
+def test_an_empty_batch_has_no_results() -> None:
+    for method in ("auto", "batch", "single"):
+        assert ctc_beam_decode(torch.zeros(0, 5, 4), torch.zeros(0, dtype=torch.long), method=method) == []
