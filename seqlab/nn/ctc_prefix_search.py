@@ -207,26 +207,18 @@ def _keep_where(active: torch.Tensor, new: _Beams, old: _Beams) -> _Beams:
 
 
 def ctc_prefix_beam_search_batch(
-    log_probs: torch.Tensor,
-    lengths: torch.Tensor | None = None,
-    beam_size: int = 8,
-    blank: int = 0,
-    n_best: int = 1,
-    prune: float | None = None,
-    scorer: PrefixScorer | None = None,
-) -> list[list[tuple[list[int], float]]]:
-    """The ``n_best`` most probable labellings of every utterance of [B, T, V] log-probabilities (up to
-    its ``lengths``), best first, as (labels, log-score); see ``seqlab.nn.ctc.ctc_prefix_beam_search``
-    for ``prune`` and ``scorer`` (a Python callable, so with one each frame calls it per extension)."""
-    if beam_size < 1 or n_best < 1:
-        raise ValueError(f"beam_size and n_best must be >= 1, got {beam_size} and {n_best}")
+    log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int, blank: int, n_best: int,
+    prune: float | None, scorer: PrefixScorer | None,
+) -> list[list[tuple[list[int], float]]]:  # fmt: skip
+    """The batched form of :func:`seqlab.nn.ctc.ctc_beam_decode`, which checks the arguments and
+    describes them (``scorer`` is a Python callable, so with one each frame calls it per extension)."""
     with one_thread():
         return _search(log_probs, lengths, beam_size, blank, n_best, prune, scorer)
 
 
 def _search(
     log_probs: torch.Tensor,
-    lengths: torch.Tensor | None,
+    lengths: torch.Tensor,
     beam_size: int,
     blank: int,
     n_best: int,
@@ -234,8 +226,8 @@ def _search(
     scorer: PrefixScorer | None,
 ) -> list[list[tuple[list[int], float]]]:
     lp = log_probs.detach().float().cpu().double()
-    batch, frames, _ = lp.shape
-    lengths = torch.full((batch,), frames) if lengths is None else lengths.detach().cpu().long()
+    batch = lp.size(0)
+    lengths = lengths.detach().cpu().long()
     beams = _Beams(batch)
     for t in range(int(lengths.max()) if batch else 0):
         active = lengths > t
