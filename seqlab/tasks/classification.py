@@ -13,6 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from seqlab.engine.media import log_figure, log_table
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.classifier import ClassifierConfig, RecurrentClassifier
+from seqlab.nn.token_dropout import checked_rate, replace_by_unknown
 from seqlab.tasks.net_config import net_config
 from seqlab.tasks.plots import confusion_matrix_figure
 from seqlab.tasks.supervised import SupervisedTask
@@ -43,6 +44,8 @@ class ClassificationTask(SupervisedTask):
         class_weights: ``none``; ``balanced`` (weights n / (classes * count), from the training split);
             or one weight per label in label order.
         label_smoothing: cross-entropy label smoothing.
+        word_dropout: in training, replace this share of tokens by the unknown token (so its embedding
+            learns what an unseen word looks like, and no single word decides the label).
         pretrained_embeddings: start the embedding table from a word2vec/GloVe text file.
         examples_logged: validation examples shown in the predictions table.
         training: optimizer, lr_scheduler, gradient_clip_norm, max_nonfinite_steps (see :class:`SeqTask`).
@@ -58,6 +61,7 @@ class ClassificationTask(SupervisedTask):
         net: ClassifierConfig = ClassifierConfig(),
         class_weights: Literal["none", "balanced"] | list[float] = "none",
         label_smoothing: float = 0.0,
+        word_dropout: float = 0.0,
         pretrained_embeddings: PretrainedEmbeddings | None = None,
         examples_logged: int = 20,
         **training: Any,
@@ -68,6 +72,7 @@ class ClassificationTask(SupervisedTask):
         self.labels = list(labels)
         self.pretrained_embeddings = pretrained_embeddings
         self.class_weights, self.label_smoothing = class_weights, label_smoothing
+        self.word_dropout = checked_rate(word_dropout)
         self.examples_logged = examples_logged
         n = len(self.labels)
         self.model = RecurrentClassifier(vocab_size, n, net)
@@ -104,7 +109,8 @@ class ClassificationTask(SupervisedTask):
         )
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return self._loss(self(batch["ids"], batch["lengths"]), batch["labels"])
+        ids = replace_by_unknown(batch["ids"], self.word_dropout)
+        return self._loss(self(ids, batch["lengths"]), batch["labels"])
 
     def eval_step(self, batch: dict[str, Any], prefix: str) -> None:
         logits = self(batch["ids"], batch["lengths"])

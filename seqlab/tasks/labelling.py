@@ -14,6 +14,7 @@ from seqlab.metrics.spans import SpanCounts, span_types, tag_scheme
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.crf import scheme_constraints
 from seqlab.nn.tagger import UNSEEN_TAG, RecurrentTagger, TaggerConfig
+from seqlab.nn.token_dropout import checked_rate, replace_by_unknown
 from seqlab.tasks.net_config import net_config
 from seqlab.tasks.supervised import SupervisedTask
 
@@ -69,7 +70,7 @@ class LabellingTask(SupervisedTask):
         self.labels = list(labels)
         self.scheme = tag_scheme(self.labels)
         self.monitor = "val/span_f1" if self.scheme else "val/accuracy"
-        self.pretrained_embeddings, self.word_dropout = pretrained_embeddings, word_dropout
+        self.pretrained_embeddings, self.word_dropout = pretrained_embeddings, checked_rate(word_dropout)
         self.examples_logged = examples_logged
         self.model = RecurrentTagger(vocab_size, len(self.labels), char_vocab_size, net)
         if self.model.crf is not None and constrain_crf and self.scheme:
@@ -98,9 +99,7 @@ class LabellingTask(SupervisedTask):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         if self.word_dropout > 0:
-            words = batch["words"]
-            drop = torch.rand(words.shape, device=words.device) < self.word_dropout
-            batch = {**batch, "words": words.masked_fill(drop, 0)}  # id 0 is the unknown word
+            batch = {**batch, "words": replace_by_unknown(batch["words"], self.word_dropout)}
         return self.model.loss(self(batch), batch["tags"], batch["lengths"])
 
     def eval_step(self, batch: dict[str, Any], prefix: str) -> None:

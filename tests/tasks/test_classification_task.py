@@ -207,3 +207,23 @@ def test_lr_schedulers_step_per_optimizer_step_or_on_val_loss(tiny_tsv, schedule
         assert lr == pytest.approx(expected_lr)
     else:
         assert ckpt["lr_schedulers"][0]["best"] < float("inf")  # it saw a val/loss
+
+
+def test_word_dropout_hides_training_tokens_only():
+    """With word_dropout 0.5 about half the training ids reach the model as the unknown id (0), the
+    rest unchanged; evaluation sees every id; 1.0 would leave nothing to learn from and is refused."""
+    torch.manual_seed(0)
+    task = ClassificationTask(vocab_size=50, labels=["a", "b"], word_dropout=0.5)
+    seen: list[torch.Tensor] = []
+    model_forward = task.forward
+    task.forward = lambda ids, lengths: (seen.append(ids), model_forward(ids, lengths))[1]  # type: ignore[method-assign]
+    ids = torch.randint(1, 50, (16, 40))
+    batch = {"ids": ids, "lengths": torch.full((16,), 40), "labels": torch.zeros(16, dtype=torch.long)}
+    task.training_step(batch, 0)
+    dropped = seen[-1] == 0
+    assert 0.4 < dropped.float().mean().item() < 0.6
+    assert torch.equal(seen[-1][~dropped], ids[~dropped])
+    task.probabilities(batch)
+    assert torch.equal(seen[-1], ids)
+    with pytest.raises(ValueError, match="word_dropout"):
+        ClassificationTask(vocab_size=50, labels=["a", "b"], word_dropout=1.0)

@@ -1,0 +1,24 @@
+"""Word dropout: the share of ids replaced by the unknown id, nothing else changed, and bad rates refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqlab.nn.token_dropout import UNKNOWN_ID, checked_rate, replace_by_unknown
+
+
+def test_replaces_about_the_share_asked_and_nothing_else():
+    torch.manual_seed(0)
+    ids = torch.randint(1, 1000, (200, 500))
+    out = replace_by_unknown(ids, 0.3)
+    dropped = out == UNKNOWN_ID
+    assert abs(dropped.float().mean().item() - 0.3) < 0.01
+    assert torch.equal(out[~dropped], ids[~dropped])
+    assert replace_by_unknown(ids, 0.0) is ids
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+def test_a_rate_outside_zero_to_one_is_refused_by_name(rate):
+    with pytest.raises(ValueError, match=r"word_dropout: expected a share in \[0, 1\)"):
+        checked_rate(rate)
