@@ -12,7 +12,7 @@ from seqlab.data.modules import speech as speech_module
 from seqlab.data.modules.speech import SpeechData
 from seqlab.data.modules.speech_features import FeatureSettings, compute_features
 from seqlab.data.sources.speech import BuiltinSpeech, HubSpeech, SpeechManifests
-from seqlab.data.tokenizers.speech_alphabet import Alphabet, normalize_text
+from seqlab.data.tokenizers.speech_alphabet import Alphabet, normalize_text, scoring_text
 from tests.data.speech_helpers import write_manifest, write_wav
 
 
@@ -135,3 +135,68 @@ def test_hub_dataset_from_local_folder(tmp_path: Path) -> None:
     assert batch["features"].shape == (3, 38, 80)  # 0.4 s resampled to 16 kHz
     with pytest.raises(DataError, match="no column 'text'"):
         HubSpeech(str(tmp_path / "hub")).load()
+
+
+def test_word_targets_are_one_symbol_per_word(corpus_cache: Path) -> None:
+    """targets=words: the symbols are the normalised words, a transcript encodes to one id per word
+    and decodes with single spaces; a word unseen in training is dropped from the ids and counted,
+    and the reference still holds it (scored as an error); there is no separator symbol."""
+    alphabet = Alphabet.fit(["Zero", "one  two", "two"], "words")
+    assert alphabet.symbols == ["one", "two", "zero"] and alphabet.size == 4
+    assert alphabet.encode(" Two zero\tFIVE ") == [2, 3] and alphabet.unknown == {"five": 1}
+    assert alphabet.detokenize([0, 2, 0, 3]) == "two zero" and alphabet.word_separator is None
+    assert scoring_text(" Two zero\tFIVE ", "words") == "two zero five"
+    assert Alphabet.from_state(alphabet.state_dict()).symbols == alphabet.symbols
+    with pytest.raises(DataError, match="'characters', 'phonemes', 'words'"):
+        Alphabet([], "letters")  # type: ignore[arg-type]
+    data = builtin(corpus_cache, targets="words", spec_augment=False)
+    words = {w for text in data.raw["train"].texts for w in normalize_text(text).split()}
+    assert set(data.alphabet.symbols) == words
+    data.setup("fit")
+    batch = next(iter(data.val_dataloader()))
+    for row, text in enumerate(batch["texts"]):
+        n = int(batch["target_lengths"][row])
+        known = [w for w in normalize_text(text).split() if w in data.alphabet.ids]
+        assert data.alphabet.detokenize(batch["targets"][row, :n].tolist()).split() == known
+
+
+def test_speed_perturbation_reads_each_utterance_at_a_drawn_speed(tmp_path: Path) -> None:
+    """speed_perturbation [0.9, 1.1]: training features are cached once more per speed (the clip
+    played 1/0.9 and 1/1.1 times as long, pitch shifted with it), each epoch reads every utterance at
+    one of the three speeds, drawn by (seed, epoch, utterance) so that a rerun draws the same; batches
+    are bucketed by the original lengths; validation is never perturbed; the unperturbed cache is the
+    one a run without perturbation uses, and bad speeds are refused by key."""
+    clips = [write_wav(tmp_path / f"{i}.wav", 0.5 + 0.1 * i, hz=300 + 100 * i) for i in range(4)]
+    rows = [{"audio": c.name, "text": t} for c, t in zip(clips, ["ab", "ba", "abba", "b"], strict=True)]
+    train = write_manifest(tmp_path / "train.jsonl", rows)
+    valid = write_manifest(tmp_path / "valid.jsonl", [{"audio": "0.wav", "text": "ab"}])
+
+    def build(**kwargs: object) -> SpeechData:
+        source = SpeechManifests(str(train), str(valid))
+        return SpeechData(source, batch_size=2, num_mel_bins=40, spec_augment=False, **kwargs)  # type: ignore[arg-type]
+
+    plain = build()
+    plain.prepare_data()
+    data = build(speed_perturbation=[0.9, 1.1])
+    data.prepare_data()
+    cached = sorted(p.name for p in (tmp_path / "cache" / "speech-features").glob("*.pt"))
+    assert len(cached) == 4 and data.feature_file("train") == plain.feature_file("train")
+    data.setup("fit")
+    split = data.splits["train"]
+    copies = [split.cached, *split.perturbed]
+    for i, base in enumerate(split.lengths):
+        slow, fast = split.perturbed[0].lengths[i], split.perturbed[1].lengths[i]
+        assert abs(slow - base / 0.9) <= 2 and abs(fast - base / 1.1) <= 2
+    drawn = {
+        (epoch, i): next(c for c, copy in enumerate(copies) if torch.equal(split[(epoch, i)][1], copy[i]))
+        for epoch in range(12)
+        for i in range(4)
+    }
+    assert set(drawn.values()) == {0, 1, 2}
+    assert all(len({drawn[(e, i)] for e in range(12)}) > 1 for i in range(4))  # changes across epochs
+    assert all(torch.equal(split[key][1], copies[c][key[1]]) for key, c in drawn.items())  # repeatable
+    val = data.splits["validation"]
+    assert not val.perturbed and torch.equal(val[(3, 0)][1], val.cached[0])
+    for bad in ([1.0], [0.9, 0.9], [3.0], ["fast"]):
+        with pytest.raises(DataError, match="data.speed_perturbation"):
+            build(speed_perturbation=bad)

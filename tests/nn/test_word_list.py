@@ -85,3 +85,16 @@ def test_an_alphabet_without_a_space_treats_the_transcript_as_one_word():
     log_probs = posteriors([{"c": 0.9}, {"o": 0.5, "a": 0.45}, {"t": 0.9}])
     (labels, _), *_ = ctc_prefix_beam_search(log_probs, beam_size=8, scorer=scorer)
     assert decode(labels) == "cat"
+
+
+@pytest.mark.parametrize("kind", ["words", "phonemes"])
+def test_a_word_list_needs_character_targets(kind):
+    """A word list spells words in letters: with whole-word or phoneme outputs it is refused by name
+    (a word model can only emit its own words already)."""
+    from seqlab.data.tokenizers.speech_alphabet import Alphabet
+    from seqlab.engine.errors import SettingError
+    from seqlab.tasks import SpeechRecognitionTask
+
+    task = SpeechRecognitionTask(vocab_size=4, num_features=8, eval_beam_size=4, word_list="digits.txt")
+    with pytest.raises(SettingError, match=f"model.word_list 'digits.txt': expected character targets.*not {kind}"):
+        task.word_list_scorer(Alphabet(["one", "two", "zero"], kind))

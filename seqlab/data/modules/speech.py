@@ -6,7 +6,9 @@ Features are computed once per split (rank 0, in ``prepare_data``) and cached un
 changed manifest, audio file or setting recomputes them and nothing else does. They are stored as
 float16 (half the disk and memory; normalised features lose nothing that matters) and memory-mapped
 in ``setup``. SpecAugment masks training batches only, each utterance with a generator seeded by
-(seed, epoch, utterance), so a run repeats and a resumed run continues the same masks.
+(seed, epoch, utterance), so a run repeats and a resumed run continues the same masks. Speed
+perturbation (Ko et al. 2015) caches the training features once more per speed; the same generator
+picks each utterance's speed per epoch.
 """
 
 from __future__ import annotations
@@ -49,8 +51,20 @@ class EpochSampler(LengthBucketSampler):
             yield [(epoch, i) for i in batch]
 
 
+class CachedFeatures:
+    """One cached feature file: a float16 matrix of every utterance's frames, sliced per utterance."""
+
+    def __init__(self, features: torch.Tensor, lengths: torch.Tensor) -> None:
+        self.features, self.lengths = features, lengths.tolist()
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).tolist()
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.features[self.offsets[index] : self.offsets[index + 1]].float()
+
+
 class SpeechSplitData(Dataset):
-    """Cached features (one float16 matrix, sliced per utterance) with encoded targets."""
+    """Cached features with encoded targets; in training, optionally augmented (SpecAugment) and
+    read from one of several speed-perturbed copies."""
 
     def __init__(
         self,
@@ -60,20 +74,35 @@ class SpeechSplitData(Dataset):
         texts: list[str],
         augment: dict[str, Any] | None = None,
         seed: int = 0,
+        perturbed: list[CachedFeatures] | None = None,
     ) -> None:
-        self.features, self.lengths = features, lengths.tolist()
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).tolist()
+        self.cached = CachedFeatures(features, lengths)
+        self.lengths = self.cached.lengths  # batches are bucketed by the unperturbed lengths
+        self.perturbed = perturbed or []
         self.targets, self.texts, self.augment, self.seed = targets, texts, augment, seed
+
+    @property
+    def features(self) -> torch.Tensor:
+        return self.cached.features
+
+    @property
+    def offsets(self) -> list[int]:
+        return self.cached.offsets
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __getitem__(self, key: int | tuple[int, int]) -> Item:
         epoch, index = key if isinstance(key, tuple) else (0, key)
-        feats = self.features[self.offsets[index] : self.offsets[index + 1]].float()
+        if self.augment is None and not self.perturbed:
+            return index, self.cached[index], self.targets[index], self.texts[index]
+        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+        generator = torch.Generator().manual_seed(seed)
+        copies = [self.cached, *self.perturbed]
+        pick = int(torch.randint(len(copies), (1,), generator=generator)) if self.perturbed else 0
+        feats = copies[pick][index]
         if self.augment is not None:
-            seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
-            feats = spec_augment(feats, torch.Generator().manual_seed(seed), **self.augment)
+            feats = spec_augment(feats, generator, **self.augment)
         return index, feats, self.targets[index], self.texts[index]
 
 
@@ -105,7 +134,8 @@ class SpeechData(SupervisedData):
 
     Args:
         source: where the audio comes from (default: the built-in eSpeak NG corpus).
-        targets: ``characters`` of the transcript (lowercased) or ``phonemes`` (the manifest's
+        targets: ``characters`` of the transcript (lowercased), its ``words`` (one output per word:
+            for a closed vocabulary, e.g. spoken digits) or ``phonemes`` (the manifest's
             space-separated ``phonemes``; the built-in corpus has them).
         sample_rate: audio is resampled to this rate.
         num_mel_bins: filterbank channels per frame (the model's ``num_features``).
@@ -117,6 +147,10 @@ class SpeechData(SupervisedData):
         freq_width: widest frequency band, in channels.
         time_masks: time spans masked per utterance.
         time_width_ratio: longest time span, as a share of the utterance.
+        speed_perturbation: extra training speeds (e.g. ``[0.9, 1.1]``): each training utterance is
+            also resampled to play this many times faster (tempo and pitch change together, as
+            ``sox speed``), its features cached once per speed; every epoch each utterance is read at
+            one of the speeds, 1.0 included, drawn per (seed, epoch, utterance). ``[]``: off.
         batch_size: utterances per training batch (per process).
         eval_batch_size: utterances per validation/test batch (default: ``batch_size``).
         seed: seed of the shuffling and of SpecAugment.
@@ -138,6 +172,7 @@ class SpeechData(SupervisedData):
         freq_width: int = 15,
         time_masks: int = 2,
         time_width_ratio: float = 0.05,
+        speed_perturbation: list[float] | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         seed: int = 0,
@@ -153,6 +188,7 @@ class SpeechData(SupervisedData):
         for key, value in masks.items():
             checked_settings.whole_number(f"data.{key}", value, minimum=0)
         checked_settings.fraction("data.time_width_ratio", time_width_ratio)
+        self.speeds = checked_speeds(speed_perturbation or [])
         self.settings = FeatureSettings(
             sample_rate, num_mel_bins, frame_length_ms, frame_shift_ms, normalize_features
         )
@@ -185,7 +221,7 @@ class SpeechData(SupervisedData):
 
     def _targets(self, split: str) -> list[str]:
         data = self.raw[split]
-        if self.targets == "characters":
+        if self.targets != "phonemes":
             return data.texts
         missing = [where for where, p in zip(data.wheres, data.phonemes, strict=True) if p is None]
         if missing:
@@ -203,17 +239,26 @@ class SpeechData(SupervisedData):
     def num_features(self) -> int:
         return self.settings.num_mel_bins
 
-    def feature_file(self, split: str) -> Path:
-        key = json.dumps([self.raw[split].fingerprint(), self.settings.state_dict()], sort_keys=True)
+    def feature_file(self, split: str, speed: float = 1.0) -> Path:
+        parts: list[Any] = [self.raw[split].fingerprint(), self.settings.state_dict()]
+        key = json.dumps(parts if speed == 1.0 else [*parts, {"speed": speed}], sort_keys=True)
         return self.cache_dir / f"{split}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
-    def _compute(self, split: str, path: Path) -> None:
+    def _feature_files(self) -> list[tuple[str, float]]:
+        """Every (split, speed) with a cached feature file: each split at 1.0, training also at each
+        perturbed speed."""
+        return [(split, 1.0) for split in self.raw] + [("train", speed) for speed in self.speeds]
+
+    def _compute(self, split: str, path: Path, speed: float = 1.0) -> None:
         from tqdm.auto import tqdm
 
         data, rate = self.raw[split], self.settings.sample_rate
+        # Read at rate / speed and treated as `rate`: played `speed` times faster.
+        read_rate = rate if speed == 1.0 else round(rate / speed)
         chunks, lengths = [], []
-        for i in tqdm(range(len(data)), desc=f"features of {split}", unit="utt", leave=False):
-            feats = compute_features(data.audio(i, rate), self.settings)
+        desc = f"features of {split}" + ("" if speed == 1.0 else f" at speed {speed:g}")
+        for i in tqdm(range(len(data)), desc=desc, unit="utt", leave=False):
+            feats = compute_features(data.audio(i, read_rate), self.settings)
             if len(feats) == 0:
                 frame = f"{self.settings.frame_length_ms:g} ms"
                 raise DataError(f"{data.wheres[i]}: the audio is shorter than one {frame} frame")
@@ -228,30 +273,39 @@ class SpeechData(SupervisedData):
             partial.unlink(missing_ok=True)
 
     def prepare_data(self) -> None:
-        """Compute and cache the features of every split that has none cached yet (rank 0 only)."""
-        for split in self.raw:
-            path = self.feature_file(split)
+        """Compute and cache the features of every split (and training speed) that has none cached yet
+        (rank 0 only)."""
+        for split, speed in self._feature_files():
+            path = self.feature_file(split, speed)
             if not path.is_file():
-                self._compute(split, path)
+                self._compute(split, path, speed)
+
+    def _load(self, split: str, speed: float = 1.0) -> dict[str, torch.Tensor]:
+        path = self.feature_file(split, speed)
+        if not path.is_file():  # used without a Trainer, or prepare_data skipped
+            self._compute(split, path, speed)
+        return torch.load(path, mmap=True, weights_only=True)
 
     def setup(self, stage: str | None = None) -> None:
         missing = [split for split in self.raw if split not in self.splits]
         for split in missing:
-            path = self.feature_file(split)
-            if not path.is_file():  # used without a Trainer, or prepare_data skipped
-                self._compute(split, path)
-            cached = torch.load(path, mmap=True, weights_only=True)
+            cached = self._load(split)
+            train = split == "train"
+            perturbed = [CachedFeatures(**self._load(split, s)) for s in self.speeds] if train else []
             self.splits[split] = SpeechSplitData(
                 cached["features"],
                 cached["lengths"],
                 self.encoded[split],
                 self._targets(split),  # the references CER/WER score against, unknown symbols kept
-                self.augment if split == "train" else None,
+                self.augment if train else None,
                 self.seed,
+                perturbed,
             )
         if missing:
             frames = self.splits["train"].lengths if "train" in self.splits else []
             parts = [f"alphabet {self.alphabet.size} ({self.targets}, with the CTC blank)"]
+            if self.speeds:
+                parts.append("training speeds " + ", ".join(f"{s:g}" for s in [1.0, *self.speeds]))
             parts.append(summary.lengths(frames, "frames per training utterance"))
             counts = {split: len(data) for split, data in self.splits.items()}
             summary.print_summary(summary.data_summary("speech", counts, "utterances", parts))
@@ -273,3 +327,15 @@ class SpeechData(SupervisedData):
                 "the checkpoint was trained with a different alphabet or feature settings than this data "
                 "configuration builds; use the same data settings as the original run"
             )
+
+
+def checked_speeds(speeds: list[float]) -> list[float]:
+    """The extra training speeds, each a number in [0.5, 2] other than 1, none twice."""
+    for speed in speeds:
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.5 <= speed <= 2.0:
+            raise DataError(f"data.speed_perturbation: expected speeds between 0.5 and 2, got {speed!r}")
+    if 1.0 in speeds or len(set(speeds)) != len(speeds):
+        raise DataError(
+            f"data.speed_perturbation: {speeds}: list each extra speed once; 1.0, the original, is implied"
+        )
+    return [float(s) for s in speeds]
