@@ -171,3 +171,15 @@ def test_several_inputs_parse_up_to_the_next_flag_and_a_bad_flag_is_named(capsys
         "transcribe", "", argv, (TrainedModel, TranscribeSettings, OutputFile), {"input"}
     )
     assert settings.input == ["a.wav", "b.wav"] and settings.beam_size == 2
+
+
+def test_transcribe_a_tsv_manifest_as_training_reads_it(trained, capsys, tmp_path):
+    """`--input list.tsv` (a table with a `path` column, as FSDD's lists; no transcript needed) gives
+    the lines that the same files given one by one give."""
+    run, _ = trained
+    wavs = [letters_wav(tmp_path / f"{w}.wav", w) for w in ("cab", "bb")]
+    main(["transcribe", "--ckpt_path", str(run), "--input", *map(str, wavs)])
+    one_by_one = capsys.readouterr().out.splitlines()
+    (tmp_path / "list.tsv").write_text("path\tspeaker\ncab.wav\tx\nbb.wav\ty\n", encoding="utf-8")
+    main(["transcribe", "--ckpt_path", str(run), "--input", str(tmp_path / "list.tsv")])
+    assert capsys.readouterr().out.splitlines() == one_by_one

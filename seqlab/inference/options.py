@@ -238,8 +238,9 @@ class TranscribeSettings:
     """What ``seqlab transcribe`` reads and how it searches.
 
     Args:
-        input: audio files (WAV/FLAC: ``--input a.wav b.flac``) or one JSON Lines manifest (``.jsonl``,
-            its ``audio`` paths are transcribed; ``text`` is ignored).
+        input: audio files (WAV/FLAC: ``--input a.wav b.flac``) or one manifest as training reads
+            them (``.jsonl``, or a ``.tsv``/``.csv`` table with an ``audio`` or ``path`` column): its
+            audio files are transcribed; a transcript column is not needed and is ignored.
         beam_size: CTC prefix beam search width (1: greedy; default: the checkpoint's
             ``eval_beam_size``).
         prune: in beam search, skip labels below this log-probability at a frame (``null``: none).

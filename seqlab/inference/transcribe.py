@@ -1,5 +1,5 @@
 """``seqlab transcribe``: run a trained CTC speech recognizer over audio files (WAV/FLAC, or the files a
-JSON Lines manifest lists) and write one ``path<TAB>transcript`` line per file, in input order.
+manifest lists) and write one ``path<TAB>transcript`` line per file, in input order.
 
 The checkpoint alone is enough: the DataModule saved its alphabet and feature settings into it, so the
 features here are computed exactly as in training.
@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import torch
 
 from seqlab.data.errors import DataError
-from seqlab.data.formats.speech_manifest import manifest_audio_paths
+from seqlab.data.formats.speech_manifest import MANIFEST_SUFFIXES, manifest_audio_paths
 from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
 from seqlab.data.tokenizers.speech_alphabet import Alphabet
 from seqlab.inference.loader import Trained, load_for_verb, model_path
@@ -61,12 +61,14 @@ class Transcriber:
 
 
 def audio_paths(inputs: list[str] | None) -> list[str]:
-    """The audio files to transcribe: the files given, or the ones a single ``.jsonl`` manifest lists."""
+    """The audio files to transcribe: the files given, or the ones a single manifest lists (JSON Lines,
+    TSV or CSV, as training reads them)."""
     if not inputs:
         raise SystemExit(
-            "seqlab transcribe: give `--input FILE.wav [FILE.wav ...]` or `--input MANIFEST.jsonl`"
+            "seqlab transcribe: give `--input FILE.wav [FILE.wav ...]` or one manifest "
+            "(`--input MANIFEST.jsonl`, `.tsv` or `.csv`)"
         )
-    if len(inputs) == 1 and inputs[0].endswith(".jsonl"):
+    if len(inputs) == 1 and inputs[0].lower().endswith(MANIFEST_SUFFIXES):
         return manifest_audio_paths(inputs[0])
     for path in inputs:
         if not Path(path).is_file():

@@ -144,3 +144,24 @@ def test_table_manifest_errors_name_file_and_line(
     (tmp_path / "m.tsv").write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=message):
         read_manifest(tmp_path / "m.tsv", **kwargs)
+
+
+def test_audio_to_transcribe_needs_no_transcript_column(tmp_path: Path) -> None:
+    """What `seqlab transcribe --input` reads: a TSV with only a `path` column, or JSON Lines with only
+    `audio`, lists its files in order; a missing audio column or file is still named with its line."""
+    write_wav(tmp_path / "a.wav", 0.2)
+    write_wav(tmp_path / "b.wav", 0.2)
+    (tmp_path / "m.tsv").write_text("path\tspeaker\nb.wav\tx\na.wav\ty\n", encoding="utf-8")
+    assert manifest_audio_paths(tmp_path / "m.tsv") == [str(tmp_path / "b.wav"), str(tmp_path / "a.wav")]
+    (tmp_path / "m.jsonl").write_text('{"audio": "a.wav"}\n', encoding="utf-8")
+    assert manifest_audio_paths(tmp_path / "m.jsonl") == [str(tmp_path / "a.wav")]
+    with pytest.raises(DataError, match=r"m.jsonl:1: no 'text' key"):
+        read_manifest(tmp_path / "m.jsonl")  # training needs the transcript
+    with pytest.raises(DataError, match=r"m.tsv:1: no text column"):
+        read_manifest(tmp_path / "m.tsv")
+    (tmp_path / "bad.tsv").write_text("file\na.wav\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"bad.tsv:1: no audio column"):
+        manifest_audio_paths(tmp_path / "bad.tsv")
+    (tmp_path / "gone.jsonl").write_text('{"audio": "a.wav"}\n{"audio": "c.wav"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"gone.jsonl:2: audio file .*c.wav not found"):
+        manifest_audio_paths(tmp_path / "gone.jsonl")

@@ -27,6 +27,7 @@ TABLE_EXPECTED = "a header row naming the audio and transcript columns, then one
 AUDIO_COLUMNS = ("audio", "path")  # tried in this order when no audio column is named
 TEXT_COLUMNS = ("text", "transcript")  # tried in this order when no text column is named
 DELIMITERS = {".tsv": "\t", ".csv": ","}
+MANIFEST_SUFFIXES = (".jsonl", *DELIMITERS)
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,20 @@ class Utterance:
 
 
 def _parse(
-    entry: dict[str, Any], where: str, folder: Path, keys: tuple[str, str] = ("audio", "text")
+    entry: dict[str, Any],
+    where: str,
+    folder: Path,
+    keys: tuple[str, str] = ("audio", "text"),
+    need_text: bool = True,
 ) -> Utterance:
-    for key in keys:
+    for key in keys if need_text else keys[:1]:
         if key not in entry:
             raise DataError(
                 f"{where}: no {key!r} key (keys: {', '.join(map(repr, entry))}); expected {EXPECTED}"
             )
     audio, text, phonemes, duration = (
         entry[keys[0]],
-        entry[keys[1]],
+        entry.get(keys[1], ""),
         entry.get("phonemes"),
         entry.get("duration"),
     )
@@ -106,7 +111,12 @@ def _duration(value: str) -> float | str | None:
 
 
 def _read_table(
-    path: Path, lines: list[str], delimiter: str, audio_column: str | None, text_column: str | None
+    path: Path,
+    lines: list[str],
+    delimiter: str,
+    audio_column: str | None,
+    text_column: str | None,
+    need_text: bool = True,
 ) -> list[Utterance]:
     rows = iter(table_rows(path, lines, delimiter))
     header_line, header = next(rows, (1, []))
@@ -114,10 +124,11 @@ def _read_table(
     if not header or header == [""]:
         raise DataError(f"{path}: no utterances (no header row; expected {TABLE_EXPECTED})")
     at = f"{path}:{header_line}"
-    keys = (
-        _column(header, audio_column, AUDIO_COLUMNS, "audio", at),
-        _column(header, text_column, TEXT_COLUMNS, "text", at),
-    )
+    if need_text or text_column is not None or any(c in header for c in TEXT_COLUMNS):
+        text_key = _column(header, text_column, TEXT_COLUMNS, "text", at)
+    else:
+        text_key = TEXT_COLUMNS[0]  # absent: every utterance's text is empty
+    keys = (_column(header, audio_column, AUDIO_COLUMNS, "audio", at), text_key)
     folder = path.resolve().parent
     out = []
     for number, fields in rows:
@@ -133,39 +144,43 @@ def _read_table(
             del entry["phonemes"]  # an empty cell: this row has no phonemes
         if "duration" in entry:
             entry["duration"] = _duration(entry["duration"])
-        out.append(_parse(entry, where, folder, keys))
+        out.append(_parse(entry, where, folder, keys, need_text))
     if not out:
         raise DataError(f"{path}: no utterances (only a header row; expected {TABLE_EXPECTED})")
     return out
 
 
 def read_manifest(
-    path: str | os.PathLike[str], audio_column: str | None = None, text_column: str | None = None
+    path: str | os.PathLike[str],
+    audio_column: str | None = None,
+    text_column: str | None = None,
+    need_text: bool = True,
 ) -> list[Utterance]:
     """All utterances of a manifest, in file order; blank lines are skipped.
 
     A ``.tsv`` or ``.csv`` file is a table with a header: the audio path is in ``audio_column``
     (default: ``audio`` or ``path``, whichever it has) and the transcript in ``text_column`` (default:
     ``text`` or ``transcript``). Any other file is JSON Lines with the keys ``audio`` and ``text``
-    (or the ones named).
+    (or the ones named). With ``need_text`` false (audio to transcribe) the transcript may be absent.
     """
     path = Path(path)
     delimiter = DELIMITERS.get(path.suffix.lower())
     if delimiter is not None:
         lines = read_text_lines(path, "no utterances", TABLE_EXPECTED)
-        return _read_table(path, lines, delimiter, audio_column, text_column)
+        return _read_table(path, lines, delimiter, audio_column, text_column, need_text)
     lines = read_text_lines(path, "no utterances", EXPECTED)
     folder = path.resolve().parent
     keys = (audio_column or "audio", text_column or "text")
-    out = [_parse(entry, where, folder, keys) for where, entry in jsonl_records(path, lines)]
+    out = [_parse(entry, where, folder, keys, need_text) for where, entry in jsonl_records(path, lines)]
     if not out:
         raise DataError(f"{path}: no utterances (only blank lines); expected {EXPECTED}")
     return out
 
 
 def manifest_audio_paths(path: str | os.PathLike[str]) -> list[str]:
-    """The audio files a manifest lists (inference input for ``seqlab transcribe``)."""
-    return [u.audio for u in read_manifest(path)]
+    """The audio files a manifest lists (inference input for ``seqlab transcribe``; transcripts, if
+    any, are not needed)."""
+    return [u.audio for u in read_manifest(path, need_text=False)]
 
 
 def write_manifest(path: str | os.PathLike[str], entries: list[dict[str, object]]) -> None:
