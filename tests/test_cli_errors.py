@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import os
 import subprocess
 import sys
@@ -113,3 +114,34 @@ def test_seq_len_longer_than_validation_split_still_evaluates(tiny_fit_args, tmp
     with open("runs/char_lstm/version_0/metrics.csv", newline="") as file:
         losses = [float(r["val/loss"]) for r in csv.DictReader(file) if r.get("val/loss")]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--model.init_args.net.hidden_size=0", "model.net.hidden_size: expected a whole number >= 1, got 0"),
+        ("--model.init_args.net.num_layers=-1", "model.net.num_layers: expected a whole number >= 1, got -1"),
+        ("--model.init_args.net.dropout=1.0", r"model.net.dropout: expected a share in \[0, 1\), got 1.0"),
+    ],
+)
+def test_impossible_net_settings_are_one_line(tiny_fit_args, capsys, flag, message):
+    """A size, depth or dropout no model can be built with is named by its key, not shown as
+    jsonargparse's dump of the whole model namespace around torch's traceback."""
+    line = fit_error(capsys, [*tiny_fit_args, flag])
+    assert re.search(message, line), line
+
+
+def test_a_model_constructor_refusal_behind_jsonargparse_is_one_line():
+    """Errors that seqlab's models raise for settings they cannot build (NetSettingError, a
+    ValueError) are found behind the wrapper jsonargparse raises while instantiating."""
+    from seqlab.engine.user_errors import user_error
+    from seqlab.nn.errors import NetSettingError
+
+    try:
+        try:
+            raise NetSettingError("subsampling_factor must be 1 without subsampling, got 2")
+        except NetSettingError as inner:
+            raise ValueError("Does not validate against any of the Union subtypes") from inner
+    except ValueError as outer:
+        assert isinstance(user_error(outer), NetSettingError)
+    assert user_error(ValueError("a bug, not a setting")) is None

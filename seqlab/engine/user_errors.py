@@ -20,6 +20,7 @@ USER_ERRORS = (
     ("seqlab.data.errors", "DataError"),
     ("seqlab.engine.build", "ConfigError"),
     ("seqlab.engine.errors", "UserError"),
+    ("seqlab.nn.errors", "NetSettingError"),
     ("builtins", "FileNotFoundError"),
 )
 # Errors about how a verb was used (its checkpoint, its --output): `seqlab predict: error: ...`.

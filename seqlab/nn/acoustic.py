@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from seqlab.nn.errors import NetSettingError
 from seqlab.nn.padded_recurrence import graph_mode_active
 from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.recurrent import Cell, RecurrentStack
@@ -95,14 +96,14 @@ class AcousticEncoder(nn.Module):
         c = config
         subsampling, factor, num_layers = c.subsampling, c.subsampling_factor, c.num_layers
         if subsampling not in ("none", "stack", "pyramid"):
-            raise ValueError(f"subsampling must be none, stack or pyramid, got {subsampling!r}")
+            raise NetSettingError(f"subsampling must be none, stack or pyramid, got {subsampling!r}")
         if factor < 1 or (subsampling == "none" and factor != 1):
-            raise ValueError(f"subsampling_factor must be 1 without subsampling, got {factor}")
+            raise NetSettingError(f"subsampling_factor must be 1 without subsampling, got {factor}")
         reductions = 0
         if subsampling == "pyramid":
             reductions = factor.bit_length() - 1
             if 1 << reductions != factor or reductions >= num_layers:
-                raise ValueError(
+                raise NetSettingError(
                     f"pyramid subsampling_factor must be a power of two below 2**num_layers "
                     f"({1 << num_layers}), got {factor}"
                 )

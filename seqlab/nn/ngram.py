@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqlab.nn.errors import NetSettingError
+
 Smoothing = Literal["kneser_ney", "add_k"]
 BOS = -1  # a state's entry for a position before the start of the stream
 MAX_ORDER = 8
@@ -131,17 +133,17 @@ class NgramLM(nn.Module):
         super().__init__()
         order, smoothing, k = config.order, config.smoothing, config.k
         if not 1 <= order <= MAX_ORDER:
-            raise ValueError(f"order must be 1..{MAX_ORDER}, got {order}")
+            raise NetSettingError(f"order must be 1..{MAX_ORDER}, got {order}")
         if vocab_size < 1:
-            raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+            raise NetSettingError(f"vocab_size must be positive, got {vocab_size}")
         if smoothing not in ("kneser_ney", "add_k"):
-            raise ValueError(f"smoothing must be 'kneser_ney' or 'add_k', got {smoothing!r}")
+            raise NetSettingError(f"smoothing must be 'kneser_ney' or 'add_k', got {smoothing!r}")
         if smoothing == "add_k" and not k > 0:
-            raise ValueError(f"add_k needs k > 0 (k = 0 gives unseen tokens probability 0), got {k}")
+            raise NetSettingError(f"add_k needs k > 0 (k = 0 gives unseen tokens probability 0), got {k}")
         base = vocab_size + 1
         if base**order > _INT64_MAX:
             fits = max((m for m in range(1, MAX_ORDER + 1) if base**m <= _INT64_MAX), default=0)
-            raise ValueError(
+            raise NetSettingError(
                 f"order-{order} n-grams over {vocab_size} token ids do not fit a 64-bit key "
                 f"({base}**{order} > 2**63 - 1); use order <= {fits} or a smaller vocabulary"
             )

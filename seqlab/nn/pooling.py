@@ -7,6 +7,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from seqlab.nn.errors import NetSettingError
+
 PoolingKind = Literal["last", "mean", "max", "attention"]
 
 
@@ -39,9 +41,9 @@ class SequencePooling(nn.Module):
     ) -> None:
         super().__init__()
         if kind not in ("last", "mean", "max", "attention"):
-            raise ValueError(f"pooling must be one of last, mean, max, attention; got {kind!r}")
+            raise NetSettingError(f"pooling must be one of last, mean, max, attention; got {kind!r}")
         if kind == "last" and bidirectional and input_size % 2:
-            raise ValueError(f"bidirectional outputs need an even input_size, got {input_size}")
+            raise NetSettingError(f"bidirectional outputs need an even input_size, got {input_size}")
         self.kind, self.input_size, self.bidirectional = kind, input_size, bidirectional
         # The weights of the latest attention forward pass [B, T] (zero on padding), for inspection.
         self.last_weights: torch.Tensor | None = None

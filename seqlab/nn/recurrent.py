@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqlab.nn.errors import NetSettingError
 from seqlab.nn.padded_recurrence import graph_mode_active, run_layer_padded
 from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.scan_cells import SCAN_CELLS, ScanLayer
@@ -95,7 +96,7 @@ class RecurrentStack(nn.Module):
     ) -> None:
         super().__init__()
         if cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")
+            raise NetSettingError(f"cell must be one of {', '.join(CELLS)}; got {cell!r}")
         scan = cell in SCAN_CELLS
         self.cell = cell
         self.hidden_size, self.num_layers, self.bidirectional = hidden_size, num_layers, bidirectional

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from seqlab.nn.attention import Attention
+from seqlab.nn.errors import NetSettingError
 from seqlab.nn.language_model import output_layers
 from seqlab.nn.pooling import lengths_to_mask
 from seqlab.nn.recurrent import Cell, RecurrentStack, State
@@ -181,11 +182,13 @@ class Seq2Seq(nn.Module):
         super().__init__()
         c = config
         if c.attention not in ("none", "additive", "dot", "general"):
-            raise ValueError(f"attention must be one of none, additive, dot, general; got {c.attention!r}")
+            raise NetSettingError(
+                f"attention must be one of none, additive, dot, general; got {c.attention!r}"
+            )
         directions = 2 if c.bidirectional_encoder else 1
         hidden_size = c.hidden_size
         if hidden_size % directions:
-            raise ValueError(f"a bidirectional encoder needs an even hidden_size, got {hidden_size}")
+            raise NetSettingError(f"a bidirectional encoder needs an even hidden_size, got {hidden_size}")
         self.source_vocab_size, self.target_vocab_size = source_vocab_size, target_vocab_size
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.hidden_size, self.directions = hidden_size, directions

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from seqlab.nn.errors import NetSettingError
 from seqlab.nn.language_model import output_layers
 
 
@@ -48,9 +49,9 @@ class FixedWindowLM(nn.Module):
         super().__init__()
         c = config
         if c.context_size < 1:
-            raise ValueError(f"context_size must be at least 1, got {c.context_size}")
+            raise NetSettingError(f"context_size must be at least 1, got {c.context_size}")
         if c.num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {c.num_layers}")
+            raise NetSettingError(f"num_layers must be at least 1, got {c.num_layers}")
         self.vocab_size, self.context_size = vocab_size, c.context_size
         self.embedding = nn.Embedding(vocab_size, c.embedding_size)
         # Kept apart from the table so the table is exactly the vocabulary (pretrained init, tying).

@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from seqlab.engine.errors import SettingError
 from seqlab.engine.media import log_figure, log_table
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.classifier import ClassifierConfig, RecurrentClassifier
@@ -79,8 +80,8 @@ class ClassificationTask(SupervisedTask):
         weights = torch.ones(n)
         if isinstance(class_weights, list):
             if len(class_weights) != n or min(class_weights) < 0:
-                raise ValueError(
-                    f"class_weights: expected {n} non-negative weights (one per label {self.labels}), "
+                raise SettingError(
+                    f"model.class_weights: expected {n} non-negative weights (one per label {self.labels}), "
                     f"got {class_weights}"
                 )
             weights = torch.tensor(class_weights, dtype=torch.float)
