@@ -97,3 +97,20 @@ def test_class_path_that_does_not_exist(capsys):
 def test_misspelt_top_level_key(capsys):
     line = fit_error(capsys, ["--ckpt_pat", "last"])
     assert "unknown key --ckpt_pat; did you mean --ckpt_path?" in line
+
+
+@pytest.mark.parametrize("flag", ["--model.optimizer.lr", "--model.init_args.optimizer.init_args.lr"])
+def test_optimizer_setting_without_an_optimizer_class(capsys, flag):
+    """A config that keeps the default optimizer (a function: AdamW, lr 0.002) has no class to take
+    `lr`. Before: "unknown key model.lr; did you mean model?"; now the flag and what to give first."""
+    capsys.readouterr()
+    config = CONFIG.parents[1] / "classification" / "tsv_word_bigru_attention.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(config), flag, "0.01"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "seqlab: error: --model.optimizer.lr: no class is chosen for model.optimizer (its default is used "
+        "as a whole), so it takes no 'lr'; choose one first: --model.optimizer torch.optim.AdamW "
+        "--model.optimizer.lr VALUE (seqlab fit --help lists the keys)"
+    ), err

@@ -35,6 +35,13 @@ _REQUIRED = re.compile(r"the following arguments are required: ([\w.,\s]+)")
 _GOT = re.compile(r"Got value: (.*)|Given value: (.*)")
 _VAL = re.compile(r"NestedArg\(key='[^']*', val='([^']*)'\)")
 _EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value:| but |: |$)", re.MULTILINE)
+# init_args given to a callable argument (the optimizer) whose class was never chosen: the default is a
+# function, so jsonargparse tries the abstract base class, which takes no such option.
+_NO_CLASS = re.compile(
+    r'Parser key "(\w+)":\s*Type [^\n]*expects a function or a callable class: '
+    r"Option '([^']+)' is not accepted\. Got value: Namespace\(class_path='([^']+)'"
+)
+_EXAMPLE_CLASS = {"torch.optim.Optimizer": "torch.optim.AdamW"}
 
 
 def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str], verb: str | None = None) -> str:
@@ -42,6 +49,15 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str], verb: s
     names the verb whose ``--help`` lists the keys (default: the training verb in ``argv``)."""
     message = str(err)
     outer = _KEY.findall(message)
+    no_class = _NO_CLASS.search(message)
+    if no_class is not None and outer:
+        key, option = f"{outer[0]}.{no_class[1]}", no_class[2]
+        example = _EXAMPLE_CLASS.get(no_class[3], "CLASS")
+        return (
+            f"--{key}.{option}: no class is chosen for {key} (its default is used as a whole), so it "
+            f"takes no {option!r}; choose one first: --{key} {example} --{key}.{option} VALUE"
+            f"{_help(argv, verb)}"
+        )
     prefix = _nested_prefix(message) if outer and _CLASS.search(message) else ""
     unknown = _unknown_key(message)
     if unknown is not None:

@@ -6,16 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from seqlab.nn.errors import NetSettingError
-
 UNKNOWN_ID = 0
-
-
-def checked_rate(rate: float, key: str = "model.word_dropout") -> float:
-    """``rate`` if it is a share in [0, 1); otherwise a NetSettingError naming ``key``."""
-    if not 0.0 <= rate < 1.0:
-        raise NetSettingError(f"{key}: expected a share in [0, 1), got {rate}")
-    return rate
 
 
 def replace_by_unknown(ids: torch.Tensor, rate: float) -> torch.Tensor:

@@ -14,7 +14,8 @@ from seqlab.engine.errors import SettingError
 from seqlab.engine.media import log_figure, log_table
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.classifier import ClassifierConfig, RecurrentClassifier
-from seqlab.nn.token_dropout import checked_rate, replace_by_unknown
+from seqlab.nn.errors import checked_share
+from seqlab.nn.token_dropout import replace_by_unknown
 from seqlab.tasks.net_config import net_config
 from seqlab.tasks.plots import confusion_matrix_figure
 from seqlab.tasks.supervised import SupervisedTask
@@ -72,8 +73,9 @@ class ClassificationTask(SupervisedTask):
         self.save_settings(net)
         self.labels = list(labels)
         self.pretrained_embeddings = pretrained_embeddings
-        self.class_weights, self.label_smoothing = class_weights, label_smoothing
-        self.word_dropout = checked_rate(word_dropout)
+        self.class_weights = class_weights
+        self.label_smoothing = checked_share(label_smoothing, "model.label_smoothing")
+        self.word_dropout = checked_share(word_dropout, "model.word_dropout")
         self.examples_logged = examples_logged
         n = len(self.labels)
         self.model = RecurrentClassifier(vocab_size, n, net)

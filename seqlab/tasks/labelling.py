@@ -13,8 +13,9 @@ from seqlab.engine.media import log_table
 from seqlab.metrics.spans import SpanCounts, span_types, tag_scheme
 from seqlab.nn import PretrainedEmbeddings
 from seqlab.nn.crf import scheme_constraints
+from seqlab.nn.errors import checked_share
 from seqlab.nn.tagger import UNSEEN_TAG, RecurrentTagger, TaggerConfig
-from seqlab.nn.token_dropout import checked_rate, replace_by_unknown
+from seqlab.nn.token_dropout import replace_by_unknown
 from seqlab.tasks.net_config import net_config
 from seqlab.tasks.supervised import SupervisedTask
 
@@ -70,7 +71,8 @@ class LabellingTask(SupervisedTask):
         self.labels = list(labels)
         self.scheme = tag_scheme(self.labels)
         self.monitor = "val/span_f1" if self.scheme else "val/accuracy"
-        self.pretrained_embeddings, self.word_dropout = pretrained_embeddings, checked_rate(word_dropout)
+        self.pretrained_embeddings = pretrained_embeddings
+        self.word_dropout = checked_share(word_dropout, "model.word_dropout")
         self.examples_logged = examples_logged
         self.model = RecurrentTagger(vocab_size, len(self.labels), char_vocab_size, net)
         if self.model.crf is not None and constrain_crf and self.scheme:

@@ -14,6 +14,7 @@ from torchmetrics import MeanMetric
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import BOS, PAD
 from seqlab.engine.media import log_figure, log_table
+from seqlab.nn.errors import checked_share
 from seqlab.nn.search import beam_search, greedy_search
 from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqlab.tasks.net_config import net_config
@@ -65,7 +66,8 @@ class TransductionTask(SupervisedTask):
         net = net_config(Seq2SeqConfig, net)
         self.save_settings(net)
         self.model = Seq2Seq(source_vocab_size, target_vocab_size, net)
-        self.label_smoothing, self.metrics = label_smoothing, metrics
+        self.label_smoothing = checked_share(label_smoothing, "model.label_smoothing")
+        self.metrics = metrics
         self.eval_beam_size, self.length_penalty = eval_beam_size, length_penalty
         self.max_decode_length, self.max_decode_ratio = max_decode_length, max_decode_ratio
         self.heatmaps, self.examples_logged = heatmaps, examples_logged

@@ -198,5 +198,5 @@ def test_speed_perturbation_reads_each_utterance_at_a_drawn_speed(tmp_path: Path
     val = data.splits["validation"]
     assert not val.perturbed and torch.equal(val[(3, 0)][1], val.cached[0])
     for bad in ([1.0], [0.9, 0.9], [3.0], ["fast"]):
-        with pytest.raises(DataError, match="data.speed_perturbation"):
+        with pytest.raises(DataError, match=r"data\.speed_perturbation"):
             build(speed_perturbation=bad)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlab.nn.token_dropout import UNKNOWN_ID, checked_rate, replace_by_unknown
+from seqlab.nn.errors import NetSettingError, checked_share
+from seqlab.nn.token_dropout import UNKNOWN_ID, replace_by_unknown
 
 
 def test_replaces_about_the_share_asked_and_nothing_else():
@@ -18,7 +19,7 @@ def test_replaces_about_the_share_asked_and_nothing_else():
     assert replace_by_unknown(ids, 0.0) is ids
 
 
-@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, True, "0.1"])
 def test_a_rate_outside_zero_to_one_is_refused_by_name(rate):
-    with pytest.raises(ValueError, match=r"word_dropout: expected a share in \[0, 1\)"):
-        checked_rate(rate)
+    with pytest.raises(NetSettingError, match=r"model.word_dropout: expected a share in \[0, 1\)"):
+        checked_share(rate, "model.word_dropout")

@@ -96,5 +96,7 @@ def test_a_word_list_needs_character_targets(kind):
     from seqlab.tasks import SpeechRecognitionTask
 
     task = SpeechRecognitionTask(vocab_size=4, num_features=8, eval_beam_size=4, word_list="digits.txt")
-    with pytest.raises(SettingError, match=f"model.word_list 'digits.txt': expected character targets.*not {kind}"):
+    with pytest.raises(
+        SettingError, match=f"model.word_list 'digits.txt': expected character targets.*not {kind}"
+    ):
         task.word_list_scorer(Alphabet(["one", "two", "zero"], kind))

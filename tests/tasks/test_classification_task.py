@@ -225,5 +225,7 @@ def test_word_dropout_hides_training_tokens_only():
     assert torch.equal(seen[-1][~dropped], ids[~dropped])
     task.probabilities(batch)
     assert torch.equal(seen[-1], ids)
-    with pytest.raises(ValueError, match="word_dropout"):
+    with pytest.raises(ValueError, match=r"model\.word_dropout: expected a share"):
         ClassificationTask(vocab_size=50, labels=["a", "b"], word_dropout=1.0)
+    with pytest.raises(ValueError, match=r"model\.label_smoothing: expected a share"):
+        ClassificationTask(vocab_size=50, labels=["a", "b"], label_smoothing=2)  # was a traceback in training
