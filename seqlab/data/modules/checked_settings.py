@@ -50,6 +50,19 @@ def fraction(key: str, value: Any) -> None:
         raise DataSettingError(key, value, "a number from 0 to 1")
 
 
+def speeds(key: str, value: Any) -> list[float]:
+    """``value`` as a list of playback speeds other than 1 (the original, always used), each from 0.5
+    to 2, none twice."""
+    items = value if isinstance(value, list) else [value]
+    for speed in items:
+        number = isinstance(speed, (int, float)) and not isinstance(speed, bool)
+        if not number or not 0.5 <= speed <= 2 or speed == 1:
+            raise DataSettingError(key, value, "a list of speeds from 0.5 to 2 other than 1 (always used)")
+    if len(set(items)) != len(items):
+        raise DataSettingError(key, value, "each speed once")
+    return [float(speed) for speed in items]
+
+
 def batching(batch_size: Any, eval_batch_size: Any, num_workers: Any) -> None:
     """The batching settings every DataModule has (``seq_len`` and the like are the caller's)."""
     whole_number("data.batch_size", batch_size)

@@ -188,7 +188,7 @@ class SpeechData(SupervisedData):
         for key, value in masks.items():
             checked_settings.whole_number(f"data.{key}", value, minimum=0)
         checked_settings.fraction("data.time_width_ratio", time_width_ratio)
-        self.speeds = checked_speeds(speed_perturbation or [])
+        self.speeds = checked_settings.speeds("data.speed_perturbation", speed_perturbation or [])
         self.settings = FeatureSettings(
             sample_rate, num_mel_bins, frame_length_ms, frame_shift_ms, normalize_features
         )
@@ -327,15 +327,3 @@ class SpeechData(SupervisedData):
                 "the checkpoint was trained with a different alphabet or feature settings than this data "
                 "configuration builds; use the same data settings as the original run"
             )
-
-
-def checked_speeds(speeds: list[float]) -> list[float]:
-    """The extra training speeds, each a number in [0.5, 2] other than 1, none twice."""
-    for speed in speeds:
-        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.5 <= speed <= 2.0:
-            raise DataError(f"data.speed_perturbation: expected speeds between 0.5 and 2, got {speed!r}")
-    if 1.0 in speeds or len(set(speeds)) != len(speeds):
-        raise DataError(
-            f"data.speed_perturbation: {speeds}: list each extra speed once; 1.0, the original, is implied"
-        )
-    return [float(s) for s in speeds]

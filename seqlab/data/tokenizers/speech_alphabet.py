@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from seqlab.data.errors import DataError
 
 Targets = Literal["characters", "phonemes", "words"]
-KINDS = ("characters", "phonemes", "words")
+KINDS: tuple[str, ...] = get_args(Targets)
 
 
 def normalize_text(text: str) -> str:
