@@ -34,7 +34,7 @@ from seqlab.engine.task_data import TaskData
 from seqlab.inference.export.bundle import ExportError
 from seqlab.inference.export.runtime import backend_for, exported_task, open_export
 from seqlab.inference.kinds import check_verb, task_kinds
-from seqlab.inference.options import Precision, Runtime, TrainedModel
+from seqlab.inference.options import Precision, Runtime, TrainedModel, usable_device
 from seqlab.inference.precision import (
     check_precision,
     precision_note,
@@ -213,6 +213,7 @@ def load_for_verb(path: str | Path, verb: str, runtime: Runtime) -> Trained:
     open_export(str(path), runtime.backend, verb)  # refuses --backend onnxruntime with a checkpoint
     device = runtime.torch_device()
     check_precision(runtime.precision, device)
+    device = usable_device(device)  # after the precision, which also names a GPU device wrong for int8
     set_threads(runtime.threads)
     task, state = load_trained(path, device, verb)
     kind = next(kind for base, kind, _ in task_kinds() if isinstance(task, base))

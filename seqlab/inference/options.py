@@ -78,11 +78,12 @@ class Runtime:
                 raise UserError(f"--{name}: expected a whole number of 1 or more, got {value}")
 
     def torch_device(self) -> str:
-        """``device``, with ``auto`` meaning ``cuda`` where there is a GPU, else ``cpu``."""
-        if self.device != "auto":
-            return self.device
+        """``device``, with ``auto`` meaning ``cuda`` where there is a GPU, else ``cpu`` (not yet checked
+        to exist here: see :func:`usable_device`)."""
         import torch
 
+        if self.device != "auto":
+            return self.device
         return "cuda" if torch.cuda.is_available() else "cpu"
 
     def batch(self, default: int) -> int:
@@ -387,3 +388,28 @@ def _field_help(group: type, name: str) -> str | None:
     from docstring_parser import parse
 
     return next((p.description for p in parse(group.__doc__ or "").params if p.arg_name == name), None)
+
+
+def usable_device(name: str) -> str:
+    """``name`` if it is ``cpu`` or a CUDA GPU this machine has; otherwise a UserError that says why."""
+    import torch
+
+    expected = f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(expected) from None
+    if device.type == "cpu":
+        return name
+    if device.type != "cuda":
+        raise UserError(expected)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise UserError(
+            f"--device {name}: no CUDA GPU is visible here (torch {torch.__version__}, {build}); use "
+            "--device cpu, or auto to take a GPU where there is one"
+        )
+    if device.index is not None and device.index >= count:
+        raise UserError(f"--device {name}: this machine has {count} CUDA GPU(s), numbered 0..{count - 1}")
+    return name

@@ -238,6 +238,24 @@ def test_refused_runtimes_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--precision int8 runs on the CPU only" in line
 
 
+def test_a_device_this_machine_lacks_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--device names a device torch cannot use here: one line, not torch's "Torch not compiled with
+    CUDA enabled" assertion from inside the model's `.to()` (which it was on this CPU-only torch)."""
+    import torch
+
+    ckpt = g2p_checkpoint(tmp_path / "g2p.ckpt")
+    words = tmp_path / "words.txt"
+    words.write_text("cat\n", encoding="utf-8")
+    base = ("decode", "--ckpt_path", str(ckpt), "--input", str(words))
+    for name in ("gpu", "mps"):
+        line = error_line(capsys, *base, "--device", name)
+        assert line.endswith(f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}"), line
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    line = error_line(capsys, *base, "--device", f"cuda:{count}")
+    lacks = "no CUDA GPU is visible here" if count == 0 else f"this machine has {count} CUDA GPU(s)"
+    assert f"--device cuda:{count}: {lacks}" in line, line
+
+
 def test_batch_size_does_not_change_decoded_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
