@@ -368,3 +368,10 @@ def test_hub_unknown_name_offline_is_a_data_error() -> None:
     """A name that is neither a local directory nor reachable (offline) is a DataError naming it."""
     with pytest.raises(DataError, match=r"^dataset 'no-such/dataset-xyz': cannot load it"):
         load_hub_classification("no-such/dataset-xyz", "train")
+
+
+def test_a_folder_given_as_the_file_is_named_as_a_folder() -> None:
+    """`--input data` (a folder, no suffix) was "cannot tell the format from the suffix ''"."""
+    Path("data").mkdir()
+    expected = "data: a folder, not a file; expected a .csv/.tsv/.jsonl/.ndjson/.txt file"
+    assert error_of(Path("data")) == expected

@@ -31,6 +31,8 @@ def _format_of(path: Path, format: ClassificationFormat) -> str:
             raise DataError(f"{path}: unknown format {format!r}; expected one of auto, csv, tsv, jsonl, txt")
         return format
     found = SUFFIXES.get(path.suffix.lower())
+    if found is None and path.is_dir():
+        raise DataError(f"{path}: a folder, not a file; expected a {'/'.join(SUFFIXES)} file")
     if found is None:
         accepted = ", ".join(SUFFIXES)
         raise DataError(

@@ -63,6 +63,8 @@ def _format_of(path: Path, format: ParallelFormat) -> str:
             raise DataError(f"{path}: unknown format {format!r}; expected one of auto, tsv, jsonl")
         return format
     found = SUFFIXES.get(path.suffix.lower())
+    if found is None and path.is_dir():
+        raise DataError(f"{path}: a folder, not a file; expected a {'/'.join(SUFFIXES)} file")
     if found is None:
         raise DataError(
             f"{path}: cannot tell the format from the suffix {path.suffix!r}; expected one of "
