@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Imported now, so that Lightning's console log handler holds the session's stderr, not the capsys
+# stream of whichever test first imports it (closed by the next test: "--- Logging error ---").
+import lightning  # noqa: F401
 import pytest
 import torch
 

@@ -125,12 +125,26 @@ def log_artifact(logger: WandbLogger, kind: str, files: list[Path]) -> None:
 def finish_wandb(loggers: Iterable[Logger], exit_code: int | None = None, best_effort: bool = False) -> None:
     """End the W&B runs among ``loggers`` that were started, so their files are complete and a later
     run in this process starts afresh (the one place seqlab finishes W&B runs). ``best_effort``: a
-    failure to finish one is ignored (the process is on its way out anyway)."""
+    failure to finish one is ignored (the process is on its way out anyway).
+
+    ``run.finish()`` returns before W&B's service has written the run's last records (its offline
+    ``run-*.wandb`` file still grew afterwards), so once no W&B run is left in this process the
+    service is shut down too: when this returns, nothing writes to the run's files any more."""
+    import wandb
+
+    finished = False
     for logger in loggers:
         if not isinstance(logger, WandbLogger) or (run := started_wandb_run(logger)) is None:
             continue
         try:
             run.finish(exit_code=exit_code)
+            finished = True
         except Exception:
+            if not best_effort:
+                raise
+    if finished and wandb.run is None:  # a run of the caller's own would be finished by the teardown
+        try:
+            wandb.teardown()
+        except (Exception, SystemExit):  # the service reported a failure of its own at shutdown
             if not best_effort:
                 raise
