@@ -280,7 +280,10 @@ class LanguageModelTask(SeqTask):
             return
         rows = prompts[torch.arange(self.samples, device=prompts.device) % prompts.size(0)]
         generator = torch.Generator(device=self.device).manual_seed(SAMPLE_SEED)
-        out = generate(self.model, rows, self.sample_length, generator=generator)
+        # In the validation step's precision (bf16 autocast under bf16-mixed), as the model is validated:
+        # Lightning applies it to the steps only, not to this epoch-end hook.
+        with trainer.precision_plugin.val_step_context():
+            out = generate(self.model, rows, self.sample_length, generator=generator)
         table = [[detokenize(p.tolist()), detokenize(s.tolist())] for p, s in zip(rows, out, strict=True)]
         log_table(trainer, "val/samples", ["prompt", "sample"], table)
 
