@@ -190,7 +190,9 @@ def _run_trial(point: dict[str, Any], plan: TrialPlan, run_dir: Path) -> None:
     finally:
         import wandb
 
-        wandb.teardown()  # now, while the W&B service still answers (not at the worker's exit)
+        # A finished fit has shut W&B down already (engine.loggers.finish_wandb); after a failure a run
+        # may be left open: end it now, while the service still answers (not at the worker's exit).
+        wandb.teardown()
 
 
 def _fit_on_ray_train(plan: TrialPlan, args: list[str], trial_id: str) -> None:
