@@ -47,6 +47,24 @@ Precision = Literal["fp32", "bf16", "int8"]
 Backend = Literal["auto", "torch", "onnxruntime"]
 
 
+Range = tuple[Callable[[Any], bool], str]
+AT_LEAST_1: Range = (lambda v: v >= 1, "a whole number of 1 or more")
+AT_LEAST_0: Range = (lambda v: v >= 0, "a number of 0 or more")
+ABOVE_0: Range = (lambda v: v > 0, "a number above 0")
+SHARE: Range = (lambda v: 0 < v <= 1, "a number above 0 and at most 1")
+LOG_PROBABILITY: Range = (lambda v: v <= 0, "a log-probability (0 or below)")
+
+
+def refuse_out_of_range(settings: Any, **ranges: Range) -> None:
+    """A :class:`UserError` naming the first given flag of ``settings`` outside its range (before any
+    model is loaded: the searches would otherwise fail deep inside with a traceback, or quietly run
+    greedy on a beam of 0)."""
+    for name, (within, expected) in ranges.items():
+        value = getattr(settings, name)
+        if value is not None and not within(value):
+            raise UserError(f"--{name}: expected {expected}, got {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Runtime:
     """How every inference verb runs its model (one declaration for all four; applied in
@@ -72,10 +90,7 @@ class Runtime:
     backend: Backend = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("threads", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name}: expected a whole number of 1 or more, got {value}")
+        refuse_out_of_range(self, threads=AT_LEAST_1, batch_size=AT_LEAST_1)
 
     def torch_device(self) -> str:
         """``device``, with ``auto`` meaning ``cuda`` where there is a GPU, else ``cpu`` (not yet checked
@@ -134,6 +149,16 @@ class SampleSettings:
     top_p: float | None = None
     seed: int | None = None
     num_samples: int = 1
+
+    def __post_init__(self) -> None:
+        refuse_out_of_range(
+            self,
+            max_new_tokens=AT_LEAST_1,
+            temperature=AT_LEAST_0,
+            top_k=AT_LEAST_1,
+            top_p=SHARE,
+            num_samples=AT_LEAST_1,
+        )
 
 
 InputFormat = Literal["auto", "text", "csv", "tsv", "jsonl", "conll", "conllu"]
@@ -202,6 +227,20 @@ class SearchSettings:
     top_p: float | None = None
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        refuse_out_of_range(
+            self,
+            beam_size=AT_LEAST_1,
+            n_best=AT_LEAST_1,
+            max_len=AT_LEAST_1,
+            max_len_ratio=ABOVE_0,
+            min_len=AT_LEAST_0,
+            no_repeat_ngram_size=AT_LEAST_0,
+            temperature=AT_LEAST_0,
+            top_k=AT_LEAST_1,
+            top_p=SHARE,
+        )
+
     def evaluated(self, task: Any) -> dict[str, Any]:
         """What ``task`` (a TransductionTask) was evaluated with, under these settings' names."""
         return {
@@ -255,6 +294,9 @@ class TranscribeSettings:
     prune: float | None = math.log(1e-3)
     word_list: str | None = None
     word_list_penalty: float | None = None
+
+    def __post_init__(self) -> None:
+        refuse_out_of_range(self, beam_size=AT_LEAST_1, prune=LOG_PROBABILITY)
 
     def evaluated(self, task: Any) -> dict[str, Any]:
         """What ``task`` (a SpeechRecognitionTask) was evaluated with, under these settings' names:

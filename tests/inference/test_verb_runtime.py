@@ -116,6 +116,33 @@ def test_bad_runtime_values_are_one_line(capsys: pytest.CaptureFixture[str]) -> 
     assert "--threads" in line and "got 0" in line
 
 
+@pytest.mark.parametrize(
+    ("verb", "flag", "value"),
+    [
+        ("decode", "--beam_size", "0"),  # ran greedy, quietly
+        ("decode", "--n_best", "0"),  # ran, quietly
+        ("decode", "--max_len", "-1"),  # a traceback from the search
+        ("decode", "--max_len_ratio", "0"),  # a traceback from the search
+        ("decode", "--top_p", "1.5"),  # sampled, quietly
+        ("decode", "--temperature", "-1"),  # a traceback from the sampler
+        ("generate", "--temperature", "-1"),  # a traceback from the sampler
+        ("generate", "--top_k", "0"),
+        ("generate", "--num_samples", "0"),
+        ("transcribe", "--beam_size", "-3"),  # ran greedy, quietly
+        ("transcribe", "--prune", "0.5"),  # a log-probability above 0 prunes nothing
+    ],
+)
+def test_search_values_out_of_range_are_one_line(
+    capsys: pytest.CaptureFixture[str], verb: str, flag: str, value: str
+) -> None:
+    """A search or sampling value outside its range is refused before anything loads, naming the flag,
+    the value and what was expected (what each did before is noted beside it)."""
+    inputs = {"generate": [], "decode": ["--input", "w.txt"], "transcribe": ["--input", "a.wav"]}[verb]
+    line = error_line(capsys, verb, "--ckpt_path", "x.ckpt", *inputs, flag, value)
+    assert line.startswith(f"seqlab: error: {flag}: expected "), line
+    assert float(line.rsplit(" got ", 1)[1]) == float(value), line
+
+
 def test_decode_defaults_to_the_evaluated_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A checkpoint evaluated with beam 3, length penalty 0.6 and max length 6 decodes with them when
     no flag says otherwise, says so on stderr in one line, and a flag overrides one of them; tried
