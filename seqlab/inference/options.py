@@ -53,6 +53,8 @@ AT_LEAST_0: Range = (lambda v: v >= 0, "a number of 0 or more")
 ABOVE_0: Range = (lambda v: v > 0, "a number above 0")
 SHARE: Range = (lambda v: 0 < v <= 1, "a number above 0 and at most 1")
 LOG_PROBABILITY: Range = (lambda v: v <= 0, "a log-probability (0 or below)")
+SAMPLING_RANGES: dict[str, Range] = {"temperature": AT_LEAST_0, "top_k": AT_LEAST_1, "top_p": SHARE}
+"""The sampling flags ``generate`` and ``decode --sample`` share, and the values each accepts."""
 
 
 def refuse_out_of_range(settings: Any, **ranges: Range) -> None:
@@ -154,10 +156,8 @@ class SampleSettings:
         refuse_out_of_range(
             self,
             max_new_tokens=AT_LEAST_1,
-            temperature=AT_LEAST_0,
-            top_k=AT_LEAST_1,
-            top_p=SHARE,
             num_samples=AT_LEAST_1,
+            **SAMPLING_RANGES,
         )
 
 
@@ -236,9 +236,7 @@ class SearchSettings:
             max_len_ratio=ABOVE_0,
             min_len=AT_LEAST_0,
             no_repeat_ngram_size=AT_LEAST_0,
-            temperature=AT_LEAST_0,
-            top_k=AT_LEAST_1,
-            top_p=SHARE,
+            **SAMPLING_RANGES,
         )
 
     def evaluated(self, task: Any) -> dict[str, Any]:
