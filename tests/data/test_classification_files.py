@@ -115,6 +115,17 @@ def test_text_column_prefers_sentence_then_text() -> None:
     assert read_classification_file(path)[0].text == "the sentence"
 
 
+def test_spreadsheet_headers_in_title_case() -> None:
+    """A spreadsheet's export (BOM, CRLF, `Text,Label` header): the text column is found in any case;
+    a label column named in another case is refused with the spelling the header has."""
+    path = write("sheet.csv", b"\xef\xbb\xbfText,Intent\r\n\"yes, please\",confirm\r\n")
+    assert read_classification_file(path, label_column="Intent") == [
+        TextExample("yes, please", "confirm", "sheet.csv:2")
+    ]
+    assert "(names are case-sensitive: 'Intent'?)" in error_of(path, label_column="intent")
+    assert "`--column` to predict" in error_of(write("no_text.csv", "review,label\nok,1\n"))
+
+
 def test_bom_crlf_and_whitespace_around_labels() -> None:
     """A UTF-8 BOM before the header and CRLF line ends are dropped; labels are stripped of spaces."""
     path = write("win.tsv", b"\xef\xbb\xbfsentence\tlabel\r\nol\xc3\xa9\t pos \r\nnon\tneg\r\n")

@@ -43,19 +43,29 @@ def _format_of(path: Path, format: ClassificationFormat) -> str:
 
 
 def _pick_text_column(columns: Sequence[str], text_column: str | None) -> str | None:
+    """A named column as it is spelt; else the first of ``TEXT_COLUMNS`` in any case (spreadsheets
+    export headers like ``Text``)."""
     if text_column is not None:
         return text_column if text_column in columns else None
-    return next((c for c in TEXT_COLUMNS if c in columns), None)
+    by_lower = {c.lower(): c for c in reversed(columns)}
+    return next((by_lower[c] for c in TEXT_COLUMNS if c in by_lower), None)
+
+
+def _case_hint(name: str, columns: Sequence[str]) -> str:
+    """`` (names are case-sensitive: 'Label'?)`` where ``name`` differs from a column only by case."""
+    same = [c for c in columns if c.lower() == name.lower()]
+    return f" (names are case-sensitive: {same[0]!r}?)" if same else ""
 
 
 def _missing_text_column(
     origin: str, columns: Sequence[str], text_column: str | None, what: str
 ) -> DataError:
     if text_column is not None:
-        return DataError(f"{origin}: no text column {text_column!r}; the {what} has {list(columns)}")
+        hint = _case_hint(text_column, columns)
+        return DataError(f"{origin}: no text column {text_column!r}; the {what} has {list(columns)}{hint}")
     return DataError(
         f"{origin}: no text column (looked for {' or '.join(map(repr, TEXT_COLUMNS))}); the {what} has "
-        f"{list(columns)}; name the text column (text_column)"
+        f"{list(columns)}; name the text column (`data.source.text_column` to train, `--column` to predict)"
     )
 
 
@@ -85,8 +95,8 @@ def _read_table(
         raise _missing_text_column(f"{path}:{header_line}", header, text_column, "header")
     if label_column is not None and label_column not in header:
         raise DataError(
-            f"{path}:{header_line}: no label column {label_column!r}; the header has {header} "
-            f"(name the label column, or read the file as unlabelled)"
+            f"{path}:{header_line}: no label column {label_column!r}; the header has {header}"
+            f"{_case_hint(label_column, header)} (name the label column, or read the file as unlabelled)"
         )
     text_index = header.index(text_name)
     label_index = header.index(label_column) if label_column is not None else None
@@ -114,7 +124,8 @@ def _read_jsonl(
         if text_name is None:
             raise _missing_text_column(where, list(record), text_column, "object")
         if label_column is not None and label_column not in record:
-            raise DataError(f"{where}: no key {label_column!r}; the object has {list(record)}")
+            hint = _case_hint(label_column, list(record))
+            raise DataError(f"{where}: no key {label_column!r}; the object has {list(record)}{hint}")
         text = text_field(record[text_name], where, text_name)
         label = _label(record[label_column], where) if label_column is not None else None
         examples.append(TextExample(text, label, where))
