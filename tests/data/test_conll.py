@@ -278,9 +278,10 @@ def test_conll_errors_name_the_line() -> None:
         "bad.conll:3: 3 columns; expected 2 as on line 1"
     )
     assert conll_error("EU NNP B-ORG\n", tag_column=3).startswith(
-        "bad.conll:1: 3 column(s); expected a token"
+        "bad.conll:1: 3 columns; expected a token"
     )
-    assert conll_error("EU NNP B-ORG\n", token_column=-4).startswith("bad.conll:1: 3 column(s)")
+    assert conll_error("EU NNP B-ORG\n", token_column=-4).startswith("bad.conll:1: 3 columns")
+    assert conll_error("EU B-ORG\nrejects\n").startswith("bad.conll:2: 1 column; expected 2")
     assert conll_error("EU B-ORG\n\nrejects\nit\n").startswith("bad.conll:3: a token-only sentence")
     assert conll_error("").startswith("bad.conll: no sentences")
     assert conll_error("-DOCSTART- -X- -X- O\n\n").startswith("bad.conll: no sentences")

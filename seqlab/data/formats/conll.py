@@ -16,6 +16,7 @@ from typing import Literal, TextIO
 
 from seqlab.data.errors import DataError
 from seqlab.data.examples import LabelledSentence
+from seqlab.data.formats.tables import count_noun
 from seqlab.data.formats.text_files import read_text_lines
 
 TagField = Literal["upos", "xpos"]
@@ -150,7 +151,7 @@ def read_conll(
                 width, first = len(fields), start + row
             elif len(fields) != width:
                 raise DataError(
-                    f"{where}: {len(fields)} columns; expected {width} as on line {first}, the sentence's "
+                    f"{where}: {count_noun(len(fields), 'column')}; expected {width} as on line {first}, the sentence's "
                     f"first line (a token with a space in it, or a missing blank line between sentences?)"
                 )
             token = _column(token_column, width)
@@ -159,7 +160,7 @@ def read_conll(
                 tokens.append(fields[0])  # token only: an untagged sentence
             elif token is None or tag is None or token == tag:
                 raise DataError(
-                    f"{where}: {width} column(s); expected a token in column {token_column} and a tag in "
+                    f"{where}: {count_noun(width, 'column')}; expected a token in column {token_column} and a tag in "
                     f"column {tag_column} (0-based, negative from the end)"
                 )
             else:
