@@ -151,8 +151,9 @@ def read_conll(
                 width, first = len(fields), start + row
             elif len(fields) != width:
                 raise DataError(
-                    f"{where}: {count_noun(len(fields), 'column')}; expected {width} as on line {first}, the sentence's "
-                    f"first line (a token with a space in it, or a missing blank line between sentences?)"
+                    f"{where}: {count_noun(len(fields), 'column')}; expected {width} as on line {first}, "
+                    f"the sentence's first line (a token with a space in it, or a missing blank line between "
+                    f"sentences?)"
                 )
             token = _column(token_column, width)
             tag = _column(tag_column, width)
@@ -160,8 +161,8 @@ def read_conll(
                 tokens.append(fields[0])  # token only: an untagged sentence
             elif token is None or tag is None or token == tag:
                 raise DataError(
-                    f"{where}: {count_noun(width, 'column')}; expected a token in column {token_column} and a tag in "
-                    f"column {tag_column} (0-based, negative from the end)"
+                    f"{where}: {count_noun(width, 'column')}; expected a token in column {token_column} "
+                    f"and a tag in column {tag_column} (0-based, negative from the end)"
                 )
             else:
                 tokens.append(fields[token])
