@@ -118,7 +118,7 @@ def test_text_column_prefers_sentence_then_text() -> None:
 def test_spreadsheet_headers_in_title_case() -> None:
     """A spreadsheet's export (BOM, CRLF, `Text,Label` header): the text column is found in any case;
     a label column named in another case is refused with the spelling the header has."""
-    path = write("sheet.csv", b"\xef\xbb\xbfText,Intent\r\n\"yes, please\",confirm\r\n")
+    path = write("sheet.csv", b'\xef\xbb\xbfText,Intent\r\n"yes, please",confirm\r\n')
     assert read_classification_file(path, label_column="Intent") == [
         TextExample("yes, please", "confirm", "sheet.csv:2")
     ]

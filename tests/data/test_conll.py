@@ -277,9 +277,7 @@ def test_conll_errors_name_the_line() -> None:
     assert conll_error("EU B-ORG\nrejects O\nGerman JJ B-MISC\n").startswith(
         "bad.conll:3: 3 columns; expected 2 as on line 1"
     )
-    assert conll_error("EU NNP B-ORG\n", tag_column=3).startswith(
-        "bad.conll:1: 3 columns; expected a token"
-    )
+    assert conll_error("EU NNP B-ORG\n", tag_column=3).startswith("bad.conll:1: 3 columns; expected a token")
     assert conll_error("EU NNP B-ORG\n", token_column=-4).startswith("bad.conll:1: 3 columns")
     assert conll_error("EU B-ORG\nrejects\n").startswith("bad.conll:2: 1 column; expected 2")
     assert conll_error("EU B-ORG\n\nrejects\nit\n").startswith("bad.conll:3: a token-only sentence")
