@@ -16,7 +16,14 @@ import datasets
 
 from seqlab.data.errors import DataError
 from seqlab.data.examples import TextExample
-from seqlab.data.formats.tables import count_noun, jsonl_records, load_hub_split, table_rows, text_field
+from seqlab.data.formats.tables import (
+    count_noun,
+    jsonl_records,
+    kind_of,
+    load_hub_split,
+    table_rows,
+    text_field,
+)
 from seqlab.data.formats.text_files import read_text_lines
 
 ClassificationFormat = Literal["auto", "csv", "tsv", "jsonl", "txt"]
@@ -72,9 +79,7 @@ def _missing_text_column(
 def _label(value: Any, where: str) -> str:
     """A label as a string: strings (stripped) and integers only; anything else is refused."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DataError(
-            f"{where}: label {value!r} is a {type(value).__name__}; expected a string or an integer"
-        )
+        raise DataError(f"{where}: the label is {kind_of(value)}; expected a string or a whole number")
     label = value.strip() if isinstance(value, str) else str(value)
     if not label:
         raise DataError(f"{where}: empty label; expected a class label (or read the file as unlabelled)")

@@ -113,9 +113,12 @@ def _read_jsonl(
 ) -> list[ParallelExample]:
     examples = []
     for where, record in jsonl_records(path, lines):
-        for column in (source_column, target_column):
+        for role, column in (("source", source_column), ("target", target_column)):
             if column not in record:
-                raise DataError(f"{where}: no key {column!r}; the object has {list(record)}")
+                raise DataError(
+                    f"{where}: no {role} key {column!r}; the object has {list(record)} "
+                    f"(name the {role} key, {role}_column)"
+                )
         source = text_field(record[source_column], where, source_column)
         examples.append(ParallelExample(source, _targets(record[target_column], where, target_column), where))
     return examples

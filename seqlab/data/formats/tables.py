@@ -20,12 +20,20 @@ def count_noun(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def kind_of(value: Any) -> str:
+    """``value`` and what it is, in the words of the JSON it was read from: ``true (a boolean)``,
+    ``1.0 (a number)``, ``null``, ``[1] (a list)``."""
+    if value is None:
+        return "null"
+    kinds = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    kind = kinds.get(type(value), f"a {type(value).__name__}")
+    return f"{json.dumps(value, ensure_ascii=False, default=repr)} ({kind})"
+
+
 def text_field(value: Any, where: str, column: str) -> str:
     """``value`` if it is a non-empty string; otherwise an error naming ``where`` and ``column``."""
     if not isinstance(value, str):
-        raise DataError(
-            f"{where}: the text ({column!r}) is a {type(value).__name__}: {value!r}; expected a string"
-        )
+        raise DataError(f"{where}: the text ({column!r}) is {kind_of(value)}; expected a string")
     if not value.strip():
         raise DataError(f"{where}: empty text in column {column!r}; expected a non-empty text")
     return value
