@@ -60,13 +60,19 @@ def _unknown_options(parser: argparse.ArgumentParser, unknown: list[str], argv: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``seqlab tune``; a bad sweep file or experiment ends in one ``seqlab: error:`` line, exit 2."""
+    """``seqlab tune``; a bad sweep file or experiment ends in one ``seqlab: error:`` line, exit 2; a sweep
+    whose every trial failed ends in one naming the first error, exit 1."""
     from seqlab.engine.user_errors import exit_on_user_errors
     from seqlab.tune.sweep import SweepError
 
     with exit_on_user_errors():
         try:
-            tune_main(list(sys.argv[1:] if argv is None else argv))
+            rows = tune_main(list(sys.argv[1:] if argv is None else argv))
         except SweepError as err:
             print(f"seqlab: error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+    from seqlab.tune.results import all_failed
+
+    if (failure := all_failed(rows)) is not None:
+        print(f"seqlab: error: {failure}", file=sys.stderr)
+        raise SystemExit(1)

@@ -63,15 +63,17 @@ class ReportToTune(Checkpoint):
                 scheduler.base_lrs = [self.lr] * len(scheduler.base_lrs)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        self.iteration += 1
         metrics: dict[str, Any] = {
             k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1
         }
-        if self.metric not in metrics:
+        # A validation metric is checked at the sanity validation too: a misspelt one fails each trial
+        # in seconds, not after its first validation interval (training metrics are not logged yet).
+        if self.metric not in metrics and (self.metric.startswith("val/") or not trainer.sanity_checking):
             logged = ", ".join(sorted(metrics)) or "nothing"
             raise KeyError(f"the sweep's metric {self.metric!r} is not logged by this task; it logs {logged}")
+        if trainer.sanity_checking:
+            return
+        self.iteration += 1
         metrics.update(iteration=self.iteration, step=trainer.global_step, epoch=trainer.current_epoch)
         if self.via_train:
             from ray import train as report_to

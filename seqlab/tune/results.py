@@ -45,6 +45,14 @@ class TrialRow:
     error: str = ""
 
 
+def all_failed(rows: list[TrialRow]) -> str | None:
+    """The error line of a sweep whose every trial failed (``seqlab tune`` then exits 1, so that a
+    script or a job scheduler sees it), or ``None``."""
+    if not rows or any(row.status != "failed" for row in rows):
+        return None
+    return f"all {len(rows)} trials failed; the first: {rows[0].error or 'no error recorded'}"
+
+
 def error_line(error: Any) -> str:
     """The root exception's ``Type: message`` line (chained tracebacks print the root first)."""
     if error is None:

@@ -331,3 +331,26 @@ def test_sweep_on_an_existing_ray_cluster(ray_cluster, tiny_fit_args, tmp_path):
         rows = list(csv.DictReader(file))
     assert sorted(r["status"] for r in rows) == ["finished", "finished"]
     assert all(r["iterations"] == "4" for r in rows)
+
+
+@pytest.mark.slow
+def test_a_misspelt_metric_fails_every_trial_at_once_and_the_sweep_exits_1(tiny_fit_args, tmp_path, capfd):
+    """`metric: val/bcp` (for val/bpc): each trial fails at the sanity validation, before its first
+    training step, naming the metrics the task does log; `seqlab tune` then ends in one error line and
+    exit status 1 (it printed the table and exited 0)."""
+    sweep = write_sweep(
+        tmp_path / "sweep.yaml",
+        metric="val/bcp",
+        num_samples=2,
+        space={"model.init_args.optimizer.init_args.lr": {"loguniform": [1.0e-4, 1.0e-2]}},
+        max_failures=0,
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", "--config", str(EXPERIMENT), "--sweep", str(sweep), "--", *trial_args(tiny_fit_args)])
+    assert exit_info.value.code == 1
+    error = capfd.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("seqlab: error: all 2 trials failed; the first: KeyError:")
+    assert "'val/bcp' is not logged by this task; it logs val/bpc," in error
+    (sweep_dir,) = (tmp_path / "runs" / "sweeps" / "tiny").iterdir()
+    for trial_dir in (sweep_dir / "trials").iterdir():
+        assert read_status(trial_dir)["step"] == 0  # no training step was spent on it
