@@ -66,7 +66,15 @@ RUN_DIR_ENV = "SEQLAB_RUN_DIR"  # set by rank 0 so that DDP children land in the
 LOG_DIR_ENV = "SEQLAB_LOG_DIR"  # likewise for the directory this command records into (an evaluation's)
 EVALS_DIR = "evals"
 _VERSION = re.compile(r"^version_(\d+)$")
-_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
+_CANNOT_WRITE = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EISDIR,
+    errno.ENOENT,
+}
 
 
 class RunRecordError(UserError):

@@ -216,6 +216,18 @@ def test_runs_root_that_is_a_file_is_named(tiny_fit_args, capsys):
     assert Path("blocked").read_text() == "not a directory\n"
 
 
+def test_runs_root_that_cannot_be_created_is_named(tiny_fit_args, capsys):
+    """A runs root where no folder can be made (/proc takes none) is the same one line, not Python's
+    `[Errno 2] No such file or directory` (what it printed)."""
+    line = user_error(
+        capsys, ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, "--run.root_dir=/proc/seqlab"]
+    )
+    assert line == (
+        "seqlab: error: cannot write the run directory /proc/seqlab/char_lstm (No such file or directory): "
+        "creating it"
+    )
+
+
 @contextlib.contextmanager
 def permission_bits_apply() -> Iterator[None]:
     """Make this thread subject to permission bits. Root ignores them (CAP_DAC_OVERRIDE), so as root
