@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from seqlab.engine.errors import UserError
-from seqlab.engine.work_files import remove_stale_work, work_path
+from seqlab.engine.run_dir import shown
+from seqlab.engine.work_files import probe_create, remove_stale_work, work_path
 
 
 class OutputError(UserError, ValueError):
@@ -59,6 +60,17 @@ def check_output(
         raise OutputError(f"--output {output}: {blocker} is a file, not a directory")
     if not overwrite and (target.exists() or target.is_symlink()):
         raise OutputError(f"--output {output} exists; pass --overwrite true to replace it")
+    _check_creatable(output, next(p for p in target.absolute().parents if p.exists()))
+
+
+def _check_creatable(output: str, folder: Path) -> None:
+    """Refuse now (not after the model has run) an ``output`` whose nearest existing ``folder`` takes no
+    new file: read-only, not ours, or a file system such as /proc."""
+    try:
+        probe_create(folder)
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else type(err).__name__
+        raise OutputError(f"--output {output}: cannot create a file in {shown(folder)} ({reason})") from None
 
 
 def write_output(output: str | None, write: Callable[[TextIO], object]) -> None:

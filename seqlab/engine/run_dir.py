@@ -14,13 +14,13 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqlab.engine.errors import SettingError, UserError
 from seqlab.engine.logger_settings import LoggerKind, WandbSettings
+from seqlab.engine.work_files import probe_create
 
 
 @dataclass
@@ -107,12 +107,9 @@ def shown(path: Path) -> str:
 
 
 def check_writable(directory: Path, what: str) -> None:
-    """Fail now, with a clear message, if files cannot be created in ``directory`` (a probe file is
-    created and removed: permission bits alone say nothing to root or on read-only mounts)."""
+    """Fail now, with a clear message, if files cannot be created in ``directory``."""
     with writing(directory, what):
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".seqlab-write-check-")
-        os.close(fd)
-        os.unlink(probe)
+        probe_create(directory)
 
 
 def versions(root_dir: str | os.PathLike[str], name: str) -> list[Path]:

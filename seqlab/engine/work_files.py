@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 _WORK = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}(?:\.partial)?$")
@@ -28,6 +29,14 @@ def _host() -> str:
 def work_path(target: Path, suffix: str = "") -> Path:
     """A fresh hidden name beside ``target`` that records this host and process."""
     return target.with_name(f".{target.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def probe_create(directory: Path) -> None:
+    """Create and remove a hidden file in ``directory``; the ``OSError`` if it cannot be done. Permission
+    bits alone say nothing to root, on read-only mounts or on file systems such as /proc."""
+    fd, probe = tempfile.mkstemp(dir=directory, prefix=".seqlab-write-check-")
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _running(pid: int) -> bool:

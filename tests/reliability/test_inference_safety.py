@@ -12,6 +12,7 @@ import pytest
 
 from seqlab.cli import main
 from tests.data.speech_helpers import write_manifest, write_wav
+from tests.reliability.permission_bits import permission_bits_apply
 from tests.reliability.trained_checkpoints import trained_checkpoints
 
 TEXTS = "a joy to watch\ndull and slow\n"
@@ -161,3 +162,26 @@ def test_output_that_cannot_be_a_file(trained, capsys):
         "seqlab predict: error: --output notes.txt/out.tsv: notes.txt is a file, not a directory"
     )
     assert Path("notes.txt").read_text(encoding="utf-8") == "x\n"
+
+
+def test_output_where_no_file_can_be_made_is_refused_before_the_model_runs(trained, capsys):
+    """A folder that takes no new file (/proc; a read-only folder, for root too) is one line naming it,
+    before any prediction (it was `[Errno 2] No such file or directory: '/proc/.x.txt...partial'` after
+    the model had run); a missing folder below a writable one is still made."""
+    ckpt = str(trained["classifier"])
+    Path("input.txt").write_text(TEXTS, encoding="utf-8")
+    base = ["predict", "--ckpt_path", ckpt, "--input", "input.txt", "--output"]
+    assert refused(capsys, [*base, "/proc/seqlab/out.tsv"]) == (
+        "seqlab predict: error: --output /proc/seqlab/out.tsv: cannot create a file in /proc "
+        "(No such file or directory)"
+    )
+    Path("locked").mkdir(mode=0o555)
+    with permission_bits_apply():
+        line = refused(capsys, [*base, "locked/new/out.tsv"])
+    assert line == (
+        "seqlab predict: error: --output locked/new/out.tsv: cannot create a file in locked "
+        "(Permission denied)"
+    )
+    assert list(Path("locked").iterdir()) == []
+    stdout_of(capsys, [*base, "made/below/out.tsv"])
+    assert len(Path("made/below/out.tsv").read_text(encoding="utf-8").splitlines()) == 2

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import torch
 import yaml
 
 from seqlab.cli import main
+from tests.reliability.permission_bits import permission_bits_apply
 
 REPO = Path(__file__).resolve().parents[2]
 LM_CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -226,35 +225,6 @@ def test_runs_root_that_cannot_be_created_is_named(tiny_fit_args, capsys):
         "seqlab: error: cannot write the run directory /proc/seqlab/char_lstm (No such file or directory): "
         "creating it"
     )
-
-
-@contextlib.contextmanager
-def permission_bits_apply() -> Iterator[None]:
-    """Make this thread subject to permission bits. Root ignores them (CAP_DAC_OVERRIDE), so as root
-    that capability is taken out of this thread's effective set for the block and put back after."""
-    if os.geteuid() != 0:
-        yield
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
-
-    data = (Data * 2)()
-    if libc.capget(ctypes.byref(Header(0x20080522, 0)), data) != 0:
-        pytest.skip(f"root, and capget failed (errno {ctypes.get_errno()}): cannot test permission bits")
-    saved = data[0].effective
-    data[0].effective &= ~(1 << 1)  # CAP_DAC_OVERRIDE
-    if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:
-        pytest.skip(f"root, and capset failed (errno {ctypes.get_errno()}): cannot test permission bits")
-    try:
-        yield
-    finally:
-        data[0].effective = saved
-        assert libc.capset(ctypes.byref(Header(0x20080522, 0)), data) == 0
 
 
 def test_read_only_run_directory_and_runs_root_are_named(tiny_fit_args, capsys):
