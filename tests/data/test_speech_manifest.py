@@ -146,6 +146,18 @@ def test_table_manifest_errors_name_file_and_line(
         read_manifest(tmp_path / "m.tsv", **kwargs)
 
 
+def test_table_manifest_default_columns_in_title_case(tmp_path: Path) -> None:
+    """A spreadsheet's `Path,Transcript` header reads without naming the columns; a column named in
+    the wrong case is refused with the spelling the header has."""
+    write_wav(tmp_path / "a.wav", 0.2)
+    (tmp_path / "m.csv").write_text("Path,Transcript\na.wav,hello\n", encoding="utf-8")
+    utterances = read_manifest(tmp_path / "m.csv")
+    assert [(u.audio, u.text) for u in utterances] == [(str(tmp_path / "a.wav"), "hello")]
+    hint = r"no text column 'transcript'; .* \(names are case-sensitive: 'Transcript'\?\)"
+    with pytest.raises(DataError, match=hint):
+        read_manifest(tmp_path / "m.csv", text_column="transcript")
+
+
 def test_audio_to_transcribe_needs_no_transcript_column(tmp_path: Path) -> None:
     """What `seqlab transcribe --input` reads: a TSV with only a `path` column, or JSON Lines with only
     `audio`, lists its files in order; a missing audio column or file is still named with its line."""

@@ -17,10 +17,12 @@ import datasets
 from seqlab.data.errors import DataError
 from seqlab.data.examples import TextExample
 from seqlab.data.formats.tables import (
+    case_hint,
     count_noun,
     jsonl_records,
     kind_of,
     load_hub_split,
+    pick_column,
     table_rows,
     text_field,
 )
@@ -49,26 +51,11 @@ def _format_of(path: Path, format: ClassificationFormat) -> str:
     return found
 
 
-def _pick_text_column(columns: Sequence[str], text_column: str | None) -> str | None:
-    """A named column as it is spelt; else the first of ``TEXT_COLUMNS`` in any case (spreadsheets
-    export headers like ``Text``)."""
-    if text_column is not None:
-        return text_column if text_column in columns else None
-    by_lower = {c.lower(): c for c in reversed(columns)}
-    return next((by_lower[c] for c in TEXT_COLUMNS if c in by_lower), None)
-
-
-def _case_hint(name: str, columns: Sequence[str]) -> str:
-    """`` (names are case-sensitive: 'Label'?)`` where ``name`` differs from a column only by case."""
-    same = [c for c in columns if c.lower() == name.lower()]
-    return f" (names are case-sensitive: {same[0]!r}?)" if same else ""
-
-
 def _missing_text_column(
     origin: str, columns: Sequence[str], text_column: str | None, what: str
 ) -> DataError:
     if text_column is not None:
-        hint = _case_hint(text_column, columns)
+        hint = case_hint(text_column, columns)
         return DataError(f"{origin}: no text column {text_column!r}; the {what} has {list(columns)}{hint}")
     return DataError(
         f"{origin}: no text column (looked for {' or '.join(map(repr, TEXT_COLUMNS))}); the {what} has "
@@ -95,13 +82,13 @@ def _read_table(
     header = [name.strip() for name in header]
     if not header:
         raise DataError(f"{path}: no examples (no header row; expected a {kind} header, then examples)")
-    text_name = _pick_text_column(header, text_column)
+    text_name = pick_column(header, text_column, TEXT_COLUMNS)
     if text_name is None:
         raise _missing_text_column(f"{path}:{header_line}", header, text_column, "header")
     if label_column is not None and label_column not in header:
         raise DataError(
             f"{path}:{header_line}: no label column {label_column!r}; the header has {header}"
-            f"{_case_hint(label_column, header)} (name the label column, or read the file as unlabelled)"
+            f"{case_hint(label_column, header)} (name the label column, or read the file as unlabelled)"
         )
     text_index = header.index(text_name)
     label_index = header.index(label_column) if label_column is not None else None
@@ -125,11 +112,11 @@ def _read_jsonl(
 ) -> list[TextExample]:
     examples = []
     for where, record in jsonl_records(path, lines):
-        text_name = _pick_text_column(list(record), text_column)
+        text_name = pick_column(list(record), text_column, TEXT_COLUMNS)
         if text_name is None:
             raise _missing_text_column(where, list(record), text_column, "object")
         if label_column is not None and label_column not in record:
-            hint = _case_hint(label_column, list(record))
+            hint = case_hint(label_column, list(record))
             raise DataError(f"{where}: no key {label_column!r}; the object has {list(record)}{hint}")
         text = text_field(record[text_name], where, text_name)
         label = _label(record[label_column], where) if label_column is not None else None
@@ -200,7 +187,7 @@ def load_hub_classification(
     origin = f"dataset {name!r}"
     dataset = load_hub_split(name, split, config_name)
     columns = dataset.column_names
-    text_name = _pick_text_column(columns, text_column)
+    text_name = pick_column(columns, text_column, TEXT_COLUMNS)
     if text_name is None:
         raise _missing_text_column(f"{origin}[{split}]", columns, text_column, "dataset")
     if label_column not in columns:

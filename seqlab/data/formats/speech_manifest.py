@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.data.errors import DataError
-from seqlab.data.formats.tables import count_noun, jsonl_records, table_rows
+from seqlab.data.formats.tables import case_hint, count_noun, jsonl_records, pick_column, table_rows
 from seqlab.data.formats.text_files import read_text_lines
 
 EXPECTED = 'a JSON object per line like {"audio": "path/to/file.wav", "text": "the transcript"}'
@@ -84,13 +84,13 @@ def _parse(
 
 
 def _column(header: list[str], named: str | None, defaults: tuple[str, ...], what: str, where: str) -> str:
-    """The header's column ``named``, else the first of ``defaults`` it has; else an error naming the
-    key that chooses it."""
-    if named is not None:
-        if named not in header:
-            raise DataError(f"{where}: no {what} column {named!r}; the header has {header}")
-        return named
-    found = next((c for c in defaults if c in header), None)
+    """The header's column ``named``, else the first of ``defaults`` it has (in any case); else an error
+    naming the key that chooses it."""
+    found = pick_column(header, named, defaults)
+    if found is None and named is not None:
+        raise DataError(
+            f"{where}: no {what} column {named!r}; the header has {header}{case_hint(named, header)}"
+        )
     if found is None:
         raise DataError(
             f"{where}: no {what} column (looked for {' or '.join(map(repr, defaults))}); the header has "
@@ -124,7 +124,7 @@ def _read_table(
     if not header or header == [""]:
         raise DataError(f"{path}: no utterances (no header row; expected {TABLE_EXPECTED})")
     at = f"{path}:{header_line}"
-    if need_text or text_column is not None or any(c in header for c in TEXT_COLUMNS):
+    if need_text or text_column is not None or pick_column(header, None, TEXT_COLUMNS) is not None:
         text_key = _column(header, text_column, TEXT_COLUMNS, "text", at)
     else:
         text_key = TEXT_COLUMNS[0]  # absent: every utterance's text is empty

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,21 @@ from seqlab.data.errors import DataError
 def count_noun(number: int, noun: str) -> str:
     """``"1 example"``, ``"3 examples"``."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def pick_column(columns: Sequence[str], named: str | None, defaults: Sequence[str]) -> str | None:
+    """The column ``named``, spelt as given; else the first of ``defaults`` in any case (spreadsheets
+    export headers like ``Text``); ``None`` if there is none."""
+    if named is not None:
+        return named if named in columns else None
+    by_lower = {c.lower(): c for c in reversed(columns)}
+    return next((by_lower[c] for c in defaults if c in by_lower), None)
+
+
+def case_hint(name: str, columns: Sequence[str]) -> str:
+    """`` (names are case-sensitive: 'Label'?)`` where ``name`` differs from a column only by case."""
+    same = [c for c in columns if c.lower() == name.lower()]
+    return f" (names are case-sensitive: {same[0]!r}?)" if same else ""
 
 
 def kind_of(value: Any) -> str:
