@@ -114,3 +114,18 @@ def test_missing_checkpoint_fails_clearly(capsys, tmp_path):
         main(["generate", "--ckpt_path", "last", "--run_name", "never_trained", "--prompt", PROMPT])
     assert no_run.value.code not in (0, None)
     assert "never_trained" in str(no_run.value.code)
+
+
+def test_prompt_the_model_cannot_read(run, capsys):
+    """An empty prompt is one line before the model loads (it was a bare exit 1); characters the
+    model never saw are named on stderr, once each, and sampling goes on from <unk>."""
+    with pytest.raises(SystemExit) as empty:
+        main(["generate", "--ckpt_path", "nowhere.ckpt", "--prompt", ""])
+    assert empty.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "seqlab: error: --prompt: expected at least one character to continue, got ''"
+    )
+    main(["generate", "--ckpt_path", str(run), "--prompt", "def ☃(x): ☃", "--max_new_tokens", "5"])
+    out, err = capsys.readouterr()
+    assert out.startswith("def ☃(x): ☃") and len(out) == len("def ☃(x): ☃") + 5 + 1
+    assert "seqlab generate: 2 prompt tokens are unknown to the model and read as <unk>: '☃'" in err

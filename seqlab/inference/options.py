@@ -159,6 +159,8 @@ class SampleSettings:
             num_samples=AT_LEAST_1,
             **SAMPLING_RANGES,
         )
+        if not self.prompt:
+            raise UserError("--prompt: expected at least one character to continue, got ''")
 
 
 InputFormat = Literal["auto", "text", "csv", "tsv", "jsonl", "conll", "conllu"]
