@@ -62,6 +62,25 @@ def test_unreadable_audio_names_manifest_line_and_file(tmp_path: Path) -> None:
     assert f"{manifest}:2:" in str(err.value) and "bad.wav" in str(err.value)
 
 
+def test_a_wav_file_cut_short_is_refused_by_name(tmp_path: Path) -> None:
+    """A WAV file shorter than its header says (an interrupted copy) is refused, from a file or from
+    bytes: libsndfile decodes what is there without a word, and transcribed it as if it were whole. A
+    header with an unknown size (0 or 0xFFFFFFFF, from streaming recorders) is read as it is."""
+    whole = write_wav(tmp_path / "whole.wav", 0.5)
+    data = whole.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[:1000])
+    message = (
+        rf"cut\.wav: the file has 1,000 bytes, its WAV header says {len(data):,} \(a copy or download cut"
+    )
+    with pytest.raises(DataError, match=message):
+        load_audio(tmp_path / "cut.wav", 16000)
+    with pytest.raises(DataError, match="<audio bytes>: the file has 1,000 bytes"):
+        load_audio(data[:1000], 16000)
+    streamed = data[:4] + (0xFFFFFFFF).to_bytes(4, "little") + data[8:1000]
+    assert load_audio(streamed, 16000).size > 0
+    assert load_audio(whole, 16000).size == 8000
+
+
 def test_empty_manifest_is_refused(tmp_path: Path) -> None:
     (tmp_path / "m.jsonl").write_text("\n\n", encoding="utf-8")
     with pytest.raises(DataError, match="no utterances"):

@@ -45,4 +45,27 @@ def load_audio(
         raise DataError(f"{prefix}{name}: cannot read the audio ({err}); expected a WAV/FLAC file") from None
     if wave.size == 0:
         raise DataError(f"{prefix}{name}: the audio file holds no samples")
+    if (cut := _wav_cut_short(path)) is not None:
+        raise DataError(f"{prefix}{name}: {cut} (a copy or download cut short?); expected a whole WAV file")
     return to_mono_float(wave, int(rate), sample_rate)
+
+
+_UNKNOWN_RIFF_SIZES = (0, 0xFFFFFFFF)  # written by streaming recorders that cannot seek back
+
+
+def _wav_cut_short(path: str | os.PathLike[str] | bytes) -> str | None:
+    """What is missing from a WAV file shorter than its RIFF header says it is, or ``None``. libsndfile
+    reads such a file up to where it stops, without a word: a truncated recording would train, or be
+    transcribed, as if it were whole."""
+    if isinstance(path, bytes):
+        head = path[:8]
+    else:
+        with open(path, "rb") as file:
+            head = file.read(8)
+    if len(head) < 8 or head[:4] != b"RIFF":
+        return None
+    promised = int.from_bytes(head[4:8], "little")
+    size = len(path) if isinstance(path, bytes) else Path(path).stat().st_size
+    if promised in _UNKNOWN_RIFF_SIZES or size >= promised + 8:
+        return None
+    return f"the file has {size:,} bytes, its WAV header says {promised + 8:,}"
