@@ -18,6 +18,21 @@ def test_missing_file_is_refused_by_name(tmp_path: Path) -> None:
         read_text_file(path)
 
 
+def test_missing_relative_path_says_where_it_was_looked_for() -> None:
+    """The shipped configs name data relative to the repository (`../shared/data/...`); run from
+    another folder, the error says which folder the path was read from. An absolute path needs no
+    such note."""
+    with pytest.raises(DataError) as info:
+        read_text_file(Path("data/train.txt"))
+    assert str(info.value) == (
+        f"data/train.txt: no such file (expected a UTF-8 text file; looked in {Path.cwd()}, the working "
+        "directory)"
+    )
+    with pytest.raises(DataError) as absolute:
+        read_text_file(Path.cwd() / "train.txt")
+    assert str(absolute.value) == f"{Path.cwd() / 'train.txt'}: no such file (expected a UTF-8 text file)"
+
+
 def test_directory_is_refused(tmp_path: Path) -> None:
     """A directory is not a text file: DataError naming the directory."""
     folder = tmp_path / "corpus"

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, TextIO
 
-from seqlab.data.errors import DataError
+from seqlab.data.errors import DataError, no_such_file
 from seqlab.data.examples import LabelledSentence
 from seqlab.data.formats.tables import count_noun
 from seqlab.data.formats.text_files import read_text_lines
@@ -280,7 +280,7 @@ def detect_format(path: str | os.PathLike[str]) -> Literal["conllu", "conll", "t
     if suffix == ".conll":
         return "conll"
     if not path.is_file():
-        raise DataError(f"{path}: no such file (expected a CoNLL-U, CoNLL or text file)")
+        raise no_such_file(path, "a CoNLL-U, CoNLL or text file")
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
     lines = head.decode("utf-8", errors="replace").removeprefix("\ufeff").splitlines()[:200]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from seqlab.data.errors import DataError
+from seqlab.data.errors import DataError, no_such_file
 
 
 def read_text_file(path: str | os.PathLike[str]) -> str:
     """Read a whole UTF-8 file, refusing missing, empty and non-UTF-8 files with a precise message."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: no such file (expected a UTF-8 text file)")
+        raise no_such_file(path, "a UTF-8 text file")
     if not path.is_file():
         raise DataError(f"{path}: not a regular file (expected a UTF-8 text file)")
     raw = path.read_bytes()
