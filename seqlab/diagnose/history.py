@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from seqlab.data.errors import DataError
+from seqlab.reporting.metrics_file import readable_rows, whole_number
 
 NO_CLIP = "no clipping"
 
@@ -45,11 +47,14 @@ def read_grad_history(run_dir: str | os.PathLike[str]) -> GradHistory:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no metrics.csv (is {run_dir} a seqlab run directory?)")
     steps, norms = [], []
-    with open(path, newline="") as file:
-        for row in csv.DictReader(file):
-            if row.get("train/grad_norm"):
-                steps.append(int(row["step"]))
-                norms.append(float(row["train/grad_norm"]))
+    with open(path, newline="", encoding="utf-8", errors="replace") as file:  # a crash may leave damage
+        for row in readable_rows(csv.DictReader(file)):
+            step, value = whole_number(row.get("step")), row.get("train/grad_norm")
+            with contextlib.suppress(TypeError, ValueError):  # no value, or a row cut short
+                norm = float(value)  # type: ignore[arg-type]
+                if step is not None:
+                    steps.append(step)
+                    norms.append(norm)
     if not norms:
         raise DataError(f"{path}: no train/grad_norm values (was the run trained with logging on?)")
     clip = clip_norm_of_run(run_dir)

@@ -97,7 +97,10 @@ def gradients_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seq_len", type=positive, default=200, help="tokens per sequence (default: 200)")
     parser.add_argument("--batch_size", type=positive, default=16, help="sequences averaged (default: 16)")
     parser.add_argument(
+        "--output",
         "--out",
+        dest="out",
+        metavar="PATH",
         type=Path,
         help="output directory (default: the checkpoint's run directory, else a new "
         "<run.root_dir>/<run.name>-diagnose/version_N)",
@@ -124,7 +127,12 @@ def long_range_parser() -> argparse.ArgumentParser:
         help_text = f"{documented.get(f.name, '')} (default: {f.default})".replace("%", "%%")
         parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=help_text)
     parser.add_argument(
-        "--out", type=Path, help="output directory (default: a new <root_dir>/long_range/version_N)"
+        "--output",
+        "--out",
+        dest="out",
+        metavar="PATH",
+        type=Path,
+        help="output directory (default: a new <root_dir>/long_range/version_N)",
     )
     parser.add_argument("--root_dir", default="runs", help="where runs live (default: runs)")
     parser.add_argument("--wandb_mode", choices=["offline", "online", "disabled"], default="offline")
@@ -138,5 +146,12 @@ def grad_history_parser() -> argparse.ArgumentParser:
         "runs, e.g. the same config fitted with and without --model.gradient_clip_norm.",
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    parser.add_argument("--out", type=Path, help="PNG path (default: <first RUN_DIR>/grad_history.png)")
+    parser.add_argument(
+        "--output",
+        "--out",
+        dest="out",
+        metavar="PATH",
+        type=Path,
+        help="PNG path (default: <first RUN_DIR>/grad_history.png)",
+    )
     return parser

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 from seqlab.data.errors import DataError
@@ -12,6 +14,10 @@ from seqlab.data.errors import DataError
 def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Metric name -> (step, value) pairs in logged order, from ``<run_dir>/metrics.csv``.
 
+    A file damaged by a crash (the last row cut off, bytes that are not UTF-8, the NUL blocks a file
+    system can leave after a power loss) gives what its readable rows hold: rows whose step is not a
+    number are passed over, as is a header a resumed run repeated.
+
     Raises:
         DataError: no metrics file, or one without a ``step`` column.
     """
@@ -19,14 +25,18 @@ def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     if not path.is_file():
         raise DataError(f"{path}: no metrics file (is {run_dir} a seqlab run directory?)")
     series: dict[str, list[tuple[int, float]]] = {}
-    with path.open(newline="", encoding="utf-8") as file:
+    with path.open(newline="", encoding="utf-8", errors="replace") as file:
         reader = csv.DictReader(file)
-        if "step" not in (reader.fieldnames or []):
-            raise DataError(f"{path}: expected a 'step' column, found {reader.fieldnames}")
-        for row in reader:
-            if row.get("step") in (None, "", "step"):  # a header repeated by a resumed run
+        try:
+            fields = reader.fieldnames
+        except csv.Error as err:
+            raise DataError(f"{path}: not a CSV file ({err})") from None
+        if "step" not in (fields or []):
+            raise DataError(f"{path}: expected a 'step' column, found {fields}")
+        for row in readable_rows(reader):
+            step = whole_number(row.get("step"))
+            if step is None:
                 continue
-            step = int(float(row["step"]))
             for key, value in row.items():
                 if key in ("step", "epoch") or value in (None, ""):
                     continue
@@ -37,6 +47,19 @@ def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
                 if math.isfinite(number):
                     series.setdefault(key, []).append((step, number))
     return series
+
+
+def readable_rows(reader: csv.DictReader) -> Iterator[dict[str, str | None]]:
+    """The rows up to the first one the csv module cannot parse (damage goes to the end of the file)."""
+    with contextlib.suppress(csv.Error):
+        yield from reader
+
+
+def whole_number(text: str | None) -> int | None:
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
 
 
 def best_value(values: list[tuple[int, float]], mode: str) -> float | None:

@@ -104,11 +104,16 @@ def test_grad_history_plots_runs_with_and_without_clipping(run, tmp_path, capsys
     config = (run / "config.yaml").read_text().replace("gradient_clip_norm: 1.0", "gradient_clip_norm: null")
     (unclipped / "config.yaml").write_text(config)
 
-    main(["diagnose", "grad-history", str(run), str(unclipped), "--out", "history.png"])
+    main(["diagnose", "grad-history", str(run), str(unclipped), "--output", "history.png"])
     assert_png(Path("history.png"))
     printed = capsys.readouterr().out
     assert "char_lstm/version_0 (clip 1)" in printed and "noclip/version_0 (no clipping)" in printed
     assert read_grad_history(unclipped).clip is None
+
+    # A crash left a cut last row and bytes that are not UTF-8: the readable rows still count.
+    with (unclipped / "metrics.csv").open("ab") as file:
+        file.write(b"7,\xff\x00\x00garb")
+    assert read_grad_history(unclipped).steps == history.steps
 
 
 def test_long_range_writes_accuracy_figure(capsys):

@@ -79,6 +79,25 @@ def test_report_draws_every_panel_of_two_runs(tiny_fit_args, capsys):
         assert Path(path).read_bytes().startswith(PNG) and Path(path).stat().st_size > 5000
 
 
+def test_runs_and_report_read_what_a_crash_left_of_metrics_csv(tiny_fit_args, capsys):
+    """A metrics.csv whose end a crash damaged (a cut row, bytes that are not UTF-8, NUL blocks) and a
+    status.json cut mid-write: `seqlab runs` and `seqlab report` show what the readable rows hold
+    (both were a UnicodeDecodeError traceback)."""
+    fit(tiny_fit_args)
+    run = Path("runs/char_lstm/version_0")
+    best = f"val/loss={min(val_losses(run)):.4g}"
+    with (run / "metrics.csv").open("ab") as file:
+        file.write(b"6,0.1\x00\x00\x00\xff\xfe,garb")
+    (run / "status.json").write_text('{"state": "runn', encoding="utf-8")
+    capsys.readouterr()
+    main(["runs", "--csv", "runs.csv"])
+    with open("runs.csv", newline="") as file:
+        (row,) = csv.DictReader(file)
+    assert (row["state"], row["step"], row["best"]) == ("unknown", "5", best)
+    main(["report", str(run), "--output", "report"])
+    assert "val_bpc.png" in capsys.readouterr().out
+
+
 def test_report_of_a_directory_without_metrics_names_it(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_:
