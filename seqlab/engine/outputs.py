@@ -9,7 +9,9 @@ beside the target and renamed over it only when complete, so a failure mid-way (
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +24,29 @@ from seqlab.engine.work_files import probe_create, remove_stale_work, work_path
 
 class OutputError(UserError, ValueError):
     """An ``--output`` that would destroy something: an input, the checkpoint, or an existing file."""
+
+
+class DiskFullError(UserError, OSError):
+    """A file that did not fit on its file system (full, or over quota); the earlier file is intact."""
+
+    def __init__(self, target: Path, written: int | None) -> None:
+        free = shutil.disk_usage(target.parent).free if target.parent.is_dir() else None
+        wrote = f" after {written / 1e6:.1f} MB" if written else ""
+        room = f", {free / 1e6:.1f} MB free there now" if free is not None else ""
+        kept = "the earlier file is as it was" if target.exists() else "nothing was written"
+        super().__init__(f"{target}: no space left on its file system{wrote}{room}; {kept}")
+
+
+def _out_of_space(err: BaseException | None) -> bool:
+    """Whether ``err`` or an exception it was raised from is ENOSPC or EDQUOT (torch.save reports a
+    full disk as a RuntimeError about a zip position, raised while handling the OSError)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -103,9 +128,13 @@ def write_atomically(target: Path, write: Callable[[IO[Any]], object], binary: b
             file.flush()
             os.fsync(file.fileno())
         os.replace(partial, target)
-    except BaseException:
+    except BaseException as err:
+        written = None
         with contextlib.suppress(OSError):
+            written = os.stat(partial).st_size
             os.unlink(partial)
+        if _out_of_space(err):
+            raise DiskFullError(target, written) from err
         raise
     with contextlib.suppress(OSError):
         directory = os.open(target.parent, os.O_RDONLY)

@@ -74,6 +74,8 @@ _CANNOT_WRITE = {
     errno.EEXIST,
     errno.EISDIR,
     errno.ENOENT,
+    errno.ENOSPC,
+    errno.EDQUOT,
 }
 
 

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -257,3 +261,43 @@ def test_read_only_run_directory_and_runs_root_are_named(tiny_fit_args, capsys):
         "creating it"
     )
     assert snapshot(Path("runs")) == before
+
+
+@contextlib.contextmanager
+def small_file_system(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``folder`` for the block (root, as on the CI machines)."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): a full disk cannot be made")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_keeps_the_earlier_checkpoints_and_ends_in_one_line(tiny_fit_args, capsys, tmp_path):
+    """A resumed fit whose file system fills up: the checkpoint that does not fit is not written, the
+    earlier last.ckpt and best.ckpt are as they were (resume still works from them), the run records
+    the failure, and the command ends in one line (it was torch's `unexpected pos 2402688 vs
+    2402576` RuntimeError traceback)."""
+    with small_file_system(tmp_path / "small", "1m") as small:
+        args = [*tiny_fit_args, f"--run.root_dir={small}"]
+        fit_lm(args, "--trainer.max_steps=3")
+        run = small / "char_lstm" / "version_0"
+        checkpoints = snapshot(run / "checkpoints")
+        free = shutil.disk_usage(small).free
+        (small / "filler").write_bytes(b"\0" * (free - 64 * 1024))  # 64 KiB left: a checkpoint is 256
+        line = user_error(capsys, ["fit", "--config", str(LM_CONFIG), *args, "--ckpt_path=last"])
+        assert re.fullmatch(
+            rf"seqlab: error: {run}/checkpoints/\w+\.ckpt: no space left on its file system after "
+            r"[\d.]+ MB, 0\.\d MB free there now; the earlier file is as it was",
+            line,
+        ), line
+        assert snapshot(run / "checkpoints") == checkpoints
+        assert json.loads((run / "status.json").read_text())["state"] == "failed"
+        (small / "filler").unlink()
+        fit_lm(args, "--ckpt_path=last")  # room again: the run goes on from its last.ckpt
+        assert json.loads((run / "status.json").read_text())["step"] == 6
