@@ -77,6 +77,11 @@ class LongRangeSettings:
     solved_loss: float = 0.01
 
 
+def add_output(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--output PATH`` (``--out`` too), named as ``seqlab report`` and ``dashboard`` name theirs."""
+    parser.add_argument("--output", "--out", dest="out", metavar="PATH", type=Path, help=help_text)
+
+
 def gradients_parser() -> argparse.ArgumentParser:
     parser = verb_parser(
         "gradients",
@@ -96,13 +101,9 @@ def gradients_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seq_len", type=positive, default=200, help="tokens per sequence (default: 200)")
     parser.add_argument("--batch_size", type=positive, default=16, help="sequences averaged (default: 16)")
-    parser.add_argument(
-        "--output",
-        "--out",
-        dest="out",
-        metavar="PATH",
-        type=Path,
-        help="output directory (default: the checkpoint's run directory, else a new "
+    add_output(
+        parser,
+        "output directory (default: the checkpoint's run directory, else a new "
         "<run.root_dir>/<run.name>-diagnose/version_N)",
     )
     return parser
@@ -126,14 +127,7 @@ def long_range_parser() -> argparse.ArgumentParser:
     for f in fields(LongRangeSettings):
         help_text = f"{documented.get(f.name, '')} (default: {f.default})".replace("%", "%%")
         parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default, help=help_text)
-    parser.add_argument(
-        "--output",
-        "--out",
-        dest="out",
-        metavar="PATH",
-        type=Path,
-        help="output directory (default: a new <root_dir>/long_range/version_N)",
-    )
+    add_output(parser, "output directory (default: a new <root_dir>/long_range/version_N)")
     parser.add_argument("--root_dir", default="runs", help="where runs live (default: runs)")
     parser.add_argument("--wandb_mode", choices=["offline", "online", "disabled"], default="offline")
     return parser
@@ -146,12 +140,5 @@ def grad_history_parser() -> argparse.ArgumentParser:
         "runs, e.g. the same config fitted with and without --model.gradient_clip_norm.",
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    parser.add_argument(
-        "--output",
-        "--out",
-        dest="out",
-        metavar="PATH",
-        type=Path,
-        help="PNG path (default: <first RUN_DIR>/grad_history.png)",
-    )
+    add_output(parser, "PNG path (default: <first RUN_DIR>/grad_history.png)")
     return parser
