@@ -39,6 +39,21 @@ def test_language_model_summary(tiny_corpus: dict[str, Path], caplog: pytest.Log
     assert line.startswith("language-model data: train 40,000, validation 6,000 tokens; vocabulary ")
     assert "training: 4 streams of 9,999 tokens per process, 625 windows of 16" in line
     assert "dropped: 3 train tokens past the last full stream" in line
+    assert "unknown tokens" not in line  # the tiny corpus's validation text has no new character
+
+
+def test_language_model_summary_counts_characters_training_never_had(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tried: validation text with 3 characters the training text lacks (é, 日, ☃): counted as unknown
+    tokens, per split, with their share (they read as <unk>)."""
+    (tmp_path / "train.txt").write_text("the cat sat on the mat\n" * 50, encoding="utf-8")
+    (tmp_path / "val.txt").write_text("the cat sat on the mat\n" * 10 + "cat é 日 ☃\n", encoding="utf-8")
+    corpus = TextFiles(train=str(tmp_path / "train.txt"), validation=str(tmp_path / "val.txt"))
+    with caplog.at_level(logging.INFO, logger=RANK_ZERO):
+        LanguageModelData(corpus, batch_size=2, seq_len=8).setup("fit")
+    (line,) = _summaries(caplog)
+    assert "; unknown tokens validation 3 (1.25%);" in line
 
 
 def test_classification_summary(tiny_tsv: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:

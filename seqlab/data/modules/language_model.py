@@ -146,6 +146,7 @@ class LanguageModelData(L.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         wanted = {"fit": ["train", "validation"], "validate": ["validation"], "test": ["test"]}
         tokens: dict[str, int] = {}
+        unknown: dict[str, int] = {}
         dropped: list[str] = []
         for split in wanted.get(stage or "fit", list(self.raw)):
             if split not in self.raw:  # the corpus has no such split (e.g. TextFiles without `test`)
@@ -168,15 +169,21 @@ class LanguageModelData(L.LightningDataModule):
                 evaluation=split != "train",
             )
             tokens[split] = len(ids)
+            unknown[split] = int((ids == self.tokenizer.unk_id).sum())
             unused = len(ids) - 1 - batch * processes * self.windows[split].stream_length
             dropped += [f"{unused} {split} tokens past the last full stream"] if unused else []
-        self._print_summary(tokens, dropped)
+        self._print_summary(tokens, unknown, dropped)
 
-    def _print_summary(self, tokens: dict[str, int], dropped: list[str]) -> None:
+    def _print_summary(self, tokens: dict[str, int], unknown: dict[str, int], dropped: list[str]) -> None:
         parts = [summary.vocabulary(self.tokenizer)]
         chars = {s: f"{self.chars_per_token[s]:.2f}" for s in tokens if s in self.chars_per_token}
         shown = ", ".join(f"{split} {c}" for split, c in chars.items())
         parts.append(f"characters per token {shown}" if chars else "")
+        # Text the vocabulary lacks (characters training never had, rarer than min_freq) reads as <unk>.
+        unseen = ", ".join(
+            f"{split} {n:,} ({n / max(tokens[split], 1):.2%})" for split, n in unknown.items() if n
+        )
+        parts.append(f"unknown tokens {unseen}" if unseen else "")
         train = self.windows.get("train") if "train" in tokens else None
         if train is not None:
             streams = f"{len(train.inputs)} streams of {train.stream_length:,} tokens"
