@@ -85,7 +85,7 @@ RECIPES = {
         "none published; target >= 30",
     ),
     "fsdd": Recipe(
-        "configs/transduction/fsdd_ctc_bilstm.yaml",
+        "configs/transduction/fsdd_ctc_bigru.yaml",
         "FSDD spoken digits",
         "test/wer",
         "WER %",

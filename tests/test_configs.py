@@ -127,7 +127,7 @@ RECIPES = {
     "labelling/wnut17_charbilstm_crf.yaml",
     "generation/war_and_peace_char_lstm.yaml",
     "transduction/enja_spm_bigru_luong.yaml",
-    "transduction/fsdd_ctc_bilstm.yaml",
+    "transduction/fsdd_ctc_bigru.yaml",
 }
 
 
