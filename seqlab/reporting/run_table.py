@@ -48,8 +48,12 @@ def find_runs(root: Path) -> list[Path]:
 def _task(run_dir: Path, status: dict) -> str:
     task = status.get("task")
     if not task and (run_dir / "config.yaml").is_file():
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        task = (config.get("model") or {}).get("class_path", "")
+        try:
+            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            config = None  # a damaged record: the listing goes on without its task
+        model = config.get("model") if isinstance(config, dict) else None
+        task = model.get("class_path", "") if isinstance(model, dict) else ""
     return (task or "?").rsplit(".", 1)[-1]
 
 

@@ -80,9 +80,9 @@ def test_report_draws_every_panel_of_two_runs(tiny_fit_args, capsys):
 
 
 def test_runs_and_report_read_what_a_crash_left_of_metrics_csv(tiny_fit_args, capsys):
-    """A metrics.csv whose end a crash damaged (a cut row, bytes that are not UTF-8, NUL blocks) and a
-    status.json cut mid-write: `seqlab runs` and `seqlab report` show what the readable rows hold
-    (both were a UnicodeDecodeError traceback)."""
+    """A metrics.csv whose end a crash damaged (a cut row, bytes that are not UTF-8, NUL blocks), a
+    status.json cut mid-write, and a run with only a damaged config.yaml: `seqlab runs` and `seqlab
+    report` show what the readable rows hold (each was a UnicodeDecodeError traceback)."""
     fit(tiny_fit_args)
     run = Path("runs/char_lstm/version_0")
     best = f"val/loss={min(val_losses(run)):.4g}"
@@ -90,10 +90,15 @@ def test_runs_and_report_read_what_a_crash_left_of_metrics_csv(tiny_fit_args, ca
         file.write(b"6,0.1\x00\x00\x00\xff\xfe,garb")
     (run / "status.json").write_text('{"state": "runn', encoding="utf-8")
     capsys.readouterr()
+    broken = Path("runs/broken/version_0")  # only a config.yaml, cut mid-write with bad bytes after
+    broken.mkdir(parents=True)
+    (broken / "config.yaml").write_bytes(b"model:\n  class_path: [unclosed\n\x00\xff")
     main(["runs", "--csv", "runs.csv"])
     with open("runs.csv", newline="") as file:
-        (row,) = csv.DictReader(file)
+        rows = {r["run"]: r for r in csv.DictReader(file)}
+    row = rows["char_lstm/version_0"]
     assert (row["state"], row["step"], row["best"]) == ("unknown", "5", best)
+    assert (rows["broken/version_0"]["task"], rows["broken/version_0"]["state"]) == ("?", "unknown")
     main(["report", str(run), "--output", "report"])
     assert "val_bpc.png" in capsys.readouterr().out
 
