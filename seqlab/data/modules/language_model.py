@@ -17,7 +17,7 @@ from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from seqlab.data.cache import default_cache_dir
+from seqlab.data.cache import default_cache_dir, read_or_rebuild
 from seqlab.data.errors import DataError
 from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import batches_trained
@@ -122,15 +122,18 @@ class LanguageModelData(L.LightningDataModule):
             ids = [tokenizer.encode(text) for text in batch["text"]]
             return {"ids": ids, "chars": [len(text) for text in batch["text"]]}
 
-        mapped = ds.map(
-            encode,
-            batched=True,
-            batch_size=64,
-            remove_columns=ds.column_names,
-            cache_file_name=str(cache_file),
-            new_fingerprint=key,
-            desc=f"tokenizing {split}",
-        )
+        def encoded_split() -> datasets.Dataset:
+            return ds.map(
+                encode,
+                batched=True,
+                batch_size=64,
+                remove_columns=ds.column_names,
+                cache_file_name=str(cache_file),
+                new_fingerprint=key,
+                desc=f"tokenizing {split}",
+            )
+
+        mapped = read_or_rebuild(cache_file, encoded_split, (OSError, pa.ArrowInvalid))
         flat = mapped.data.column("ids").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         ids = torch.from_numpy(np.asarray(flat, dtype=np.int64))
         chars = int(sum(mapped["chars"]))

@@ -26,7 +26,7 @@ from jsonargparse import lazy_instance
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import Dataset
 
-from seqlab.data.cache import default_cache_dir
+from seqlab.data.cache import default_cache_dir, read_or_rebuild
 from seqlab.data.errors import DataError
 from seqlab.data.modules import checked_settings, summary
 from seqlab.data.modules.batching import (
@@ -282,9 +282,13 @@ class SpeechData(SupervisedData):
 
     def _load(self, split: str, speed: float = 1.0) -> dict[str, torch.Tensor]:
         path = self.feature_file(split, speed)
-        if not path.is_file():  # used without a Trainer, or prepare_data skipped
-            self._compute(split, path, speed)
-        return torch.load(path, mmap=True, weights_only=True)
+
+        def features() -> dict[str, torch.Tensor]:
+            if not path.is_file():  # used without a Trainer, prepare_data skipped, or a damaged file removed
+                self._compute(split, path, speed)
+            return torch.load(path, mmap=True, weights_only=True)
+
+        return read_or_rebuild(path, features, (RuntimeError, OSError, EOFError))
 
     def setup(self, stage: str | None = None) -> None:
         missing = [split for split in self.raw if split not in self.splits]
