@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from lightning.pytorch.utilities import rank_zero_warn
-
 T = TypeVar("T")
 
 
@@ -28,6 +26,8 @@ def read_or_rebuild(path: Path, read: Callable[[], T], damage: tuple[type[BaseEx
     try:
         return read()
     except damage as err:
+        from lightning.pytorch.utilities import rank_zero_warn  # only now: tokenizers import this module
+
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         rank_zero_warn(f"{path}: cache file unreadable ({first}); removed and built again")
         path.unlink(missing_ok=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqlab.data import LanguageModelData, SpeechData, SpeechManifests, TextFiles
+from seqlab.data import LanguageModelData, SentencePieceTokenizer, SpeechData, SpeechManifests, TextFiles
+from seqlab.data.errors import DataError
 from tests.data.speech_helpers import write_manifest, write_wav
 
 
@@ -51,3 +52,17 @@ def test_speech_feature_cache_cut_short_is_built_again(tmp_path: Path):
     with pytest.warns(UserWarning, match=r"\.pt: cache file unreadable \(.*\); removed and built again"):
         again.setup()
     assert torch.equal(again.splits["train"].features, features)
+
+
+def test_sentencepiece_model_cut_short_is_trained_again_and_a_users_bad_model_is_named(tmp_path: Path):
+    texts = ["the cat sat on the mat and the dog sat on the log"] * 20
+    first = SentencePieceTokenizer(vocab_size=300).fit(texts, tmp_path)
+    (cached,) = (tmp_path / "sentencepiece").glob("*.model")
+    cut_short(cached)
+    with pytest.warns(UserWarning, match=r"\.model: cache file unreadable"):
+        again = SentencePieceTokenizer(vocab_size=300).fit(texts, tmp_path)
+    assert list(again.encode(texts[0])) == list(first.encode(texts[0]))
+    mine = tmp_path / "mine.model"  # a user's model file that is not one
+    mine.write_bytes(b"not a model")
+    with pytest.raises(DataError, match=r"mine\.model: not a sentencepiece model"):
+        SentencePieceTokenizer(model_file=str(mine)).fit(texts, tmp_path)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from seqlab.data.cache import read_or_rebuild
 from seqlab.data.errors import DataError
 from seqlab.data.modules.checked_settings import DataSettingError
 from seqlab.data.tokenizers.base import Tokenizer
@@ -63,7 +64,10 @@ class SentencePieceTokenizer(Tokenizer):
             path = Path(self.model_file)
             if not path.is_file():
                 raise DataError(f"{path}: no such sentencepiece model file")
-            self._load_proto(path.read_bytes())
+            try:
+                self._load_proto(path.read_bytes())
+            except RuntimeError as err:
+                raise DataError(f"{path}: not a sentencepiece model ({err})") from None
             return self
         size = self.requested_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -74,9 +78,13 @@ class SentencePieceTokenizer(Tokenizer):
             digest.update(len(data).to_bytes(8, "little"))  # document boundaries change the lines
             digest.update(data)
         cached = Path(cache_dir) / "sentencepiece" / f"{digest.hexdigest()[:20]}.model"
-        if not cached.is_file():
-            self._train(texts, cached)
-        self._load_proto(cached.read_bytes())
+
+        def trained() -> None:
+            if not cached.is_file():
+                self._train(texts, cached)
+            self._load_proto(cached.read_bytes())
+
+        read_or_rebuild(cached, trained, (RuntimeError,))
         return self
 
     def _train(self, texts: Sequence[str], target: Path) -> None:
