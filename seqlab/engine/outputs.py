@@ -26,18 +26,27 @@ class OutputError(UserError, ValueError):
     """An ``--output`` that would destroy something: an input, the checkpoint, or an existing file."""
 
 
+def byte_size(size: float) -> str:
+    """``512 B``, ``8.2 kB``, ``2.4 MB``, ``1.3 GB`` (powers of 1000)."""
+    for unit in ("B", "kB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
 class DiskFullError(UserError, OSError):
     """A file that did not fit on its file system (full, or over quota); the earlier file is intact."""
 
     def __init__(self, target: Path, written: int | None) -> None:
         free = shutil.disk_usage(target.parent).free if target.parent.is_dir() else None
-        wrote = f" after {written / 1e6:.1f} MB" if written else ""
-        room = f", {free / 1e6:.1f} MB free there now" if free is not None else ""
+        wrote = f" after {byte_size(written)}" if written else ""
+        room = f", {byte_size(free)} free there now" if free is not None else ""
         kept = "the earlier file is as it was" if target.exists() else "nothing was written"
         super().__init__(f"{target}: no space left on its file system{wrote}{room}; {kept}")
 
 
-def _out_of_space(err: BaseException | None) -> bool:
+def out_of_space(err: BaseException | None) -> bool:
     """Whether ``err`` or an exception it was raised from is ENOSPC or EDQUOT (torch.save reports a
     full disk as a RuntimeError about a zip position, raised while handling the OSError)."""
     seen = set()
@@ -133,7 +142,7 @@ def write_atomically(target: Path, write: Callable[[IO[Any]], object], binary: b
         with contextlib.suppress(OSError):
             written = os.stat(partial).st_size
             os.unlink(partial)
-        if _out_of_space(err):
+        if out_of_space(err):
             raise DiskFullError(target, written) from err
         raise
     with contextlib.suppress(OSError):

@@ -85,6 +85,12 @@ def test_output_is_replaced_only_when_it_is_an_export_and_overwrite_is_given(exp
     assert (other / "keep.txt").read_text(encoding="utf-8") == "mine"
 
 
+def test_export_without_output_is_one_line(exported, capsys) -> None:
+    """No --output: one error line, exit 2, before the checkpoint is read (it was exit 1, no `error:`)."""
+    line = error_line(capsys, ["export", "--ckpt_path", "nowhere.ckpt"])
+    assert line == "seqlab: error: --output: expected the export folder to write, e.g. --output exports/model"
+
+
 def test_a_language_model_without_a_recurrent_step_is_refused(capsys, tmp_path) -> None:
     """A fixed-window model has no recurrent state for the step graph to carry: refused by name."""
     from seqlab.data.tokenizers.characters import CharTokenizer

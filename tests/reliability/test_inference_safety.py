@@ -12,7 +12,7 @@ import pytest
 
 from seqlab.cli import main
 from tests.data.speech_helpers import write_manifest, write_wav
-from tests.reliability.permission_bits import permission_bits_apply
+from tests.reliability.file_systems import permission_bits_apply, small_file_system
 from tests.reliability.trained_checkpoints import trained_checkpoints
 
 TEXTS = "a joy to watch\ndull and slow\n"
@@ -185,3 +185,39 @@ def test_output_where_no_file_can_be_made_is_refused_before_the_model_runs(train
     assert list(Path("locked").iterdir()) == []
     stdout_of(capsys, [*base, "made/below/out.tsv"])
     assert len(Path("made/below/out.tsv").read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_a_full_disk_is_named_and_keeps_earlier_outputs(trained, capsys, tmp_path):
+    """`seqlab export` and `seqlab predict --output` onto a file system with no room left: one line
+    each that says so (export blamed the model: "did not export to onnx: OSError: [Errno 28]"), no
+    work file or folder left behind, and an earlier output replaced with --overwrite is as it was."""
+    ckpt = str(trained["classifier"])
+    Path("input.txt").write_text(TEXTS * 2000, encoding="utf-8")
+    with small_file_system(tmp_path / "small", "64k") as small:
+        (small / "out.tsv").write_text("earlier output\n", encoding="utf-8")
+        (small / "filler").write_bytes(b"\0" * (shutil.disk_usage(small).free - 8192))
+        exported = refused(capsys, ["export", "--ckpt_path", ckpt, "--output", str(small / "model")])
+        assert (
+            exported
+            == f"seqlab: error: {small / 'model'}: no space left on its file system; nothing was written"
+        )
+        predicted = refused(
+            capsys,
+            [
+                "predict",
+                "--ckpt_path",
+                ckpt,
+                "--input",
+                "input.txt",
+                "--output",
+                str(small / "out.tsv"),
+                "--overwrite",
+                "true",
+            ],
+        )
+        assert predicted.startswith(
+            f"seqlab: error: {small / 'out.tsv'}: no space left on its file system after "
+        )
+        assert predicted.endswith("; the earlier file is as it was")
+        assert (small / "out.tsv").read_text(encoding="utf-8") == "earlier output\n"
+        assert sorted(p.name for p in small.iterdir()) == ["filler", "out.tsv"]

@@ -11,8 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ import torch
 import yaml
 
 from seqlab.cli import main
-from tests.reliability.permission_bits import permission_bits_apply
+from tests.reliability.file_systems import permission_bits_apply, small_file_system
 
 REPO = Path(__file__).resolve().parents[2]
 LM_CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -263,21 +261,6 @@ def test_read_only_run_directory_and_runs_root_are_named(tiny_fit_args, capsys):
     assert snapshot(Path("runs")) == before
 
 
-@contextlib.contextmanager
-def small_file_system(folder: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted on ``folder`` for the block (root, as on the CI machines)."""
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=False
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root): a full disk cannot be made")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
 def test_a_full_disk_keeps_the_earlier_checkpoints_and_ends_in_one_line(tiny_fit_args, capsys, tmp_path):
     """A resumed fit whose file system fills up: the checkpoint that does not fit is not written, the
     earlier last.ckpt and best.ckpt are as they were (resume still works from them), the run records
@@ -293,7 +276,7 @@ def test_a_full_disk_keeps_the_earlier_checkpoints_and_ends_in_one_line(tiny_fit
         line = user_error(capsys, ["fit", "--config", str(LM_CONFIG), *args, "--ckpt_path=last"])
         assert re.fullmatch(
             rf"seqlab: error: {run}/checkpoints/\w+\.ckpt: no space left on its file system after "
-            r"[\d.]+ MB, 0\.\d MB free there now; the earlier file is as it was",
+            r"[\d.]+ kB, [\d.]+ kB free there now; the earlier file is as it was",
             line,
         ), line
         assert snapshot(run / "checkpoints") == checkpoints

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.console import output_into
+from seqlab.engine.outputs import byte_size, out_of_space
 from seqlab.inference.export.bundle import ExportError, Graph, is_bundle, write_bundle
 from seqlab.inference.kinds import task_kind
 from seqlab.inference.loader import load_trained
@@ -89,20 +90,15 @@ def exporter_output_hidden() -> Iterator[None]:
             yield
 
 
-def _size(path: Path) -> str:
-    size = float(path.stat().st_size)
-    for unit in ("B", "kB", "MB"):
-        if size < 1000 or unit == "MB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
+def _kept(output: Path) -> str:
+    return "the earlier export there is as it was" if output.exists() else "nothing was written"
 
 
 def export(model: TrainedModel, settings: ExportSettings) -> None:
     """Write the checkpoint's graphs, manifest and data state into ``--output``; one line per file."""
-    path = model.checkpoint("export")
     if not settings.output:
-        raise SystemExit("seqlab export: give `--output DIR` (the export folder to write)")
+        raise ExportError("--output: expected the export folder to write, e.g. --output exports/model")
+    path = model.checkpoint("export")
     output = Path(settings.output)
     check_output(output, path, settings.overwrite)
     task, data_state = load_trained(path, "cpu")
@@ -113,10 +109,12 @@ def export(model: TrainedModel, settings: ExportSettings) -> None:
         with exporter_output_hidden():
             write_bundle(output, kind, settings.format, graphs, data_state, decoding_settings(task))
     except Exception as err:  # the exporters raise many kinds; each is one line for the user
+        if out_of_space(err):
+            raise ExportError(f"{output}: no space left on its file system; {_kept(output)}") from None
         detail = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
         raise ExportError(
             f"{path}: its {type(task).__name__} did not export to {settings.format}: "
             f"{type(err).__name__}: {detail}"
         ) from None
     for file in sorted(output.iterdir()):
-        print(f"wrote {file} ({_size(file)})")
+        print(f"wrote {file} ({byte_size(file.stat().st_size)})")

@@ -1,11 +1,14 @@
-"""Tests that need permission bits to apply, as root too."""
+"""File systems that refuse writes, for the tests: permission bits that apply to root too, and a small
+tmpfs that fills up."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +40,18 @@ def permission_bits_apply() -> Iterator[None]:
     finally:
         data[0].effective = saved
         assert libc.capset(ctypes.byref(Header(0x20080522, 0)), data) == 0
+
+
+@contextlib.contextmanager
+def small_file_system(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``folder`` for the block (root, as on the CI machines)."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): a full disk cannot be made")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
