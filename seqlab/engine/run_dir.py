@@ -153,14 +153,18 @@ def resolve_checkpoint(path: str | os.PathLike[str]) -> Path:
 def checkpoint_path(ckpt_path: str | None, run_name: str | None, root_dir: str, verb: str) -> Path:
     """The checkpoint a ``seqlab <verb> --ckpt_path FILE|RUN_DIR|last [--run_name NAME]`` command means."""
     if not ckpt_path:
-        raise SystemExit(f"seqlab {verb}: give `--ckpt_path FILE|RUN_DIR|last`")
+        raise UserError(
+            f"--ckpt_path: expected a checkpoint file, a run directory or `last` (seqlab {verb} runs one)"
+        )
     if ckpt_path != "last":
         return resolve_checkpoint(ckpt_path)
     if not run_name:
-        raise SystemExit(f"seqlab {verb}: `--ckpt_path last` needs `--run_name NAME`")
+        raise UserError("--ckpt_path last needs --run_name NAME (the run whose newest last.ckpt to use)")
     found = find_last(root_dir, run_name)
     if found is None:
-        raise SystemExit(f"seqlab {verb}: no last.ckpt under {root_dir}/{run_name}/")
+        raise UserError(
+            f"--ckpt_path last: no last.ckpt under {root_dir}/{run_name}/ (--run_name {run_name})"
+        )
     return found
 
 

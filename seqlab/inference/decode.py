@@ -14,6 +14,7 @@ from seqlab.data.formats.text_files import read_text_lines
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import detokenize_target, encode_source
 from seqlab.data.tokenizers.base import Tokenizer
+from seqlab.engine.errors import UserError
 from seqlab.inference.loader import Trained, load_for_verb, model_path
 from seqlab.inference.options import (
     DecodeInput,
@@ -124,7 +125,7 @@ def decode(
     """Decode every input line with a trained encoder-decoder."""
     path = model_path(model, "decode", runtime)
     if not reading.input and not reading.interactive:
-        raise SystemExit("seqlab decode: give `--input FILE`, `--input -` or `--interactive true`")
+        raise UserError("--input: expected a file to decode (or - for standard input), or --interactive true")
     out.check([reading.input] if reading.input else [], path)
     trained = load_for_verb(path, "decode", runtime)
     run = Decoder.from_trained(trained, search)

@@ -20,6 +20,7 @@ import torch
 from seqlab.data.errors import DataError
 from seqlab.data.modules.classification import collate_texts
 from seqlab.data.modules.labelling import collate_sentences
+from seqlab.engine.errors import UserError
 from seqlab.inference.loader import Trained, load_for_verb, model_path
 from seqlab.inference.options import InputFormat, OutputFile, PredictInput, Runtime, TrainedModel
 
@@ -113,7 +114,7 @@ def predict(model: TrainedModel, runtime: Runtime, reading: PredictInput, out: O
     """Predict labels (a classifier) or tags (a tagger) for every example in a file."""
     path_ckpt = model_path(model, "predict", runtime)
     if not reading.input:
-        raise SystemExit("seqlab predict: give `--input FILE` (or `--input -` for standard input)")
+        raise UserError("--input: expected a file to predict on (or - for standard input)")
     out.check([reading.input], path_ckpt)
     trained = load_for_verb(path_ckpt, "predict", runtime)
     fmt, size = reading.format_to_read(), runtime.batch(64)

@@ -16,6 +16,7 @@ from seqlab.data.errors import DataError
 from seqlab.data.formats.speech_manifest import MANIFEST_SUFFIXES, manifest_audio_paths
 from seqlab.data.modules.speech_features import FeatureSettings, features_for_files
 from seqlab.data.tokenizers.speech_alphabet import Alphabet
+from seqlab.engine.errors import UserError
 from seqlab.inference.loader import Trained, load_for_verb, model_path
 from seqlab.inference.options import OutputFile, Runtime, TrainedModel, TranscribeSettings, as_evaluated
 from seqlab.nn.word_list import WordListScorer
@@ -84,7 +85,7 @@ def _load(trained: Trained, settings: TranscribeSettings) -> Transcriber:
     beam_size = settings.beam_size or 1
     word_list = None if settings.word_list == "off" else settings.word_list
     if word_list is not None and beam_size <= 1:
-        raise SystemExit("seqlab transcribe: --word_list needs --beam_size of 2 or more")
+        raise UserError("--word_list: needs --beam_size of 2 or more (the word list biases the beam search)")
     run = Transcriber.from_trained(trained, beam_size)
     task.eval_prune, task.word_list = settings.prune, word_list
     if word_list is not None and settings.word_list_penalty is not None:
