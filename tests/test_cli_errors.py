@@ -122,11 +122,14 @@ def test_seq_len_longer_than_validation_split_still_evaluates(tiny_fit_args, tmp
         ("--model.init_args.net.hidden_size=0", "model.net.hidden_size: expected a whole number >= 1, got 0"),
         ("--model.init_args.net.num_layers=-1", "model.net.num_layers: expected a whole number >= 1, got -1"),
         ("--model.init_args.net.dropout=1.0", r"model.net.dropout: expected a share in \[0, 1\), got 1.0"),
+        # torch's optimizers refuse these with a ValueError (was a traceback from configure_optimizers)
+        ("--model.init_args.optimizer.init_args.lr=-1", r"model.optimizer: Invalid learning rate: -1.0"),
+        ("--model.init_args.optimizer.init_args.betas=[0.9,1.5]", r"model.optimizer: Invalid beta parameter"),
     ],
 )
 def test_impossible_net_settings_are_one_line(tiny_fit_args, capsys, flag, message):
-    """A size, depth or dropout no model can be built with is named by its key, not shown as
-    jsonargparse's dump of the whole model namespace around torch's traceback."""
+    """A size, depth, dropout or optimizer setting no model can be trained with is named by its key,
+    not shown as jsonargparse's dump of the whole model namespace or torch's traceback."""
     line = fit_error(capsys, [*tiny_fit_args, flag])
     assert re.search(message, line), line
 

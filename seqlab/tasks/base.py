@@ -112,10 +112,10 @@ class SeqTask(L.LightningModule):
         self._nonfinite_total = int(checkpoint.get("seqlab", {}).get("nonfinite_skipped", 0))
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = _built("model.optimizer", self.optimizer_factory, self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
+        scheduler = _built("model.lr_scheduler", self.scheduler_factory, optimizer)
         # Under automatic optimization Lightning steps the scheduler: plateau schedulers on val/loss
         # once per epoch, all others after every optimizer step. (Manual optimization, as in the
         # language models, steps them itself: see the two methods below.)
@@ -295,3 +295,14 @@ class SeqTask(L.LightningModule):
                 + ("; table frozen" if spec.freeze else "")
             )
         return stats
+
+
+def _built(key: str, factory: Any, argument: Any) -> Any:
+    """``factory(argument)``, with the ValueError a torch optimizer or scheduler raises for a setting it
+    refuses (``Invalid learning rate: -1``) turned into one line naming the config key."""
+    try:
+        return factory(argument)
+    except ValueError as err:
+        if isinstance(err, SettingError):
+            raise
+        raise SettingError(f"{key}: {err}") from None
