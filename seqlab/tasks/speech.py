@@ -20,6 +20,7 @@ from seqlab.engine.media import log_figure, log_table
 from seqlab.metrics.edit_distance import EditCounts
 from seqlab.nn.acoustic import AcousticConfig, CTCModel
 from seqlab.nn.ctc import ctc_beam_decode, ctc_greedy_decode, ctc_loss
+from seqlab.nn.errors import NetSettingError, checked_count
 from seqlab.nn.word_list import NO_SEPARATOR, WordListScorer
 from seqlab.tasks.net_config import net_config
 from seqlab.tasks.plots import posteriorgram_figure
@@ -82,11 +83,12 @@ class SpeechRecognitionTask(SupervisedTask):
         net = net_config(AcousticConfig, net)
         self.save_settings(net)
         self.model = CTCModel(vocab_size, num_features, net)
-        self.eval_beam_size, self.eval_prune, self.examples_logged = (
-            eval_beam_size,
-            eval_prune,
-            examples_logged,
-        )
+        self.eval_beam_size = checked_count(eval_beam_size, "model.eval_beam_size")
+        self.eval_prune, self.examples_logged = eval_prune, examples_logged
+        if eval_prune is not None and eval_prune > 0:
+            raise NetSettingError(
+                f"model.eval_prune: expected a log-probability (0 or below), got {eval_prune!r}"
+            )
         self._loss_sum, self._loss_weight = 0.0, 0  # over feasible utterances, this evaluation
         self._chars, self._words = EditCounts(), EditCounts()
         self._skipped_utterances = torch.zeros(())  # infeasible ones in this step, over all ranks

@@ -14,7 +14,7 @@ from torchmetrics import MeanMetric
 from seqlab.data.modules.batching import pad
 from seqlab.data.modules.transduction import BOS, PAD
 from seqlab.engine.media import log_figure, log_table
-from seqlab.nn.errors import checked_share
+from seqlab.nn.errors import checked_count, checked_positive, checked_share
 from seqlab.nn.search import beam_search, greedy_search
 from seqlab.nn.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqlab.tasks.net_config import net_config
@@ -68,8 +68,10 @@ class TransductionTask(SupervisedTask):
         self.model = Seq2Seq(source_vocab_size, target_vocab_size, net)
         self.label_smoothing = checked_share(label_smoothing, "model.label_smoothing")
         self.metrics = metrics
-        self.eval_beam_size, self.length_penalty = eval_beam_size, length_penalty
-        self.max_decode_length, self.max_decode_ratio = max_decode_length, max_decode_ratio
+        self.eval_beam_size = checked_count(eval_beam_size, "model.eval_beam_size")
+        self.length_penalty = length_penalty
+        self.max_decode_length = checked_count(max_decode_length, "model.max_decode_length")
+        self.max_decode_ratio = checked_positive(max_decode_ratio, "model.max_decode_ratio")
         self.heatmaps, self.examples_logged = heatmaps, examples_logged
         self.monitor, self.monitor_mode = ("val/wer", "min") if metrics == "g2p" else ("val/bleu", "max")
         self.eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from seqlab.engine.task_data import hand_data
 from seqlab.nn import AcousticConfig
+from seqlab.nn.errors import NetSettingError
 from seqlab.tasks.speech import SpeechRecognitionTask
 
 SYMBOLS = "abc "  # ids 1..4; 0 is the CTC blank
@@ -274,3 +275,14 @@ def test_error_units_of_characters_and_phonemes():
     symbols, words = error_units("h ə l oʊ | w ɜː l d", "phonemes")
     assert symbols == ["h", "ə", "l", "oʊ", "w", "ɜː", "l", "d"]
     assert words == ["h ə l oʊ", "w ɜː l d"]
+
+
+def test_search_settings_out_of_range_are_refused_when_the_task_is_built():
+    """A beam of 0 and a positive prune (a log-probability above 0 prunes every label) are named when
+    the task is built, not met at the first validation."""
+    with pytest.raises(NetSettingError, match=r"model\.eval_beam_size: expected a whole number >= 1, got 0"):
+        tiny_task(eval_beam_size=0)
+    with pytest.raises(
+        NetSettingError, match=r"model\.eval_prune: expected a log-probability \(0 or below\)"
+    ):
+        tiny_task(eval_prune=0.5)

@@ -4,6 +4,7 @@ metrics equal the edit-distance metrics on the same outputs, and `seqlab decode`
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import lightning as L
@@ -31,6 +32,7 @@ from seqlab.inference.decode import _write, one_line
 from seqlab.inference.loader import load_task
 from seqlab.metrics.edit_distance import item_error_rate, phoneme_error_rate
 from seqlab.nn import Seq2SeqConfig
+from seqlab.nn.errors import NetSettingError
 from seqlab.tasks import TransductionTask
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "transduction" / "g2p_bilstm_attention.yaml"
@@ -262,3 +264,18 @@ def test_decoded_outputs_stay_one_line_per_input() -> None:
     _write(out, 1, [("x\ny", -1.0)], with_scores=False)
     _write(out, 2, [("p\nq", -0.5), ("r", -0.7)], with_scores=True)
     assert out.getvalue().splitlines() == ["x y", "2\t-0.5000\tp q", "2\t-0.7000\tr"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"eval_beam_size": 0}, "model.eval_beam_size: expected a whole number >= 1, got 0"),
+        ({"max_decode_length": 0}, "model.max_decode_length: expected a whole number >= 1, got 0"),
+        ({"max_decode_ratio": -1.0}, "model.max_decode_ratio: expected a number above 0, got -1.0"),
+    ],
+)
+def test_search_settings_out_of_range_are_refused_when_the_task_is_built(setting, message):
+    """A beam of 0 ran greedy in silence; a negative max_decode_ratio was a traceback at the first
+    validation, after the training steps before it."""
+    with pytest.raises(NetSettingError, match=re.escape(message)):
+        TransductionTask(10, 10, net=Seq2SeqConfig(embedding_size=8, hidden_size=16), **setting)
