@@ -125,6 +125,11 @@ def test_seq_len_longer_than_validation_split_still_evaluates(tiny_fit_args, tmp
         # torch's optimizers refuse these with a ValueError (was a traceback from configure_optimizers)
         ("--model.init_args.optimizer.init_args.lr=-1", r"model.optimizer: Invalid learning rate: -1.0"),
         ("--model.init_args.optimizer.init_args.betas=[0.9,1.5]", r"model.optimizer: Invalid beta parameter"),
+        # a negative clip norm flipped every gradient's sign and trained uphill, in silence
+        (
+            "--model.init_args.gradient_clip_norm=-1",
+            r"model.gradient_clip_norm: expected a number above 0 or null",
+        ),
     ],
 )
 def test_impossible_net_settings_are_one_line(tiny_fit_args, capsys, flag, message):

@@ -69,6 +69,10 @@ class SeqTask(L.LightningModule):
             raise SettingError(f"max_nonfinite_steps must be at least 1 (got {max_nonfinite_steps})")
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
+        if gradient_clip_norm is not None and not gradient_clip_norm > 0:  # a negative one flips gradients
+            raise SettingError(
+                f"model.gradient_clip_norm: expected a number above 0 or null, got {gradient_clip_norm!r}"
+            )
         self.gradient_clip_norm = gradient_clip_norm
         self.max_nonfinite_steps = max_nonfinite_steps
         self._grad_norm: torch.Tensor | None = None

@@ -17,6 +17,7 @@ import datasets
 
 from seqlab.data.errors import DataError
 from seqlab.data.formats.text_files import read_text_file
+from seqlab.data.modules import checked_settings
 from seqlab.data.modules.checked_settings import DataSettingError
 from seqlab.data.splits import SPLITS, check_fractions
 
@@ -172,6 +173,16 @@ class PythonStdlib(TextCorpus):
     def __init__(
         self, validation_percent: int = 5, test_percent: int = 5, max_megabytes: float | None = None
     ) -> None:
+        for key, percent in (("validation_percent", validation_percent), ("test_percent", test_percent)):
+            checked_settings.whole_number(f"data.corpus.{key}", percent, minimum=0)
+        if validation_percent + test_percent >= 100:
+            raise DataSettingError(
+                "data.corpus.validation_percent + test_percent",
+                validation_percent + test_percent,
+                "below 100 (some files must be left to train on)",
+            )
+        if max_megabytes is not None:
+            checked_settings.positive_number("data.corpus.max_megabytes", max_megabytes)
         self.validation_percent, self.test_percent = validation_percent, test_percent
         self.max_megabytes = max_megabytes
 
