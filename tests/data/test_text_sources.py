@@ -239,11 +239,11 @@ def test_stdlib_split_percentages_route_files() -> None:
     [
         ({"max_megabytes": -1}, "data.corpus.max_megabytes -1: expected a number above 0"),
         ({"validation_percent": -5}, "data.corpus.validation_percent -5: expected a whole number >= 0"),
-        ({"validation_percent": 60, "test_percent": 50}, "test_percent 110: expected below 100"),
+        ({"validation_percent": 60, "test_percent": 50}, "test_percent 110: expected at most 100"),
     ],
 )
 def test_python_stdlib_settings_out_of_range_are_named(settings: dict, message: str) -> None:
-    """`max_megabytes -1` said "no readable .py files under ..." (every file was skipped); split shares
-    that leave nothing to train on were met later as an empty training split."""
+    """`max_megabytes -1` said "no readable .py files under ..." (every file was skipped); percentages
+    above 100 in all were taken as they came."""
     with pytest.raises(DataError, match=re.escape(message)):
         PythonStdlib(**settings)

@@ -175,11 +175,11 @@ class PythonStdlib(TextCorpus):
     ) -> None:
         for key, percent in (("validation_percent", validation_percent), ("test_percent", test_percent)):
             checked_settings.whole_number(f"data.corpus.{key}", percent, minimum=0)
-        if validation_percent + test_percent >= 100:
+        if validation_percent + test_percent > 100:
             raise DataSettingError(
                 "data.corpus.validation_percent + test_percent",
                 validation_percent + test_percent,
-                "below 100 (some files must be left to train on)",
+                "at most 100 (percent of the files)",
             )
         if max_megabytes is not None:
             checked_settings.positive_number("data.corpus.max_megabytes", max_megabytes)
