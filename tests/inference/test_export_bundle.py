@@ -9,6 +9,7 @@ value is a one-line ExportError naming the folder."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,29 @@ def test_sentencepiece_state_survives_the_folder(tmp_path: Path) -> None:
     (folder / DATA_STATE).write_text(json.dumps(state))
     with pytest.raises(ExportError, match="damaged export"):
         read_bundle(folder)
+
+
+def test_a_stop_between_the_two_renames_puts_the_earlier_export_back(tmp_path: Path, monkeypatch) -> None:
+    """Replacing an export moves the earlier one aside, then the new one in. Ctrl-C between the two
+    (here: the second rename raises KeyboardInterrupt) puts the earlier one back; it used to be deleted
+    before the new one was in place, so a stop there lost both."""
+    graph = Graph("scale", torch.nn.Linear(2, 2), (torch.zeros(3, 2),), ["x"], ["y"], {"x": {0: "batch"}})
+    folder = tmp_path / "export"
+    write_bundle(folder, "test", "torch-export", [graph], {"v": 1}, {})
+    earlier = {p.name: p.read_bytes() for p in folder.iterdir()}
+    renames = []
+    real_replace = os.replace
+
+    def stopped_on_the_second(source, target):
+        renames.append((Path(source).name, Path(target).name))
+        if len(renames) == 2:
+            raise KeyboardInterrupt
+        real_replace(source, target)
+
+    monkeypatch.setattr("seqlab.inference.export.bundle.os.replace", stopped_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        write_bundle(folder, "test", "torch-export", [graph], {"v": 2}, {})
+    monkeypatch.undo()
+    assert renames[0][0] == "export" and renames[1][1] == "export"  # aside, then the new one in
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no work or aside folder left

@@ -150,9 +150,9 @@ def write_bundle(
     folder beside it and renamed into place, so a failed export leaves nothing half written."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_work(folder)  # a killed export's work folder
-    work = work_path(folder)
-    work.mkdir(mode=0o700)
+    work, aside = work_path(folder), work_path(folder, ".old")
     try:
+        work.mkdir(mode=0o700)  # inside the try: a stop right after it still removes it
         entries = {}
         for graph in graphs:
             file = graph.name + SUFFIX[fmt]
@@ -175,12 +175,17 @@ def write_bundle(
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         state_text = json.dumps(data_state, indent=1, default=_bytes_to_json)
         (work / DATA_STATE).write_text(state_text + "\n", encoding="utf-8")
+        # Two renames, never a deletion before the new folder is in place: a stop between them puts
+        # the earlier export back (below) instead of losing both.
         if folder.exists():
-            shutil.rmtree(folder)
+            os.replace(folder, aside)
         os.replace(work, folder)
     finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+        if aside.exists() and not folder.exists():
+            os.replace(aside, folder)
+        for left in (work, aside):
+            if left.exists():
+                shutil.rmtree(left, ignore_errors=True)
 
 
 def _bytes_to_json(value: Any) -> dict[str, str]:
