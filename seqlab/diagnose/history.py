@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from seqlab.data.errors import DataError
-from seqlab.reporting.metrics_file import readable_rows, whole_number
+from seqlab.reporting.metrics_file import cell_number, readable_rows, whole_number
 
 NO_CLIP = "no clipping"
 
@@ -49,12 +48,10 @@ def read_grad_history(run_dir: str | os.PathLike[str]) -> GradHistory:
     steps, norms = [], []
     with open(path, newline="", encoding="utf-8", errors="replace") as file:  # a crash may leave damage
         for row in readable_rows(csv.DictReader(file)):
-            step, value = whole_number(row.get("step")), row.get("train/grad_norm")
-            with contextlib.suppress(TypeError, ValueError):  # no value, or a row cut short
-                norm = float(value)  # type: ignore[arg-type]
-                if step is not None:
-                    steps.append(step)
-                    norms.append(norm)
+            step, norm = whole_number(row.get("step")), cell_number(row.get("train/grad_norm"))
+            if step is not None and norm is not None:  # a non-finite norm is kept: it is what is shown
+                steps.append(step)
+                norms.append(norm)
     if not norms:
         raise DataError(f"{path}: no train/grad_norm values (was the run trained with logging on?)")
     clip = clip_norm_of_run(run_dir)

@@ -38,13 +38,8 @@ def read_metrics(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
             if step is None:
                 continue
             for key, value in row.items():
-                if key in ("step", "epoch") or value in (None, ""):
-                    continue
-                try:
-                    number = float(value)
-                except ValueError:
-                    continue
-                if math.isfinite(number):
+                number = None if key in ("step", "epoch") else cell_number(value)
+                if number is not None and math.isfinite(number):
                     series.setdefault(key, []).append((step, number))
     return series
 
@@ -55,11 +50,18 @@ def readable_rows(reader: csv.DictReader) -> Iterator[dict[str, str | None]]:
         yield from reader
 
 
-def whole_number(text: str | None) -> int | None:
+def cell_number(text: str | None) -> float | None:
+    """A cell's number (NaN and infinity included), or ``None`` for an empty or unreadable cell."""
     try:
-        return int(float(text)) if text else None
+        return float(text) if text else None
     except ValueError:
         return None
+
+
+def whole_number(text: str | None) -> int | None:
+    """A cell's number as a whole number (steps are written ``12`` or ``12.0``), or ``None``."""
+    number = cell_number(text)
+    return int(number) if number is not None and math.isfinite(number) else None
 
 
 def best_value(values: list[tuple[int, float]], mode: str) -> float | None:
