@@ -6,6 +6,10 @@ cannot remove its own work file. The name says which process wrote it, so the ne
 target removes the work files of processes that no longer run on this host, and never one that
 still runs (two exports into one folder at once) or one written from another host of a shared file
 system (its process cannot be checked from here).
+
+A folder replaced by two renames (the earlier one set aside as ``.NAME.HOST.PID.TOKEN.old``, then the
+new one renamed in) leaves the earlier one aside when killed between them: where the target is then
+missing, the clean-up renames it back instead of removing it, so a kill never loses both.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-_WORK = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}(?:\.partial)?$")
+_WORK = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}(?P<suffix>\.partial|\.old)?$")
 
 
 def _host() -> str:
@@ -51,7 +55,8 @@ def _running(pid: int) -> bool:
 
 def remove_stale_work(target: Path) -> list[Path]:
     """Remove the work files and folders beside ``target`` left by processes of this host that have
-    ended; returns what was removed."""
+    ended, or put back an earlier target they had set aside (``.old``) where ``target`` is missing;
+    returns what was removed or put back."""
     removed = []
     host = _host()
     prefix = f".{target.name}."
@@ -61,6 +66,11 @@ def remove_stale_work(target: Path) -> list[Path]:
                 continue
             found = _WORK.fullmatch(path.name[len(prefix) - 1 :])
             if found is None or found["host"] != host or _running(int(found["pid"])):
+                continue
+            if found["suffix"] == ".old" and not target.exists() and not target.is_symlink():
+                with contextlib.suppress(OSError):
+                    os.replace(path, target)
+                    removed.append(path)
                 continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,43 @@ def test_a_stop_between_the_two_renames_puts_the_earlier_export_back(tmp_path: P
     assert renames[0][0] == "export" and renames[1][1] == "export"  # aside, then the new one in
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no work or aside folder left
+
+
+_KILLED_BETWEEN_RENAMES = """
+import os, signal, sys
+from pathlib import Path
+import torch
+from seqlab.inference.export import bundle
+
+folder = Path(sys.argv[1])
+graph = bundle.Graph("scale", torch.nn.Linear(2, 2), (torch.zeros(3, 2),), ["x"], ["y"], {"x": {0: "batch"}})
+bundle.write_bundle(folder, "test", "torch-export", [graph], {"v": 1}, {})
+real_replace = os.replace
+
+def killed_after_the_first(source, target):
+    real_replace(source, target)
+    os.kill(os.getpid(), signal.SIGKILL)  # the earlier export is aside, the new one not yet in
+
+bundle.os.replace = killed_after_the_first
+bundle.write_bundle(folder, "test", "torch-export", [graph], {"v": 2}, {})
+"""
+
+
+def test_an_export_killed_between_the_renames_is_put_back_when_next_read_or_written(tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer, `scancel`) between the two renames cannot run the `finally` that puts
+    the earlier export back: it stays aside under a hidden `.old` name and the folder is missing. The
+    next read or export of that folder renames it back (before, it stayed hidden and was never cleaned
+    up). Tried: a real child process killing itself right after the first rename."""
+    folder = tmp_path / "export"
+    killed = subprocess.run([sys.executable, "-c", _KILLED_BETWEEN_RENAMES, str(folder)], check=False)
+    assert killed.returncode == -9
+    [aside] = [p for p in tmp_path.iterdir() if p.name.endswith(".old")]
+    assert not folder.exists() and aside.name.startswith(".export.")
+    assert read_bundle(folder).data_state == {"v": 1}  # put back by the read
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+    os.replace(folder, aside)  # killed again: this time the next export finds it
+    graph = Graph("scale", torch.nn.Linear(2, 2), (torch.zeros(3, 2),), ["x"], ["y"], {"x": {0: "batch"}})
+    write_bundle(folder, "test", "torch-export", [graph], {"v": 3}, {})
+    assert read_bundle(folder).data_state == {"v": 3}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]

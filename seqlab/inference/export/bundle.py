@@ -206,6 +206,8 @@ def is_bundle(path: str | Path) -> bool:
 def read_bundle(folder: str | Path) -> Bundle:
     """The export in ``folder`` (an :class:`ExportError` naming the file where it is not one)."""
     folder = Path(folder)
+    if not folder.exists():
+        remove_stale_work(folder)  # puts back an earlier export that a killed export had set aside
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         data_state = json.loads((folder / DATA_STATE).read_text(encoding="utf-8"), object_hook=_json_to_bytes)
