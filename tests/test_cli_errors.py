@@ -139,6 +139,18 @@ def test_impossible_net_settings_are_one_line(tiny_fit_args, capsys, flag, messa
     assert re.search(message, line), line
 
 
+@pytest.mark.parametrize(
+    "flag", ["--trainer.max_epochs=0", "--trainer.max_steps=0", "--trainer.limit_train_batches=0"]
+)
+def test_a_fit_with_nothing_to_train_is_refused_before_any_run_is_made(tiny_fit_args, capsys, tmp_path, flag):
+    """Each of these made Lightning stop at once with exit status 0, no checkpoint and a run
+    directory that looked finished; now one line names the flag and no run directory is made."""
+    root = tmp_path / "nothing"
+    line = fit_error(capsys, [*tiny_fit_args, flag, f"--run.root_dir={root}"])
+    assert f"{flag.replace('=', ' ')}: a fit would train nothing; expected" in line
+    assert not root.exists()
+
+
 def test_a_model_constructor_refusal_behind_jsonargparse_is_one_line():
     """Errors that seqlab's models raise for settings they cannot build (NetSettingError, a
     ValueError) are found behind the wrapper jsonargparse raises while instantiating."""

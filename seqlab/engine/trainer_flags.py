@@ -140,6 +140,20 @@ def apply_user_intent(config: Any, args: Sequence[str]) -> dict[str, Any]:
     return overrides
 
 
+def refuse_no_training(trainer: Any) -> None:
+    """A fit with a budget of nothing (``max_epochs 0``, ``max_steps 0``, ``limit_train_batches 0``)
+    is refused before the data is prepared: Lightning would stop at once with exit status 0 and no
+    checkpoint, which reads as a finished run."""
+    for key, expected in (
+        ("max_epochs", "at least 1, or -1 for no limit"),
+        ("max_steps", "at least 1, or -1 for no limit"),
+        ("limit_train_batches", "a whole number of batches >= 1 or a fraction above 0"),
+    ):
+        value = trainer.get(key)
+        if value == 0 and not isinstance(value, bool):
+            raise SettingError(f"--trainer.{key} {value}: a fit would train nothing; expected {expected}")
+
+
 def _validation_across_epochs(trainer: Any, args: Sequence[str]) -> dict[str, Any]:
     """``check_val_every_n_epoch: None`` where ``val_check_interval`` is a whole number of batches and
     ``check_val_every_n_epoch`` was not written: validation every N batches, epochs or not."""

@@ -37,7 +37,7 @@ from seqlab.engine.quiet import quiet_library_noise
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
 from seqlab.engine.schedules import SizeSchedules
 from seqlab.engine.task_data import hand_data
-from seqlab.engine.trainer_flags import apply_user_intent, as_used, without_print_config
+from seqlab.engine.trainer_flags import apply_user_intent, as_used, refuse_no_training, without_print_config
 from seqlab.engine.user_errors import exit_on_user_errors
 
 
@@ -86,6 +86,8 @@ class SeqlabCLI(LightningCLI):
             raise ConfigError(explain(err, parser, self._raw_args)) from None
         subcommand = self.config.get("subcommand")
         self._trainer_args = apply_user_intent(self.config[subcommand], self._raw_args) if subcommand else {}
+        if subcommand == "fit":
+            refuse_no_training(self.config.fit.trainer)
         if shown is not None:  # after apply_user_intent: the settings as the run will use them
             verb_parser = self._subcommand_parsers[subcommand] if subcommand else parser
             dumped = verb_parser.dump(self.config[subcommand] if subcommand else self.config, **shown)
