@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from seqlab.cli import main
 from seqlab.engine.run_dir import RUN_DIR_ENV
@@ -165,3 +166,27 @@ def test_a_model_constructor_refusal_behind_jsonargparse_is_one_line():
     except ValueError as outer:
         assert isinstance(user_error(outer), NetSettingError)
     assert user_error(ValueError("a bug, not a setting")) is None
+
+
+@pytest.mark.skipif(torch.cuda.device_count() > 0, reason="the refusal is for machines without a GPU")
+@pytest.mark.parametrize("verb", ["fit", "test"])
+def test_a_gpu_accelerator_without_a_gpu_is_one_line_before_data(tiny_fit_args, capsys, tmp_path, verb):
+    """`--trainer.accelerator gpu` on a CPU-only machine said Lightning's "No supported gpu backend
+    found!" after the data was prepared; now it names the flag and torch build first (CI's machines have
+    no GPU, so this runs there)."""
+    root = tmp_path / "runs"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(
+            [
+                verb,
+                "--config",
+                str(CONFIG),
+                *tiny_fit_args,
+                "--trainer.accelerator=gpu",
+                f"--run.root_dir={tmp_path}",
+            ]
+        )
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--trainer.accelerator gpu: torch sees no GPU here" in err
+    assert "data:" not in err and not root.exists()

@@ -154,6 +154,22 @@ def refuse_no_training(trainer: Any) -> None:
             raise SettingError(f"--trainer.{key} {value}: a fit would train nothing; expected {expected}")
 
 
+def refuse_missing_gpu(trainer: Any) -> None:
+    """``--trainer.accelerator gpu`` (or ``cuda``) where torch sees no GPU is refused before the data
+    is prepared, in words (Lightning's "No supported gpu backend found!" came after it)."""
+    accelerator = trainer.get("accelerator")
+    if not isinstance(accelerator, str) or accelerator.lower() not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if torch.cuda.device_count() == 0:  # counted without initialising CUDA: ddp_fork still works
+        built = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only torch build"
+        raise SettingError(
+            f"--trainer.accelerator {accelerator}: torch sees no GPU here ({built}, torch "
+            f"{torch.__version__}); use --trainer.accelerator cpu, or auto to take a GPU where there is one"
+        )
+
+
 def _validation_across_epochs(trainer: Any, args: Sequence[str]) -> dict[str, Any]:
     """``check_val_every_n_epoch: None`` where ``val_check_interval`` is a whole number of batches and
     ``check_val_every_n_epoch`` was not written: validation every N batches, epochs or not."""

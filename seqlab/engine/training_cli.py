@@ -37,7 +37,13 @@ from seqlab.engine.quiet import quiet_library_noise
 from seqlab.engine.run_records import RunRecords, fit_status, record_fit_end
 from seqlab.engine.schedules import SizeSchedules
 from seqlab.engine.task_data import hand_data
-from seqlab.engine.trainer_flags import apply_user_intent, as_used, refuse_no_training, without_print_config
+from seqlab.engine.trainer_flags import (
+    apply_user_intent,
+    as_used,
+    refuse_missing_gpu,
+    refuse_no_training,
+    without_print_config,
+)
 from seqlab.engine.user_errors import exit_on_user_errors
 
 
@@ -88,6 +94,8 @@ class SeqlabCLI(LightningCLI):
         self._trainer_args = apply_user_intent(self.config[subcommand], self._raw_args) if subcommand else {}
         if subcommand == "fit":
             refuse_no_training(self.config.fit.trainer)
+        if subcommand:
+            refuse_missing_gpu(self.config[subcommand].trainer)
         if shown is not None:  # after apply_user_intent: the settings as the run will use them
             verb_parser = self._subcommand_parsers[subcommand] if subcommand else parser
             dumped = verb_parser.dump(self.config[subcommand] if subcommand else self.config, **shown)
