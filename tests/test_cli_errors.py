@@ -190,3 +190,6 @@ def test_a_gpu_accelerator_without_a_gpu_is_one_line_before_data(tiny_fit_args, 
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and "--trainer.accelerator gpu: torch sees no GPU here" in err
     assert "data:" not in err and not root.exists()
+    with pytest.raises(SystemExit) as printed:  # printing a GPU run's settings works on any machine
+        main([verb, "--config", str(CONFIG), "--trainer.accelerator=gpu", "--print_config"])
+    assert printed.value.code == 0 and "accelerator: gpu" in capsys.readouterr().out

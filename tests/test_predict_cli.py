@@ -188,6 +188,11 @@ def test_classifier_on_csv_column_jsonl_and_stdin(classifier, capsys, monkeypatc
 
     monkeypatch.setattr("sys.stdin", io.StringIO("".join(t + "\n" for t in TEXTS)))
     assert predict(capsys, classifier, "--input", "-") == reference
+    # an error in standard input names it as <stdin> (it named a temporary file's path)
+    monkeypatch.setattr("sys.stdin", io.StringIO(TEXTS[0] + "\n\n"))
+    assert predict_error(capsys, classifier, "--input", "-").endswith(
+        "<stdin>:2: blank line; expected one text per line"
+    )
 
 
 def test_classifier_output_must_not_overwrite_input(classifier, capsys) -> None:

@@ -183,3 +183,29 @@ def test_transcribe_a_tsv_manifest_as_training_reads_it(trained, capsys, tmp_pat
     (tmp_path / "list.tsv").write_text("path\tspeaker\ncab.wav\tx\nbb.wav\ty\n", encoding="utf-8")
     main(["transcribe", "--ckpt_path", str(run), "--input", str(tmp_path / "list.tsv")])
     assert capsys.readouterr().out.splitlines() == one_by_one
+
+
+def test_a_folder_is_its_audio_files_and_an_undecodable_file_is_not_called_missing(trained, capsys, tmp_path):
+    """`--input FOLDER` transcribes the WAV/FLAC files in it by name (it said "no such audio file"), as
+    if they were listed; a folder without any is named. An MP3-like file libsndfile cannot decode is
+    "cannot decode", not libsndfile's "File does not exist" for a file that exists."""
+    run, _ = trained
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    wavs = [letters_wav(folder / f"{w}.wav", w) for w in ("cab", "a", "bb")]
+    (folder / "notes.txt").write_text("not audio\n", encoding="utf-8")
+    (folder / "more").mkdir()
+    main(["transcribe", "--ckpt_path", str(run), "--input", *map(str, sorted(wavs))])
+    listed = capsys.readouterr().out
+    main(["transcribe", "--ckpt_path", str(run), "--input", str(folder)])
+    assert capsys.readouterr().out == listed and listed.count("\n") == 3
+    for bad, message in (
+        (folder / "more", "more: a folder without .wav or .flac files"),
+        (folder / "song.mp3", "song.mp3: cannot read the audio (libsndfile cannot decode its content)"),
+    ):
+        if bad.suffix:
+            bad.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 4)
+        with pytest.raises(SystemExit) as stopped:
+            main(["transcribe", "--ckpt_path", str(run), "--input", str(bad)])
+        err = capsys.readouterr().err
+        assert stopped.value.code == 2 and message in err and "does not exist" not in err

@@ -92,15 +92,15 @@ class SeqlabCLI(LightningCLI):
             raise ConfigError(explain(err, parser, self._raw_args)) from None
         subcommand = self.config.get("subcommand")
         self._trainer_args = apply_user_intent(self.config[subcommand], self._raw_args) if subcommand else {}
-        if subcommand == "fit":
-            refuse_no_training(self.config.fit.trainer)
-        if subcommand:
-            refuse_missing_gpu(self.config[subcommand].trainer)
         if shown is not None:  # after apply_user_intent: the settings as the run will use them
             verb_parser = self._subcommand_parsers[subcommand] if subcommand else parser
             dumped = verb_parser.dump(self.config[subcommand] if subcommand else self.config, **shown)
             print(as_used(dumped, self._trainer_args), end="")
             raise SystemExit(0)
+        if subcommand == "fit":
+            refuse_no_training(self.config.fit.trainer)
+        if subcommand:  # not with --print_config, which shows a GPU run's settings on any machine
+            refuse_missing_gpu(self.config[subcommand].trainer)
 
     def instantiate_classes(self) -> None:
         """A data setting out of range (``--data.batch_size -3``) is a :class:`ConfigError` naming the

@@ -100,14 +100,18 @@ def tag(
 
 @contextmanager
 def _input_file(input: str) -> Iterator[Path]:
-    """The input path; ``-`` reads standard input into a temporary file first."""
+    """The input path; ``-`` reads standard input into a temporary file first, and an error in what
+    was read names ``<stdin>`` (as ``seqlab decode`` does), not that file."""
     if input != "-":
         yield Path(input)
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "stdin.txt"
         path.write_text(sys.stdin.read(), encoding="utf-8")
-        yield path
+        try:
+            yield path
+        except DataError as err:
+            raise DataError(str(err).replace(str(path), "<stdin>")) from None
 
 
 def predict(model: TrainedModel, runtime: Runtime, reading: PredictInput, out: OutputFile) -> None:

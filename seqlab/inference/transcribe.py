@@ -61,20 +61,36 @@ class Transcriber:
         return [self.alphabet.detokenize(i) for i in ids]
 
 
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
 def audio_paths(inputs: list[str] | None) -> list[str]:
-    """The audio files to transcribe: the files given, or the ones a single manifest lists (JSON Lines,
-    TSV or CSV, as training reads them)."""
+    """The audio files to transcribe: the files given (a folder: its WAV and FLAC files, by name), or
+    the ones a single manifest lists (JSON Lines, TSV or CSV, as training reads them)."""
     if not inputs:
         raise SystemExit(
-            "seqlab transcribe: give `--input FILE.wav [FILE.wav ...]` or one manifest "
+            "seqlab transcribe: give `--input FILE.wav [FILE.wav ...]`, a folder of them or one manifest "
             "(`--input MANIFEST.jsonl`, `.tsv` or `.csv`)"
         )
     if len(inputs) == 1 and inputs[0].lower().endswith(MANIFEST_SUFFIXES):
         return manifest_audio_paths(inputs[0])
+    paths = []
     for path in inputs:
-        if not Path(path).is_file():
+        if Path(path).is_dir():
+            paths += _folder_audio(Path(path))
+        elif Path(path).is_file():
+            paths.append(path)
+        else:
             raise DataError(f"{path}: no such audio file (expected a WAV/FLAC file)")
-    return list(inputs)
+    return paths
+
+
+def _folder_audio(folder: Path) -> list[str]:
+    """The WAV and FLAC files directly in ``folder``, sorted by name (not its subfolders)."""
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not found:
+        raise DataError(f"{folder}: a folder without .wav or .flac files (its subfolders are not read)")
+    return [str(p) for p in found]
 
 
 def _load(trained: Trained, settings: TranscribeSettings) -> Transcriber:

@@ -42,7 +42,10 @@ def load_audio(
         source = io.BytesIO(path) if isinstance(path, bytes) else path
         wave, rate = soundfile.read(source, dtype="float32", always_2d=False)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise DataError(f"{prefix}{name}: cannot read the audio ({err}); expected a WAV/FLAC file") from None
+        said = str(err)
+        if "does not exist" in said:  # what libsndfile says of some files it cannot decode (an MP3)
+            said = "libsndfile cannot decode its content"
+        raise DataError(f"{prefix}{name}: cannot read the audio ({said}); expected a WAV/FLAC file") from None
     if wave.size == 0:
         raise DataError(f"{prefix}{name}: the audio file holds no samples")
     if (cut := _wav_cut_short(path)) is not None:
