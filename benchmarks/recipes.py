@@ -45,7 +45,7 @@ class Recipe:
 
 RECIPES = {
     "clinc150": Recipe(
-        "configs/classification/clinc150_word_bilstm.yaml",
+        "configs/classification/clinc150_spm_bilstm.yaml",
         "CLINC150 (in-scope, 150 intents)",
         "test/accuracy",
         "accuracy %",

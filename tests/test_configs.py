@@ -122,7 +122,7 @@ def test_configs_exist():
 
 
 RECIPES = {
-    "classification/clinc150_word_bilstm.yaml",
+    "classification/clinc150_spm_bilstm.yaml",
     "labelling/atis_upos_charbilstm.yaml",
     "labelling/wnut17_charbilstm_crf.yaml",
     "generation/war_and_peace_char_lstm.yaml",
