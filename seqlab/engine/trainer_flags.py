@@ -13,6 +13,10 @@
   prints them after the above, as the run uses them.
 - ``--optimizer`` / ``--lr_scheduler``: LightningCLI's own would replace the task's optimizer and drop
   its schedule without a word; they are refused with a pointer to ``--model.optimizer``.
+- ``--trainer.max_epochs 0`` (``max_steps``, ``limit_train_batches``) and ``--trainer.accelerator gpu``
+  on a machine without one: Lightning ends the first at once with exit status 0 and no checkpoint,
+  and refuses the second only after the data is prepared; seqlab refuses both before it (the GPU in
+  every training verb; :func:`refuse_no_training`, :func:`refuse_missing_gpu`).
 """
 
 from __future__ import annotations

@@ -278,7 +278,8 @@ class TranscribeSettings:
     """What ``seqlab transcribe`` reads and how it searches.
 
     Args:
-        input: audio files (WAV/FLAC: ``--input a.wav b.flac``) or one manifest as training reads
+        input: audio files (WAV/FLAC: ``--input a.wav b.flac``), folders of them (the ``.wav`` and
+            ``.flac`` files directly inside, by name) or one manifest as training reads
             them (``.jsonl``, or a ``.tsv``/``.csv`` table with an ``audio`` or ``path`` column): its
             audio files are transcribed; a transcript column is not needed and is ignored.
         beam_size: CTC prefix beam search width (1: greedy; default: the checkpoint's
