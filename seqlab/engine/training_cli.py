@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from seqlab.engine import run_dir as runs
+from seqlab.engine.averaging import refuse_resume_without_averaging
 from seqlab.engine.build import ConfigError, add_seqlab_arguments
 from seqlab.engine.callbacks import FinalValidation, RandomState, SaveResolvedConfig, checkpoint_callback
 from seqlab.engine.checkpoints import AtomicCheckpointIO, read_checkpoint
@@ -183,6 +184,9 @@ class SeqlabCLI(LightningCLI):
         if self._checkpoint is not None:
             checkpoint, self._checkpoint = self._checkpoint, None
             check_fits(config.ckpt_path, checkpoint, self.model, self.datamodule, self.subcommand)
+            if self.subcommand == "fit":
+                callbacks = self._get(self.config_init, "trainer").get("callbacks") or []
+                refuse_resume_without_averaging(config.ckpt_path, checkpoint, callbacks)
         self.run_dir, self.log_dir = self._records.choose(
             config.run, config.get("ckpt_path"), self.subcommand
         )
