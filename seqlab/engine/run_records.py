@@ -27,6 +27,20 @@ def launched_as_rank_zero() -> bool:
     return all(os.environ.get(key, "0") == "0" for key in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
 
 
+def refuse_a_second_fit(run_dir: Path, ckpt_path: str | None) -> None:
+    """A fit told ``--run.dir`` of a run that has checkpoints must continue that run: a new fit there
+    would overwrite its ``status.json``, append to its ``metrics.csv`` and leave two runs' checkpoints
+    side by side (Lightning only names the second ``last-v1.ckpt``)."""
+    held = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
+    if not held or (ckpt_path and runs.run_dir_of_checkpoint(Path(ckpt_path)) == run_dir):
+        return
+    shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+    raise UserError(
+        f"--run.dir {run_dir} already holds a fit (checkpoints/{shown}): continue it with --ckpt_path last, "
+        "or give another --run.dir (without one, each fit gets a new version_N)"
+    )
+
+
 class RunRecords:
     """The directories one command records into, and the ones it created (to remove on failure)."""
 
@@ -41,6 +55,8 @@ class RunRecords:
         rank_zero = launched_as_rank_zero()
         if inherited and not rank_zero:  # a DDP child joins rank 0's run
             return Path(inherited), Path(os.environ.get(runs.LOG_DIR_ENV) or inherited)
+        if verb == "fit" and run.dir:
+            refuse_a_second_fit(Path(run.dir).resolve(), ckpt_path)
         run_dir, created, owns_latest = self._run_dir(run, ckpt_path)
         evaluation = verb != "fit" and not created
         if not rank_zero:  # started on its own (srun): only rank 0 records, into what it chooses

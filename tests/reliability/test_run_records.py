@@ -206,6 +206,32 @@ def test_failed_starts_leave_no_run_directory_and_keep_latest(tiny_fit_args, tmp
     assert (Path("runs/char_lstm/latest/checkpoints/last.ckpt")).is_file()
 
 
+def test_a_new_fit_into_the_run_dir_of_another_is_refused_and_it_stays_whole(tiny_fit_args, capsys, tmp_path):
+    """`--run.dir D` of a run with checkpoints, without `--ckpt_path last` (or with another run's
+    checkpoint), mixed a second fit into it: status.json overwritten, metrics.csv appended,
+    `last-v1.ckpt` beside `last.ckpt`. Now refused before anything is written; continuing it still works,
+    and a run directory without checkpoints (a cluster job that died before its first) is still used."""
+    bound = tmp_path / "bound"
+    fit_lm(tiny_fit_args, f"--run.dir={bound}")
+    fit_lm(tiny_fit_args, "--run.name=other")
+    before = snapshot(bound)
+    other = Path("runs/other/version_0/checkpoints/last.ckpt")
+    for extra in ([], [f"--ckpt_path={other}"]):
+        line = user_error(
+            capsys, ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, f"--run.dir={bound}", *extra]
+        )
+        assert line.startswith(f"seqlab: error: --run.dir {bound} already holds a fit (checkpoints/")
+        assert "continue it with --ckpt_path last" in line
+        assert snapshot(bound) == before
+    fit_lm(tiny_fit_args, f"--run.dir={bound}", "--ckpt_path=last", "--trainer.max_steps=9")
+    assert torch.load(bound / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 9
+    assert not list((bound / "checkpoints").glob("*-v1.ckpt"))
+    empty = tmp_path / "died_early"
+    (empty / "checkpoints").mkdir(parents=True)
+    fit_lm(tiny_fit_args, f"--run.dir={empty}")
+    assert (empty / "checkpoints/last.ckpt").is_file()
+
+
 def test_runs_root_that_is_a_file_is_named(tiny_fit_args, capsys):
     """A runs root that is a file (not a directory) is a one-line error naming it; nothing is created."""
     Path("blocked").write_text("not a directory\n")
