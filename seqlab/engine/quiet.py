@@ -18,6 +18,10 @@ warnings), still shows. Why each one is safe to hide:
   their axes with the data's own symbols (Japanese source words, say); where the installed fonts lack
   a script those labels show as boxes, while the figure itself (the weights, the counts) is right.
   One warning per missing character per figure buried a run's output.
+- Lightning's "Checkpoint directory ... exists and is not empty": a new fit always gets a directory of
+  its own (a new ``version_N``; ``--run.dir`` of a run with checkpoints is refused, see
+  ``engine.run_records``), so the checkpoints it finds are those of the run being resumed, which is
+  what a resume is for.
 - W&B's "The anonymous setting has no effect": Lightning's WandbLogger passes ``anonymous=None``;
   seqlab drops that argument where it builds the logger (see ``engine.loggers``).
 """
@@ -33,6 +37,7 @@ _HIDDEN_WARNINGS = (
     r"Precision .* is not supported by the model summary",
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r"Glyph \d+ .* missing from font",
+    r"Checkpoint directory .* exists and is not empty",
 )
 _SRUN_HINT = r"The `srun` command is available on your system but is not used"
 _HIDDEN_INFO = ("💡 Tip: For seamless cloud logging",)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -21,10 +22,12 @@ NOISE = (
     "The `srun` command is available",  # the srun hint outside a SLURM job
     "is not supported by the model summary",  # bf16-mixed and the summary's size estimate
     "smaller than the logging interval",  # log_every_n_steps longer than an epoch
+    "exists and is not empty",  # the checkpoint directory of the run being resumed
 )
 
 
 def test_tiny_fit_prints_no_noise(tiny_fit_args: list[str]) -> None:
+    """A fit, then its resume."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_") and k != "WANDB_SILENT"}
     env["PYTHONPATH"] = str(REPO)
     args = [
@@ -40,6 +43,17 @@ def test_tiny_fit_prints_no_noise(tiny_fit_args: list[str]) -> None:
     assert "final validation: val/bpc=" in output
     assert "Total params" in output  # the model summary itself is kept
     assert "wandb sync" in output  # and how to upload the offline W&B run
+    resumed = subprocess.run(
+        [*command, "--ckpt_path=last", "--trainer.max_steps=6"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output
+    assert [line for line in output.splitlines() if any(n in line for n in NOISE)] == []
+    assert re.search(r"^run directory: \S*runs/char_lstm/version_0$", output, re.M)  # the same run, continued
 
 
 def test_missing_glyphs_in_figure_labels_are_not_reported(tmp_path) -> None:
