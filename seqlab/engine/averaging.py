@@ -13,10 +13,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import WeightAveraging
+from torch import nn
 from torch.optim.swa_utils import get_ema_avg_fn
 
 from seqlab.engine.errors import SettingError
+
+_MODULE_STATE = frozenset(vars(nn.Module()))  # what every module has: parameters, buffers, submodules, hooks
+_PLAIN = (bool, int, float, str, type(None), torch.device, torch.dtype)
 
 
 class ExponentialAveraging(WeightAveraging):
@@ -43,16 +48,17 @@ class ExponentialAveraging(WeightAveraging):
         return step_idx is not None and step_idx >= self.start_step
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        # The average is a deep copy of the task: leave out what the task was handed of its data (its
-        # bound methods would copy the whole DataModule, encoded splits included).
-        data: Any = getattr(pl_module, "data", None)
-        if data is not None:
-            pl_module.data = None
+        # The average is a deep copy of the task, used only for its parameters and buffers. Everything
+        # else the task holds is left out of the copy: its trainer (under DDP the strategy holds a lock,
+        # which cannot be copied), the optimizer factories, what it was handed of its data (bound
+        # methods of the DataModule, encoded splits behind them). All of it is given back after.
+        state = vars(pl_module)
+        kept = {k: v for k, v in state.items() if k not in _MODULE_STATE and not isinstance(v, _PLAIN)}
+        state.update(dict.fromkeys(kept))
         try:
             super().setup(trainer, pl_module, stage)
         finally:
-            if data is not None:
-                pl_module.data = data
+            state.update(kept)
 
 
 def refuse_resume_without_averaging(

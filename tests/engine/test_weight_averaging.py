@@ -15,6 +15,7 @@ from seqlab.cli import main
 from seqlab.engine.averaging import ExponentialAveraging
 from seqlab.engine.errors import SettingError
 from seqlab.engine.training_cli import run_training
+from tests.engine.test_ddp import ddp_fit_args, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "classification" / "tsv_word_bigru_attention.yaml"
@@ -132,3 +133,22 @@ def test_an_out_of_range_decay_on_the_command_line_is_one_line(args, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqlab: error:")]
     assert stopped.value.code == 2
     assert lines == ["seqlab: error: ExponentialAveraging decay must be above 0 and below 1, got 1.5"]
+
+
+@pytest.mark.slow
+def test_a_two_process_ddp_fit_averages(tiny_fit_args, tmp_path):
+    """Under DDP the task holds its strategy (with a lock that cannot be copied) and optimizer
+    factories: copying it whole for the average failed with "cannot pickle '_thread.lock' object"
+    before any step. Now both ranks train and the checkpoint holds an average of every step."""
+    args = [
+        *ddp_fit_args(tiny_fit_args, 10),
+        EMA,
+        "--trainer.callbacks.decay=0.5",
+        "--run.wandb.mode=disabled",
+    ]
+    result = run_cli(args, cwd=tmp_path, timeout=240)
+    assert result.returncode == 0, result.stderr[-4000:]
+    last = torch.load(tmp_path / "runs/char_lstm/version_0/checkpoints/last.ckpt", weights_only=False)
+    assert last["global_step"] == 10 and last["averaging_state"]["n_averaged"] == 10
+    trained = last["current_model_state"]
+    assert any(not torch.equal(v, trained[k]) for k, v in last["state_dict"].items())
