@@ -1,7 +1,8 @@
 """Exponential weight averaging (``--trainer.callbacks+=seqlab.engine.averaging.ExponentialAveraging``):
 validation and ``best.ckpt`` use the average, a stopped fit resumes to exactly the weights and average
-of one never stopped, the average leaves the task's data out of its copy, resuming such a checkpoint
-without the callback is refused, and out-of-range settings are one line."""
+of one never stopped, the average copies only the task's weights (not its data or trainer, so DDP
+works), resuming such a checkpoint without the callback is refused, and out-of-range settings are one
+line."""
 
 from __future__ import annotations
 
