@@ -114,3 +114,18 @@ def test_optimizer_setting_without_an_optimizer_class(capsys, flag):
         "as a whole), so it takes no 'lr'; choose one first: --model.optimizer torch.optim.AdamW "
         "--model.optimizer.lr VALUE (seqlab fit --help lists the keys)"
     ), err
+
+
+EMA = "--trainer.callbacks+=seqlab.engine.averaging.ExponentialAveraging"
+
+
+def test_bad_value_of_an_appended_callback_names_its_key(capsys):
+    """jsonargparse's Union error also holds the abstract `lightning.Callback`'s "Option 'decay' is not
+    accepted", which was read as the unknown key `trainer.callbacks.decay.decay`."""
+    line = fit_error(capsys, [EMA, "--trainer.callbacks.decay", "abc"])
+    assert line == "seqlab: error: --trainer.callbacks.decay: expected float, got 'abc'"
+
+
+def test_misspelt_key_of_an_appended_callback_suggests_its_own_key(capsys):
+    line = fit_error(capsys, [EMA, "--trainer.callbacks.decy", "0.9"])
+    assert "unknown key --trainer.callbacks.decy; did you mean --trainer.callbacks.decay?" in line

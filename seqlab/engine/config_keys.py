@@ -47,7 +47,7 @@ _EXAMPLE_CLASS = {"torch.optim.Optimizer": "torch.optim.AdamW"}
 def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str], verb: str | None = None) -> str:
     """``err`` (from parsing ``argv`` with ``parser``, a verb's or the top one) as one message; ``verb``
     names the verb whose ``--help`` lists the keys (default: the training verb in ``argv``)."""
-    message = str(err)
+    message = _without_base_class_branches(str(err))
     outer = _KEY.findall(message)
     no_class = _NO_CLASS.search(message)
     if no_class is not None and outer:
@@ -76,6 +76,33 @@ def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str], verb: s
         given = _given(key, argv, inner, message)
         return f"{_where(key, argv)}{_shown(key, argv)}: {_expected(inner)}, got {given!r}"
     return f"{message.strip()}{_help(argv, verb)}"
+
+
+def _without_base_class_branches(message: str) -> str:
+    """A Union error lists what each member said. For ``--trainer.callbacks+=C --trainer.callbacks.x V``
+    that is C's complaint and, beside it, the abstract ``lightning.Callback``'s ("Option 'x' is not
+    accepted"), which read as an unknown key; the base class's branch goes, the chosen class's stays."""
+    names = _CLASS.findall(message)
+    if len(names) < 2:
+        return message
+    classes = {name: _imported(name) for name in names}
+    found = [c for c in classes.values() if c is not None]
+    for name, cls in classes.items():
+        if cls is not None and any(other is not cls and issubclass(other, cls) for other in found):
+            start = message.find(f"    - Problem with given class_path '{name}'")
+            if start >= 0:
+                end = message.find("\n    - ", start + 1)
+                message = message[:start] + (message[end + 1 :] if end >= 0 else "")
+    return message
+
+
+def _imported(dotted: str) -> type | None:
+    module, _, name = dotted.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except Exception:  # a class that cannot be imported is not a base of anything here
+        return None
+    return found if isinstance(found, type) else None
 
 
 def explain_setting(err: BaseException, argv: Sequence[str]) -> str | None:
