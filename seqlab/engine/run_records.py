@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from seqlab.engine import run_dir as runs
 from seqlab.engine.errors import UserError
 from seqlab.engine.loggers import WandbSettings, finish_wandb, log_artifact, tokenizer_files
-from seqlab.engine.run_status import read_status, write_status
+from seqlab.engine.run_status import current_state, read_status, write_status
 
 
 def launched_as_rank_zero() -> bool:
@@ -41,6 +42,24 @@ def refuse_a_second_fit(run_dir: Path, ckpt_path: str | None) -> None:
     )
 
 
+def refuse_a_running_fit(run_dir: Path) -> None:
+    """Two fits in one run directory would interleave their checkpoints, metrics and status. A fit on
+    another host cannot be checked (a requeued cluster job must be able to take over from a dead node)."""
+    status = read_status(run_dir)
+    pid = status.get("pid")
+    if status.get("host") != socket.gethostname() or pid == os.getpid() or current_state(status) != "running":
+        return
+    try:  # the number may have gone to another program since that fit died
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, TypeError, ValueError):
+        command = b"python"  # no /proc here: trust the live process id
+    if b"python" in command or b"seqlab" in command:
+        raise UserError(
+            f"{runs.shown(run_dir)} is being trained by process {pid} on this host: wait for it to finish "
+            f"or stop it (kill {pid}: it saves last.ckpt), then resume"
+        )
+
+
 class RunRecords:
     """The directories one command records into, and the ones it created (to remove on failure)."""
 
@@ -58,6 +77,8 @@ class RunRecords:
         if verb == "fit" and run.dir:
             refuse_a_second_fit(Path(run.dir).resolve(), ckpt_path)
         run_dir, created, owns_latest = self._run_dir(run, ckpt_path)
+        if verb == "fit" and not created:
+            refuse_a_running_fit(run_dir)
         evaluation = verb != "fit" and not created
         if not rank_zero:  # started on its own (srun): only rank 0 records, into what it chooses
             return run_dir, run_dir

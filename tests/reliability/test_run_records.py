@@ -11,6 +11,10 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -230,6 +234,42 @@ def test_a_new_fit_into_the_run_dir_of_another_is_refused_and_it_stays_whole(tin
     (empty / "checkpoints").mkdir(parents=True)
     fit_lm(tiny_fit_args, f"--run.dir={empty}")
     assert (empty / "checkpoints/last.ckpt").is_file()
+
+
+def test_a_second_fit_into_a_run_still_training_on_this_host_is_refused(tiny_fit_args, capsys):
+    """`--ckpt_path last` while the run's first fit was still training (another terminal, a forgotten
+    tmux) trained both into one directory. Now the second is refused while the first lives, naming its
+    process, and nothing in the run changes; once the first is stopped (SIGTERM), the resume works."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("SEQLAB_RUN_DIR", None)
+    command = [sys.executable, "-m", "seqlab", "fit", "--config", str(LM_CONFIG), *tiny_fit_args]
+    first = subprocess.Popen(
+        [*command, "--trainer.max_steps=100000"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        status = RUN / "status.json"
+        for _ in range(600):
+            if LAST.is_file() and json.loads(status.read_text())["state"] == "running":
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the first fit wrote no last.ckpt in 60 s")
+        line = user_error(capsys, ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, "--ckpt_path=last"])
+        assert line == (
+            f"seqlab: error: {RUN} is being trained by process {first.pid} on this host: wait for it to "
+            f"finish or stop it (kill {first.pid}: it saves last.ckpt), then resume"
+        )
+        assert not (RUN / "config.fit-1.yaml").exists()  # what a resume writes first
+        assert sorted(p.name for p in Path("runs/char_lstm").iterdir()) == ["latest", "version_0"]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=120)
+    stopped_at = torch.load(LAST, weights_only=True)["global_step"]
+    fit_lm(tiny_fit_args, "--ckpt_path=last", f"--trainer.max_steps={stopped_at + 2}")
+    assert torch.load(LAST, weights_only=True)["global_step"] == stopped_at + 2
 
 
 def test_runs_root_that_is_a_file_is_named(tiny_fit_args, capsys):
