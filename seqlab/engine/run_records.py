@@ -77,7 +77,7 @@ class RunRecords:
         if verb == "fit" and run.dir:
             refuse_a_second_fit(Path(run.dir).resolve(), ckpt_path)
         run_dir, created, owns_latest = self._run_dir(run, ckpt_path)
-        if verb == "fit" and not created:
+        if verb == "fit" and not created and rank_zero:  # (rank 0 of this very job may be running)
             refuse_a_running_fit(run_dir)
         evaluation = verb != "fit" and not created
         if not rank_zero:  # started on its own (srun): only rank 0 records, into what it chooses
