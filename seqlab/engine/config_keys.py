@@ -42,6 +42,7 @@ _NO_CLASS = re.compile(
     r"Option '([^']+)' is not accepted\. Got value: Namespace\(class_path='([^']+)'"
 )
 _EXAMPLE_CLASS = {"torch.optim.Optimizer": "torch.optim.AdamW"}
+_BRANCH_END = re.compile(r"\n(?:    - |  \S)")
 
 
 def explain(err: Exception, parser: ArgumentParser, argv: Sequence[str], verb: str | None = None) -> str:
@@ -91,8 +92,8 @@ def _without_base_class_branches(message: str) -> str:
         if cls is not None and any(other is not cls and issubclass(other, cls) for other in found):
             start = message.find(f"    - Problem with given class_path '{name}'")
             if start >= 0:
-                end = message.find("\n    - ", start + 1)
-                message = message[:start] + (message[end + 1 :] if end >= 0 else "")
+                end = _BRANCH_END.search(message, start + 1)  # the next member, or the Union's own lines
+                message = message[:start] + (message[end.start() + 1 :] if end else "")
     return message
 
 
