@@ -25,7 +25,7 @@ EMA = "--trainer.callbacks+=seqlab.engine.averaging.ExponentialAveraging"
 
 @pytest.fixture
 def args(tiny_tsv, tiny_trainer_args) -> list[str]:
-    """The tiny classifier: 10 batches an epoch; the callback's decay is low enough to move fast."""
+    """The tiny classifier, 10 batches an epoch (the tests give a low decay, so the average moves fast)."""
     return [
         "--config",
         str(CONFIG),
