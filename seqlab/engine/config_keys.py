@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -86,7 +85,9 @@ def _without_base_class_branches(message: str) -> str:
     names = _CLASS.findall(message)
     if len(names) < 2:
         return message
-    classes = {name: _imported(name) for name in names}
+    from seqlab.engine.compatibility import import_class  # (torch: only for errors about classes)
+
+    classes = {name: import_class(name) for name in names}
     found = [c for c in classes.values() if c is not None]
     for name, cls in classes.items():
         if cls is not None and any(other is not cls and issubclass(other, cls) for other in found):
@@ -95,15 +96,6 @@ def _without_base_class_branches(message: str) -> str:
                 end = _BRANCH_END.search(message, start + 1)  # the next member, or the Union's own lines
                 message = message[:start] + (message[end.start() + 1 :] if end else "")
     return message
-
-
-def _imported(dotted: str) -> type | None:
-    module, _, name = dotted.rpartition(".")
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except Exception:  # a class that cannot be imported is not a base of anything here
-        return None
-    return found if isinstance(found, type) else None
 
 
 def explain_setting(err: BaseException, argv: Sequence[str]) -> str | None:
@@ -158,9 +150,10 @@ def _valid_keys(parser: ArgumentParser, argv: Sequence[str], message: str) -> li
     classes = _CLASS.findall(message)
     if classes and _KEY.search(message) is not None:
         section = _nested_prefix(message)  # the innermost class's keys, under all its sections
-        module, _, name = classes[-1].rpartition(".")
+        from seqlab.engine.compatibility import import_class
+
         try:
-            cls = getattr(importlib.import_module(module), name)
+            cls = import_class(classes[-1])
             class_parser = ArgumentParser(exit_on_error=False)
             class_parser.add_class_arguments(cls, fail_untyped=False)
             keys += [f"{section}.{key}" for key in _dests(class_parser)]
