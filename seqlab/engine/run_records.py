@@ -49,15 +49,10 @@ def refuse_a_running_fit(run_dir: Path) -> None:
     pid = status.get("pid")
     if status.get("host") != socket.gethostname() or pid == os.getpid() or current_state(status) != "running":
         return
-    try:  # the number may have gone to another program since that fit died
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, TypeError, ValueError):
-        command = b"python"  # no /proc here: trust the live process id
-    if b"python" in command or b"seqlab" in command:
-        raise UserError(
-            f"{runs.shown(run_dir)} is being trained by process {pid} on this host: wait for it to finish "
-            f"or stop it (kill {pid}: it saves last.ckpt), then resume"
-        )
+    raise UserError(
+        f"{runs.shown(run_dir)} is being trained by process {pid} on this host: wait for it to finish "
+        f"or stop it (kill {pid}: it saves last.ckpt), then resume"
+    )
 
 
 class RunRecords:

@@ -41,7 +41,8 @@ def write_status(run_dir: Path, state: str, **fields: Any) -> None:
 
 
 def current_state(status: dict[str, Any]) -> str:
-    """``running`` only while the recorded process lives on this host; ``died`` once it is gone."""
+    """``running`` only while the recorded process lives on this host; ``died`` once it is gone, or
+    once its number belongs to a program that is not Python (it went to another since)."""
     state = status.get("state", "unknown")
     if state != "running" or status.get("host") != socket.gethostname():
         return state
@@ -50,5 +51,9 @@ def current_state(status: dict[str, Any]) -> str:
     except ProcessLookupError:
         return "died"
     except (PermissionError, KeyError, ValueError):
-        pass
-    return state
+        return state
+    try:
+        command = Path(f"/proc/{int(status['pid'])}/cmdline").read_bytes()
+    except OSError:  # no /proc here: trust the live process id
+        return state
+    return state if b"python" in command or b"seqlab" in command else "died"

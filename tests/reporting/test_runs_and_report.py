@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from seqlab.cli import main
-from seqlab.engine.run_status import write_status
+from seqlab.engine.run_status import current_state, write_status
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -122,3 +124,17 @@ def test_logger_option_swaps_wandb_out(tiny_fit_args, logger):
     assert len(events) == (1 if logger == "tensorboard" else 0)
     if events:
         assert events[0].stat().st_size > 200
+
+
+def test_a_running_status_whose_process_number_went_to_another_program_is_died():
+    """A fit killed with SIGKILL leaves `running` and its pid; once that number belongs to another
+    program (here `sleep`), the run is `died`, not running: `seqlab runs` says so, and a resume into it
+    is not refused as if the fit were alive. A live Python process keeps `running`."""
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        status = {"state": "running", "host": socket.gethostname()}
+        assert current_state({**status, "pid": other.pid}) == "died"
+        assert current_state({**status, "pid": os.getpid()}) == "running"
+    finally:
+        other.kill()
+        other.wait()
