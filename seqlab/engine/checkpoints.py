@@ -100,6 +100,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return read_checkpoint(path, map_location or "cpu")
 
 
+def nothing_left_to_train(checkpoint: Mapping[str, Any], max_epochs: Any, max_steps: Any) -> str | None:
+    """Why resuming ``checkpoint`` under these limits trains nothing (Lightning then ends at once,
+    silently), or ``None``: a run already past ``--trainer.max_epochs`` (counted as Lightning's fit
+    loop counts them: epochs started) or ``--trainer.max_steps``."""
+    step = int(checkpoint.get("global_step") or 0)
+    progress = (checkpoint.get("loops") or {}).get("fit_loop", {}).get("epoch_progress", {})
+    epochs = int(progress.get("current", {}).get("processed", 0))
+    if isinstance(max_steps, int) and max_steps >= 0 and step >= max_steps:
+        return f"the checkpoint is at step {step} and --trainer.max_steps {max_steps} is reached"
+    if isinstance(max_epochs, int) and max_epochs >= 0 and epochs >= max_epochs:
+        trained = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+        return f"the checkpoint has trained {trained} and --trainer.max_epochs {max_epochs} is reached"
+    return None
+
+
 def recorded_task(checkpoint: dict[str, Any]) -> str | None:
     """The task class a checkpoint was trained by (seqlab's record, else Lightning's hyperparameters)."""
     seqlab = checkpoint.get("seqlab")

@@ -21,7 +21,7 @@ from seqlab.engine import run_dir as runs
 from seqlab.engine.averaging import refuse_resume_without_averaging
 from seqlab.engine.build import ConfigError, add_seqlab_arguments
 from seqlab.engine.callbacks import FinalValidation, RandomState, SaveResolvedConfig, checkpoint_callback
-from seqlab.engine.checkpoints import AtomicCheckpointIO, read_checkpoint
+from seqlab.engine.checkpoints import AtomicCheckpointIO, nothing_left_to_train, read_checkpoint
 from seqlab.engine.compatibility import (
     check_fits,
     check_task,
@@ -187,6 +187,13 @@ class SeqlabCLI(LightningCLI):
             if self.subcommand == "fit":
                 callbacks = self._get(self.config_init, "trainer").get("callbacks") or []
                 refuse_resume_without_averaging(config.ckpt_path, checkpoint, callbacks)
+                trainer = config.trainer
+                done = nothing_left_to_train(checkpoint, trainer.get("max_epochs"), trainer.get("max_steps"))
+                if done:
+                    print(
+                        f"seqlab: nothing to train: {done}; raise it to train on (the run is left as it was)",
+                        file=sys.stderr,
+                    )
         self.run_dir, self.log_dir = self._records.choose(
             config.run, config.get("ckpt_path"), self.subcommand
         )

@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from seqlab.cli import main
+from seqlab.engine.checkpoints import nothing_left_to_train
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -127,6 +128,30 @@ def test_last_ckpt_holds_final_step_after_resume(tiny_fit_args):
     assert not run_dir(1).exists()
     assert last["global_step"] == 10
     assert adamw_steps(last) == [10.0] * len(last["state_dict"])
+
+
+def test_resume_with_nothing_left_to_train_says_so_and_changes_nothing(tiny_fit_args, capsys):
+    """Resuming a run already at ``--trainer.max_steps`` (a finished job requeued, or a limit typed
+    below what was reached) used to end at once without a word. Now one line says why nothing was
+    trained, and the checkpoints and metrics stay byte for byte."""
+    fit(tiny_fit_args)
+    run = run_dir(0)
+    before = {p.name: p.read_bytes() for p in [*run.glob("checkpoints/*.ckpt"), run / "metrics.csv"]}
+    capsys.readouterr()
+    fit(tiny_fit_args, "--ckpt_path", "last", "--trainer.max_steps=4")
+    err = capsys.readouterr().err
+    assert "seqlab: nothing to train: the checkpoint is at step 6 and --trainer.max_steps 4 is reached" in err
+    after = {p.name: p.read_bytes() for p in [*run.glob("checkpoints/*.ckpt"), run / "metrics.csv"]}
+    assert after == before
+    last = load(run / "checkpoints" / "last.ckpt")
+    assert nothing_left_to_train(last, max_epochs=1, max_steps=-1) is None  # epoch 0 is not over
+    last["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] = 1
+    assert nothing_left_to_train(last, max_epochs=1, max_steps=-1) == (
+        "the checkpoint has trained 1 epoch and --trainer.max_epochs 1 is reached"
+    )
+    fit(tiny_fit_args, "--ckpt_path", "last", "--trainer.max_steps=8")
+    assert "nothing to train" not in capsys.readouterr().err
+    assert load(run / "checkpoints" / "last.ckpt")["global_step"] == 8
 
 
 def test_resume_from_checkpoint_file_then_fresh_fit_takes_next_version(tiny_fit_args):
