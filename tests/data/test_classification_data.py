@@ -362,3 +362,65 @@ def test_clinc150_in_scope_setting_drops_the_oos_rows() -> None:
     Path("one.tsv").write_text("text\tintent\nhello\toos\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"^one\.tsv: no examples left after dropping labels \['oos'\]"):
         ClassificationFiles("one.tsv", "one.tsv", label_column="intent", drop_labels=["oos"]).load()
+
+
+# --- subword sampling ------------------------------------------------------------------------------
+
+
+def epoch_ids(data: ClassificationData, epoch: int) -> dict[str, list[int]]:
+    """Text -> the ids the training loader gives it in ``epoch`` (a fresh loader each call)."""
+    loader = data.train_dataloader()
+    loader.batch_sampler.set_epoch(epoch)
+    out = {}
+    for batch in loader:
+        for row, text in enumerate(batch["texts"]):
+            out[text] = batch["ids"][row, : batch["lengths"][row]].tolist()
+    return out
+
+
+def test_subword_sampling_segments_training_texts_anew_each_epoch_and_reproducibly() -> None:
+    """With ``sampling_alpha`` the training texts get a new segmentation every epoch, the same one
+    from a fresh loader (as after a resume or in another process), each spelling its text; validation
+    keeps the best segmentation; ``max_length`` cuts sampled segmentations too."""
+    rows = [(f"{text} and then some more words {i}", label) for i, (text, label) in enumerate(sst_rows())]
+    source = ClassificationFiles(glue("train.tsv", rows), glue("dev.tsv", rows[:6]))
+    tokenizer = SentencePieceTokenizer(model_type="unigram", vocab_size=300, sampling_alpha=0.1)
+    data = ClassificationData(source, tokenizer=tokenizer, batch_size=4, seed=3)
+    zero, one = epoch_ids(data, 0), epoch_ids(data, 1)
+    assert epoch_ids(data, 0) == zero and epoch_ids(data, 1) == one
+    assert sorted(zero) == sorted(text for text, _ in rows)
+    assert all(data.tokenizer.detokenize(ids) == text for text, ids in zero.items())
+    assert sum(zero[text] != one[text] for text in zero) >= 5
+    best = {text: data.tokenizer.encode(text).tolist() for text in zero}
+    assert sum(zero[text] != best[text] for text in zero) >= 5
+    for batch in data.val_dataloader():
+        for row, text in enumerate(batch["texts"]):
+            assert batch["ids"][row, : batch["lengths"][row]].tolist() == best[text]
+    other_seed = ClassificationData(source, tokenizer=tokenizer, batch_size=4, seed=4)
+    assert epoch_ids(other_seed, 0) != zero
+    cut = ClassificationData(source, tokenizer=tokenizer, batch_size=4, seed=3, max_length=5)
+    assert max(len(ids) for ids in epoch_ids(cut, 0).values()) == 5
+
+
+def test_subword_sampling_is_refused_where_training_data_is_encoded_once() -> None:
+    """Language models and transduction encode their training data once: a sampling tokenizer there
+    would be ignored without a word, so it is refused naming the key."""
+    from seqlab.data.modules.language_model import LanguageModelData
+    from seqlab.data.modules.transduction import TransductionData
+    from seqlab.data.sources.transduction import ParallelFiles
+
+    sampling = SentencePieceTokenizer(sampling_alpha=0.2)
+    write("pairs.tsv", "a b\tx y\n")
+    with pytest.raises(DataError, match=r"^data\.source_tokenizer\.sampling_alpha 0\.2: expected null: only"):
+        TransductionData(ParallelFiles(train="pairs.tsv"), source_tokenizer=sampling)
+    with pytest.raises(DataError, match=r"^data\.target_tokenizer\.sampling_alpha 0\.2: expected null"):
+        TransductionData(ParallelFiles(train="pairs.tsv"), target_tokenizer=sampling)
+    with pytest.raises(DataError, match=r"^data\.tokenizer\.sampling_alpha 0\.2: expected null"):
+        LanguageModelData(tokenizer=sampling)
+
+
+def test_bad_sampling_setting_names_the_data_key() -> None:
+    with pytest.raises(
+        DataError, match=r"^data\.tokenizer\.sampling_alpha 0: expected a merge-dropout probability"
+    ):
+        files_data(tokenizer=SentencePieceTokenizer(vocab_size=300, sampling_alpha=0))

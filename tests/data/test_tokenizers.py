@@ -250,3 +250,62 @@ def test_sentencepiece_used_before_fit_raises() -> None:
         tok.encode("abc")
     with pytest.raises(RuntimeError, match="before fit"):
         tok.state_dict()
+
+
+# --- subword sampling (subword regularization) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("model_type", "alpha"), [("unigram", 0.1), ("bpe", 0.2)])
+def test_sentencepiece_sampling_is_a_function_of_the_seed(
+    model_type: str, alpha: float, python_source: str, tmp_path: Path
+) -> None:
+    """A sampled segmentation depends on its seed alone (other draws in between change nothing),
+    spells the same text, and differs from the best one for some seeds; ``encode`` stays the best
+    segmentation and the saved state is that of a tokenizer without sampling (prediction never
+    samples)."""
+    plain = SentencePieceTokenizer(model_type=model_type, vocab_size=500).fit([python_source], tmp_path)
+    tok = SentencePieceTokenizer(model_type=model_type, vocab_size=500, sampling_alpha=alpha)
+    tok.fit([python_source], tmp_path)
+    assert tok.samples and not plain.samples
+    assert tok.state_dict() == plain.state_dict()
+    lines = [line for line in python_source.splitlines() if len(line) > 20][:20]
+    first = [tok.encode_sampled(line, seed).tolist() for seed, line in enumerate(lines)]
+    tok.encode_sampled(lines[0], 999)  # a draw in between
+    again = [tok.encode_sampled(line, seed).tolist() for seed, line in enumerate(lines)]
+    assert first == again
+    assert all(tok.detokenize(ids) == line for ids, line in zip(first, lines, strict=True))
+    best = [plain.encode(line).tolist() for line in lines]
+    assert [tok.encode(line).tolist() for line in lines] == best
+    assert sum(ids != b for ids, b in zip(first, best, strict=True)) >= 5
+    other_seeds = [tok.encode_sampled(lines[0], seed).tolist() for seed in range(100, 120)]
+    assert len({tuple(ids) for ids in other_seeds}) > 1
+    assert plain.encode_sampled(lines[0], 5).tolist() == best[0]  # no sampling: the best one
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"sampling_alpha": 0, "model_type": "unigram"},
+            r"^sampling_alpha 0: expected a number above 0 \(or null",
+        ),
+        (
+            {"sampling_alpha": -0.5, "model_type": "unigram"},
+            r"^sampling_alpha -0.5: expected a number above 0",
+        ),
+        (
+            {"sampling_alpha": True, "model_type": "unigram"},
+            r"^sampling_alpha True: expected a number above 0",
+        ),
+        ({"sampling_alpha": 1.0, "model_type": "bpe"}, r"^sampling_alpha 1.0: expected a merge-dropout"),
+        ({"sampling_alpha": 0.1, "sampling_nbest": 1}, r"^sampling_nbest 1: expected -1 \(every"),
+        ({"sampling_alpha": 0.1, "sampling_nbest": 0}, r"^sampling_nbest 0: expected -1 \(every"),
+    ],
+)
+def test_sentencepiece_bad_sampling_settings_are_refused(
+    settings: dict, message: str, python_source: str, tmp_path: Path
+) -> None:
+    """Refused when fitted, before any training, naming the setting and what it takes."""
+    with pytest.raises(DataError, match=message):
+        SentencePieceTokenizer(vocab_size=500, **settings).fit([python_source], tmp_path)
+    assert not list(tmp_path.rglob("*.model"))

@@ -117,6 +117,22 @@ class LengthBucketSampler(Sampler[list[int]]):
         return len(self._my_batches())
 
 
+class EpochSampler(LengthBucketSampler):
+    """A length-bucket sampler whose indices carry the epoch, ``(epoch, index)``, so a training dataset
+    can vary an example per epoch (SpecAugment, a sampled subword segmentation) from a seed of
+    ``(seed, epoch, index)``: the same in any worker process, on any rank, and after a resume."""
+
+    def __iter__(self) -> Iterator[list[Any]]:  # type: ignore[override]
+        epoch = self.epoch
+        for batch in super().__iter__():
+            yield [(epoch, i) for i in batch]
+
+
+def example_seed(seed: int, epoch: int, index: int) -> int:
+    """A 32-bit seed for one example in one epoch (what :class:`EpochSampler`'s keys are for)."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
 class ResumableLoader(DataLoader):
     """A DataLoader over a :class:`LengthBucketSampler` whose state (epoch, batches served) goes into
     checkpoints; after ``load_state_dict`` the next pass skips the batches already trained.

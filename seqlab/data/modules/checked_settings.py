@@ -70,6 +70,17 @@ def batching(batch_size: Any, eval_batch_size: Any, num_workers: Any) -> None:
     whole_number("data.num_workers", num_workers, minimum=0)
 
 
+def without_sampling(key: str, tokenizer: Any) -> None:
+    """Refuse a sampling tokenizer (subword regularization) in a DataModule that encodes its training
+    data once: it would be silently ignored there."""
+    if getattr(tokenizer, "samples", False):
+        raise DataSettingError(
+            f"{key}.sampling_alpha",
+            tokenizer.sampling_alpha,
+            "null: only ClassificationData segments its training texts anew each epoch",
+        )
+
+
 def training_origin(source: Any) -> str:
     """What a source's training split was read from, for messages: ``train.tsv``, or its class."""
     files = getattr(source, "splits", None) or getattr(source, "files", None)

@@ -21,7 +21,7 @@ from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.examples import TextExample
 from seqlab.data.modules import checked_settings, summary
-from seqlab.data.modules.batching import pad
+from seqlab.data.modules.batching import EpochSampler, example_seed, pad
 from seqlab.data.modules.labels import LabelSet
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
 from seqlab.data.sources.classification import ClassificationSource, WordLanguages
@@ -46,6 +46,29 @@ def collate_texts(items: Sequence[tuple[np.ndarray, int | None, str]]) -> dict[s
         "labels": None if None in labels else torch.tensor(labels, dtype=torch.long),
         "texts": [text for _, _, text in items],
     }
+
+
+class ResegmentedTexts(torch.utils.data.Dataset):
+    """The training texts, segmented anew for each (epoch, text) by a sampling tokenizer (subword
+    regularization, see ``SentencePieceTokenizer(sampling_alpha=...)``). Keys ``(epoch, index)`` come
+    from :class:`EpochSampler`; the draw is seeded by ``(seed, epoch, index)``, so it is the same on
+    every rank, in worker processes and after a resume. A plain index gives the fixed segmentation.
+    Batches are bucketed by the fixed segmentation's lengths."""
+
+    def __init__(self, split: EncodedSplit, tokenizer: Tokenizer, seed: int, max_length: int | None) -> None:
+        self.split, self.tokenizer, self.seed, self.max_length = split, tokenizer, seed, max_length
+        self.lengths = split.lengths
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[np.ndarray, int | None, str]:
+        if not isinstance(key, tuple):
+            return self.split[key]
+        epoch, index = key
+        _, label, text = self.split[index]
+        ids = self.tokenizer.encode_sampled(text, example_seed(self.seed, epoch, index))
+        return ids[: self.max_length] if self.max_length is not None else ids, label, text
 
 
 class ClassificationData(SupervisedData):
@@ -97,6 +120,11 @@ class ClassificationData(SupervisedData):
             self.splits[split] = self._encode(split, examples)
         cut = [f"{n} {split} texts cut to max_length={max_length}" for split, n in self._cut.items() if n]
         parts = [summary.vocabulary(self.tokenizer), summary.labels(self.labels)]
+        if self.tokenizer.samples:
+            self.splits["train"] = ResegmentedTexts(self.splits["train"], self.tokenizer, seed, max_length)
+            self.sampler_class = EpochSampler
+            alpha = getattr(self.tokenizer, "sampling_alpha", None)
+            parts.append(f"training texts segmented anew every epoch (subword sampling, alpha {alpha})")
         parts.append(summary.lengths(self.splits["train"].lengths, "tokens per training text"))
         counts = {split: len(examples) for split, examples in self.raw.items()}
         summary.print_summary(summary.data_summary("classification", counts, "texts", parts, cut))

@@ -87,6 +87,7 @@ class LanguageModelData(L.LightningDataModule):
         super().__init__()
         checked_settings.batching(batch_size, eval_batch_size, 0)
         checked_settings.whole_number("data.seq_len", seq_len)
+        checked_settings.without_sampling("data.tokenizer", tokenizer)
         self.corpus = corpus
         self.batch_size, self.seq_len = batch_size, seq_len
         self.eval_batch_size = eval_batch_size or batch_size

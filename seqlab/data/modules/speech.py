@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +28,13 @@ from torch.utils.data import Dataset
 from seqlab.data.cache import default_cache_dir, read_or_rebuild
 from seqlab.data.errors import DataError
 from seqlab.data.modules import checked_settings, summary
-from seqlab.data.modules.batching import (
-    LengthBucketSampler,
-    pad,
-)
+from seqlab.data.modules.batching import EpochSampler, example_seed, pad
 from seqlab.data.modules.speech_features import FeatureSettings, compute_features, spec_augment
 from seqlab.data.modules.supervised import SupervisedData
 from seqlab.data.sources.speech import BuiltinSpeech, SpeechSource
 from seqlab.data.tokenizers.speech_alphabet import Alphabet, Targets
 
 Item = tuple[int, torch.Tensor, list[int], str]
-
-
-class EpochSampler(LengthBucketSampler):
-    """A length-bucket sampler whose indices carry the epoch, ``(epoch, index)``, so the training
-    dataset can seed SpecAugment per (epoch, utterance) in any worker process."""
-
-    def __iter__(self) -> Iterator[list[Any]]:  # type: ignore[override]
-        epoch = self.epoch
-        for batch in super().__iter__():
-            yield [(epoch, i) for i in batch]
 
 
 class CachedFeatures:
@@ -96,7 +82,7 @@ class SpeechSplitData(Dataset):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         if self.augment is None and not self.perturbed:
             return index, self.cached[index], self.targets[index], self.texts[index]
-        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+        seed = example_seed(self.seed, epoch, index)
         generator = torch.Generator().manual_seed(seed)
         copies = [self.cached, *self.perturbed]
         pick = int(torch.randint(len(copies), (1,), generator=generator)) if self.perturbed else 0

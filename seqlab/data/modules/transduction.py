@@ -110,6 +110,8 @@ class TransductionData(SupervisedData):
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
         checked_settings.whole_number("data.max_source_length", max_source_length, optional=True)
         checked_settings.whole_number("data.max_target_length", max_target_length, optional=True)
+        checked_settings.without_sampling("data.source_tokenizer", source_tokenizer)
+        checked_settings.without_sampling("data.target_tokenizer", target_tokenizer)
         self.raw = source.load()
         train = self.raw["train"]
         cache = cache_dir or default_cache_dir()

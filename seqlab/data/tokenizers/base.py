@@ -37,6 +37,16 @@ class Tokenizer(ABC):
         """Ids back to text."""
 
     @property
+    def samples(self) -> bool:
+        """Whether training texts get a sampled segmentation (:meth:`encode_sampled`) each epoch."""
+        return False
+
+    def encode_sampled(self, text: str, seed: int) -> np.ndarray:
+        """A segmentation of ``text`` drawn with ``seed``, for training (subword regularization);
+        tokenizers that do not sample return :meth:`encode`."""
+        return self.encode(text)
+
+    @property
     @abstractmethod
     def vocab_size(self) -> int: ...
 
