@@ -18,6 +18,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlab.engine import run_dir as runs
 from seqlab.engine.errors import UserError
+from seqlab.engine.fit_lock import FitLock, holder
 from seqlab.engine.loggers import WandbSettings, finish_wandb, log_artifact, tokenizer_files
 from seqlab.engine.run_status import current_state, read_status, write_status
 
@@ -42,17 +43,23 @@ def refuse_a_second_fit(run_dir: Path, ckpt_path: str | None) -> None:
     )
 
 
+def being_trained(run_dir: Path, pid: Any) -> UserError:
+    """The error for a fit into a run directory that another live fit on this host trains."""
+    return UserError(
+        f"{runs.shown(run_dir)} is being trained by process {pid} on this host: wait for it to finish "
+        f"or stop it (kill {pid}: it saves last.ckpt), then resume"
+    )
+
+
 def refuse_a_running_fit(run_dir: Path) -> None:
-    """Two fits in one run directory would interleave their checkpoints, metrics and status. A fit on
+    """Where the run directory cannot be locked (see engine.fit_lock): the pid in ``status.json``. Two
+    fits in one run directory would interleave their checkpoints, metrics and status. A fit on
     another host cannot be checked (a requeued cluster job must be able to take over from a dead node)."""
     status = read_status(run_dir)
     pid = status.get("pid")
     if status.get("host") != socket.gethostname() or pid == os.getpid() or current_state(status) != "running":
         return
-    raise UserError(
-        f"{runs.shown(run_dir)} is being trained by process {pid} on this host: wait for it to finish "
-        f"or stop it (kill {pid}: it saves last.ckpt), then resume"
-    )
+    raise being_trained(run_dir, pid)
 
 
 class RunRecords:
@@ -60,6 +67,7 @@ class RunRecords:
 
     def __init__(self) -> None:
         self.created: list[tuple[Path, bool, str | None]] = []  # (dir, moved `latest`, its old target)
+        self.lock = FitLock()
 
     def choose(self, run: Any, ckpt_path: str | None, verb: str) -> tuple[Path, Path]:
         """The run directory and the one this command records into. A fit records into its run
@@ -72,8 +80,12 @@ class RunRecords:
         if verb == "fit" and run.dir:
             refuse_a_second_fit(Path(run.dir).resolve(), ckpt_path)
         run_dir, created, owns_latest = self._run_dir(run, ckpt_path)
-        if verb == "fit" and not created and rank_zero:  # (rank 0 of this very job may be running)
-            refuse_a_running_fit(run_dir)
+        if verb == "fit" and rank_zero:  # (refused before `created` is recorded: the holder owns it)
+            locked = self.lock.take(run_dir)
+            if locked is False:
+                raise being_trained(run_dir, (holder(run_dir) or ("?",))[0])
+            if locked is None and not created:  # no lock here: the recorded pid must do
+                refuse_a_running_fit(run_dir)
         evaluation = verb != "fit" and not created
         if not rank_zero:  # started on its own (srun): only rank 0 records, into what it chooses
             return run_dir, run_dir
@@ -126,6 +138,10 @@ class RunRecords:
                 if os.environ.get(env) == str(directory):
                     del os.environ[env]
         self.created = []
+
+    def release(self) -> None:
+        """At the end of the command: let the next fit into the run directory."""
+        self.lock.release()
 
 
 @contextlib.contextmanager

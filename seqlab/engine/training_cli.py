@@ -64,6 +64,8 @@ class SeqlabCLI(LightningCLI):
             trainer = getattr(self, "trainer", None)
             self._records.discard_new(trainer.loggers if trainer is not None else ())
             raise
+        finally:
+            self._records.release()
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:

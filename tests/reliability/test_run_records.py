@@ -272,6 +272,79 @@ def test_a_second_fit_into_a_run_still_training_on_this_host_is_refused(tiny_fit
     assert torch.load(LAST, weights_only=True)["global_step"] == stopped_at + 2
 
 
+HOLD_LOCK = """
+import fcntl, os, socket, sys, time
+handle = open(sys.argv[1], "a+")
+fcntl.flock(handle, fcntl.LOCK_EX)
+handle.write(f"{os.getpid()} {socket.gethostname()}\\n"); handle.flush()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_fit_that_has_only_just_started_in_a_run_dir_is_not_joined(tiny_fit_args, capsys, tmp_path):
+    """Two fits started together with one `--run.dir`: the first has taken the run directory but written
+    nothing yet (no status.json, no checkpoint), so neither the checkpoint check nor the recorded pid
+    could see it, and both trained into the directory. The first now holds `.fit.lock` from the moment
+    it chooses the directory (here a helper process holds it, as a fit would); the second is refused
+    naming it, writes nothing, and trains once the holder is gone. Then two real fits started at the
+    same moment: exactly one trains."""
+    bound = tmp_path / "bound"
+    bound.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(bound / ".fit.lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        before = snapshot(bound)
+        line = user_error(capsys, ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, f"--run.dir={bound}"])
+        assert line.startswith(f"seqlab: error: bound is being trained by process {holder.pid} on this host")
+        assert snapshot(bound) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    fit_lm(tiny_fit_args, f"--run.dir={bound}")
+    assert (bound / "checkpoints/last.ckpt").is_file()
+
+    together = tmp_path / "together"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("SEQLAB_RUN_DIR", None)
+    command = [sys.executable, "-m", "seqlab", "fit", "--config", str(LM_CONFIG), *tiny_fit_args]
+    fits = [
+        subprocess.Popen(
+            [*command, f"--run.dir={together}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(fit.wait(timeout=300), fit.stderr.read() if fit.stderr else "") for fit in fits]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "together is being trained by process" in refused or "already holds a fit" in refused
+    assert sorted(p.name for p in (together / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert len(metric_rows(together / "metrics.csv")) == len(metric_rows(bound / "metrics.csv"))
+
+
+def test_a_live_python_process_with_the_recorded_pid_does_not_block_a_resume(tiny_fit_args):
+    """After a fit is killed (SIGKILL: status.json still says running), its process number may go to
+    another Python program. That blocked resuming; the run directory's lock, which died with the fit,
+    is what counts now."""
+    fit_lm(tiny_fit_args)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        status = json.loads((RUN / "status.json").read_text())
+        status.update(state="running", pid=other.pid)
+        (RUN / "status.json").write_text(json.dumps(status))
+        fit_lm(tiny_fit_args, "--ckpt_path=last", "--trainer.max_steps=8")
+    finally:
+        other.kill()
+        other.wait()
+    assert torch.load(LAST, weights_only=True)["global_step"] == 8
+
+
 def test_runs_root_that_is_a_file_is_named(tiny_fit_args, capsys):
     """A runs root that is a file (not a directory) is a one-line error naming it; nothing is created."""
     Path("blocked").write_text("not a directory\n")
