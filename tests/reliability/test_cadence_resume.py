@@ -59,39 +59,39 @@ def test_language_model_resumes_exactly_from_a_cadence_checkpoint(tiny_fit_args)
     _assert_same_training(*_stop_resume_and_straight(CONFIGS / "generation/char_lstm.yaml", args))
 
 
-def test_example_task_resumes_exactly_from_a_cadence_checkpoint(tiny_tsv, tiny_trainer_args):
-    """A classifier over shuffled length buckets (the example DataModules' resumable loader), 10
-    batches an epoch: the cadence checkpoint is mid-epoch and the resumed run crosses an epoch."""
-    args = [
+def _classifier_args(tiny_tsv: dict[str, Path], tiny_trainer_args: list[str], *extra: str) -> list[str]:
+    """A tiny classifier over shuffled length buckets, 10 batches an epoch, no validation."""
+    return [
         *tiny_trainer_args,
         f"--data.source.train={tiny_tsv['train']}",
         f"--data.source.validation={tiny_tsv['validation']}",
         "--data.batch_size=4",
+        *extra,
         "--model.net.embedding_size=8",
         "--model.net.hidden_size=8",
         "--trainer.val_check_interval=1.0",
         "--trainer.check_val_every_n_epoch=100",
     ]
-    config = CONFIGS / "classification/tsv_word_bigru_attention.yaml"
-    _assert_same_training(*_stop_resume_and_straight(config, args))
+
+
+CLASSIFIER = CONFIGS / "classification/tsv_word_bigru_attention.yaml"
+
+
+def test_example_task_resumes_exactly_from_a_cadence_checkpoint(tiny_tsv, tiny_trainer_args):
+    """A classifier over shuffled length buckets (the example DataModules' resumable loader), 10
+    batches an epoch: the cadence checkpoint is mid-epoch and the resumed run crosses an epoch."""
+    args = _classifier_args(tiny_tsv, tiny_trainer_args)
+    _assert_same_training(*_stop_resume_and_straight(CLASSIFIER, args))
 
 
 def test_sampled_subword_segmentations_resume_exactly(tiny_tsv, tiny_trainer_args):
     """The same with subword sampling: a resumed run draws the segmentations the stopped one would
     have drawn (each is seeded by epoch and text, not by how many draws came before)."""
-    args = [
-        *tiny_trainer_args,
-        f"--data.source.train={tiny_tsv['train']}",
-        f"--data.source.validation={tiny_tsv['validation']}",
-        "--data.batch_size=4",
+    sampling = [
         "--data.tokenizer=seqlab.data.SentencePieceTokenizer",
         "--data.tokenizer.model_type=unigram",
         "--data.tokenizer.vocab_size=300",
         "--data.tokenizer.sampling_alpha=0.1",
-        "--model.net.embedding_size=8",
-        "--model.net.hidden_size=8",
-        "--trainer.val_check_interval=1.0",
-        "--trainer.check_val_every_n_epoch=100",
     ]
-    config = CONFIGS / "classification/tsv_word_bigru_attention.yaml"
-    _assert_same_training(*_stop_resume_and_straight(config, args))
+    args = _classifier_args(tiny_tsv, tiny_trainer_args, *sampling)
+    _assert_same_training(*_stop_resume_and_straight(CLASSIFIER, args))
