@@ -57,7 +57,9 @@ def refuse_a_running_fit(run_dir: Path) -> None:
     another host cannot be checked (a requeued cluster job must be able to take over from a dead node)."""
     status = read_status(run_dir)
     pid = status.get("pid")
-    if status.get("host") != socket.gethostname() or pid == os.getpid() or current_state(status) != "running":
+    if status.get("host") != socket.gethostname() or pid == os.getpid():
+        return
+    if current_state(status, run_dir) != "running":
         return
     raise being_trained(run_dir, pid)
 
@@ -84,6 +86,8 @@ class RunRecords:
             locked = self.lock.take(run_dir)
             if locked is False:
                 raise being_trained(run_dir, (holder(run_dir) or ("?",))[0])
+            if run.dir:  # again: a fit that held the lock while this one waited for it may have ended
+                refuse_a_second_fit(run_dir, ckpt_path)
             if locked is None and not created:  # no lock here: the recorded pid must do
                 refuse_a_running_fit(run_dir)
         evaluation = verb != "fit" and not created

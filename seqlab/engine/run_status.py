@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from seqlab.engine.fit_lock import held
 from seqlab.engine.run_dir import writing
 
 STATUS_FILE = "status.json"
@@ -40,12 +41,16 @@ def write_status(run_dir: Path, state: str, **fields: Any) -> None:
         os.replace(tmp, run_dir / STATUS_FILE)
 
 
-def current_state(status: dict[str, Any]) -> str:
-    """``running`` only while the recorded process lives on this host; ``died`` once it is gone, or
-    once its number belongs to a program that is not Python (it went to another since)."""
+def current_state(status: dict[str, Any], run_dir: Path | None = None) -> str:
+    """``running`` only while the recorded fit lives on this host: while it holds ``run_dir``'s lock
+    (see engine.fit_lock), or where the lock cannot tell, while its process id is alive and a Python
+    program's. ``died`` otherwise (a SIGKILL, the OOM killer)."""
     state = status.get("state", "unknown")
     if state != "running" or status.get("host") != socket.gethostname():
         return state
+    locked = held(run_dir, status.get("pid")) if run_dir is not None else None
+    if locked is not None:
+        return "running" if locked else "died"
     try:
         os.kill(int(status["pid"]), 0)
     except ProcessLookupError:

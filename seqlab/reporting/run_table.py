@@ -69,7 +69,7 @@ def describe(run_dir: Path, root: Path) -> RunRow:
     return RunRow(
         name=str(run_dir.relative_to(root)),
         task=_task(run_dir, status),
-        state=current_state(status) if status else "unknown",
+        state=current_state(status, run_dir) if status else "unknown",
         step=max(steps) if steps else status.get("step"),
         best=f"{monitor}={best:.4g}" if best is not None else "",
         updated=status.get("updated", ""),

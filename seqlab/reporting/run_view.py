@@ -144,7 +144,7 @@ def read_run(run_dir: Path, label: str) -> RunView:
     metrics = _metrics(run_dir, notes)
     task = status.get("task") or config.get("model.class_path") or "?"
     checkpoints = sorted(run_dir.glob("checkpoints/*.ckpt"))
-    state = current_state(status) if status else "unknown"
+    state = current_state(status, run_dir) if status else "unknown"
     if state in ("died", "failed", "stopped"):
         logged = [s for values in metrics.values() for s, _ in values]
         step = status.get("step", max(logged) if logged else None)

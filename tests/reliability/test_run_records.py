@@ -23,6 +23,7 @@ import yaml
 
 from seqlab.cli import main
 from tests.reliability.file_systems import permission_bits_apply, small_file_system
+from tests.reliability.lock_holder import holding_lock
 
 REPO = Path(__file__).resolve().parents[2]
 LM_CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -272,16 +273,6 @@ def test_a_second_fit_into_a_run_still_training_on_this_host_is_refused(tiny_fit
     assert torch.load(LAST, weights_only=True)["global_step"] == stopped_at + 2
 
 
-HOLD_LOCK = """
-import fcntl, os, socket, sys, time
-handle = open(sys.argv[1], "a+")
-fcntl.flock(handle, fcntl.LOCK_EX)
-handle.write(f"{os.getpid()} {socket.gethostname()}\\n"); handle.flush()
-print("held", flush=True)
-time.sleep(600)
-"""
-
-
 def test_a_fit_that_has_only_just_started_in_a_run_dir_is_not_joined(tiny_fit_args, capsys, tmp_path):
     """Two fits started together with one `--run.dir`: the first has taken the run directory but written
     nothing yet (no status.json, no checkpoint), so neither the checkpoint check nor the recorded pid
@@ -291,18 +282,11 @@ def test_a_fit_that_has_only_just_started_in_a_run_dir_is_not_joined(tiny_fit_ar
     same moment: exactly one trains."""
     bound = tmp_path / "bound"
     bound.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(bound / ".fit.lock")], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with holding_lock(bound / ".fit.lock") as holder:
         before = snapshot(bound)
         line = user_error(capsys, ["fit", "--config", str(LM_CONFIG), *tiny_fit_args, f"--run.dir={bound}"])
         assert line.startswith(f"seqlab: error: bound is being trained by process {holder.pid} on this host")
         assert snapshot(bound) == before
-    finally:
-        holder.kill()
-        holder.wait()
     fit_lm(tiny_fit_args, f"--run.dir={bound}")
     assert (bound / "checkpoints/last.ckpt").is_file()
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from seqlab.cli import main
+from seqlab.engine.fit_lock import FitLock
 from seqlab.engine.run_status import current_state, write_status
+from tests.reliability.lock_holder import holding_lock
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "generation" / "char_lstm.yaml"
@@ -138,3 +140,39 @@ def test_a_running_status_whose_process_number_went_to_another_program_is_died()
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_run_directory_lock_decides_running_or_died(capsys, tmp_path):
+    """After a SIGKILL'd fit, `status.json` still says running, and its pid may belong to another live
+    Python program: `seqlab runs` and the dashboard listed such a run as running for as long as that
+    program lived. Where the run directory's lock names the recorded pid, it decides: free is died,
+    held is running. Looking takes the lock shared for an instant, so a fit starting then waits for
+    it rather than being refused (here a process holds it shared for 0.3 s)."""
+    run = tmp_path / "runs" / "lm" / "version_0"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text(json.dumps({"state": "running", "host": socket.gethostname(), "pid": 1}))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        (run / ".fit.lock").write_text(f"{other.pid} {socket.gethostname()}\n")
+        status = {"state": "running", "host": socket.gethostname(), "pid": other.pid}
+        (run / "status.json").write_text(json.dumps(status))
+        assert current_state(status) == "running"  # the pid alone: a live Python program
+        assert current_state(status, run) == "died"  # its lock is free
+        main(["runs", "--root_dir", str(tmp_path / "runs")])
+        assert "died" in capsys.readouterr().out
+    finally:
+        other.kill()
+        other.wait()
+    with holding_lock(run / ".fit.lock") as fit:
+        status = {"state": "running", "host": socket.gethostname(), "pid": fit.pid}
+        (run / "status.json").write_text(json.dumps(status))
+        assert current_state(status, run) == "running"
+        main(["runs", "--root_dir", str(tmp_path / "runs")])
+        assert "running" in capsys.readouterr().out
+    assert current_state(status, run) == "died"  # its process was killed
+    with holding_lock(run / ".fit.lock", mode="shared", seconds=0.3):
+        lock = FitLock()
+        try:
+            assert lock.take(run) is True
+        finally:
+            lock.release()
