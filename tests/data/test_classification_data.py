@@ -403,19 +403,14 @@ def test_subword_sampling_segments_training_texts_anew_each_epoch_and_reproducib
 
 
 def test_subword_sampling_is_refused_where_training_data_is_encoded_once() -> None:
-    """Language models and transduction encode their training data once: a sampling tokenizer there
-    would be ignored without a word, so it is refused naming the key."""
+    """Language models encode their training streams once: a sampling tokenizer there would be ignored
+    without a word, so it is refused naming the key (transduction samples: test_transduction_sampling)."""
     from seqlab.data.modules.language_model import LanguageModelData
-    from seqlab.data.modules.transduction import TransductionData
-    from seqlab.data.sources.transduction import ParallelFiles
 
     sampling = SentencePieceTokenizer(sampling_alpha=0.2)
-    write("pairs.tsv", "a b\tx y\n")
-    with pytest.raises(DataError, match=r"^data\.source_tokenizer\.sampling_alpha 0\.2: expected null: only"):
-        TransductionData(ParallelFiles(train="pairs.tsv"), source_tokenizer=sampling)
-    with pytest.raises(DataError, match=r"^data\.target_tokenizer\.sampling_alpha 0\.2: expected null"):
-        TransductionData(ParallelFiles(train="pairs.tsv"), target_tokenizer=sampling)
-    with pytest.raises(DataError, match=r"^data\.tokenizer\.sampling_alpha 0\.2: expected null"):
+    with pytest.raises(
+        DataError, match=r"^data\.tokenizer\.sampling_alpha 0\.2: expected null: only ClassificationData and"
+    ):
         LanguageModelData(tokenizer=sampling)
 
 

@@ -95,3 +95,26 @@ def test_sampled_subword_segmentations_resume_exactly(tiny_tsv, tiny_trainer_arg
     ]
     args = _classifier_args(tiny_tsv, tiny_trainer_args, *sampling)
     _assert_same_training(*_stop_resume_and_straight(CLASSIFIER, args))
+
+
+def test_translation_with_bpe_dropout_resumes_exactly(tiny_parallel, tiny_trainer_args):
+    """Transduction with subword sampling on both sides (a joint BPE with dropout): stopped mid-epoch at
+    step 6 and resumed to 14 (across an epoch), it trains on the very pairs and segmentations, and ends
+    with the very weights, of a run never stopped."""
+    train, validation = ([str(p) for p in tiny_parallel[s]] for s in ("train", "validation"))
+    args = [
+        *tiny_trainer_args,
+        f"--data.source.train=[{train[0]},{train[1]}]",
+        f"--data.source.validation=[{validation[0]},{validation[1]}]",
+        "--data.source_tokenizer.vocab_size=300",
+        "--data.source_tokenizer.sampling_alpha=0.3",
+        "--data.batch_size=4",
+        "--model.net.embedding_size=8",
+        "--model.net.hidden_size=8",
+        "--model.net.encoder_layers=1",
+        "--model.net.decoder_layers=1",
+        "--trainer.val_check_interval=1.0",
+        "--trainer.check_val_every_n_epoch=100",
+    ]
+    config = CONFIGS / "transduction/translation_spm_bigru_luong.yaml"
+    _assert_same_training(*_stop_resume_and_straight(config, args))

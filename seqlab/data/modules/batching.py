@@ -128,9 +128,11 @@ class EpochSampler(LengthBucketSampler):
             yield [(epoch, i) for i in batch]
 
 
-def example_seed(seed: int, epoch: int, index: int) -> int:
-    """A 32-bit seed for one example in one epoch (what :class:`EpochSampler`'s keys are for)."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+def example_seed(seed: int, epoch: int, index: int, stream: int = 0) -> int:
+    """A 32-bit seed for one example in one epoch (what :class:`EpochSampler`'s keys are for);
+    ``stream`` tells apart independent draws for one example (a pair's source and target side)."""
+    entropy = [seed, epoch, index] + ([stream] if stream else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 class ResumableLoader(DataLoader):

@@ -77,7 +77,7 @@ def without_sampling(key: str, tokenizer: Any) -> None:
         raise DataSettingError(
             f"{key}.sampling_alpha",
             tokenizer.sampling_alpha,
-            "null: only ClassificationData segments its training texts anew each epoch",
+            "null: only ClassificationData and TransductionData segment their training texts anew each epoch",
         )
 
 

@@ -4,7 +4,9 @@ that encodes them for an encoder-decoder model.
 Target ids reserve three places in front of the tokenizer's own ids: padding (0), begin (1) and end
 of sequence (2); source ids are the tokenizer's (padding is packed away by length). Training uses
 every reference of an example as its own pair; evaluation keeps all references, so metrics can score
-a hypothesis against the closest one (a word with two pronunciations).
+a hypothesis against the closest one (a word with two pronunciations). With a sampling sentencepiece
+tokenizer on either side (subword regularization, BPE-dropout), training pairs are segmented anew each
+epoch on that side (:class:`ResegmentedPairs`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from seqlab.data.cache import default_cache_dir
 from seqlab.data.errors import DataError
 from seqlab.data.examples import ParallelExample
 from seqlab.data.modules import checked_settings, summary
-from seqlab.data.modules.batching import pad
+from seqlab.data.modules.batching import EpochSampler, example_seed, pad
 from seqlab.data.modules.supervised import EncodedSplit, SupervisedData
 from seqlab.data.sources.transduction import CmudictG2P, ParallelSource
 from seqlab.data.tokenizers.base import Tokenizer
@@ -75,6 +77,35 @@ def collate_pairs(items: Sequence[Item]) -> dict[str, Any]:
     }
 
 
+class ResegmentedPairs(torch.utils.data.Dataset):
+    """The training pairs, segmented anew for each (epoch, pair) on each side whose tokenizer samples.
+    Keys ``(epoch, index)`` come from :class:`EpochSampler`; each side's draw is seeded by ``(seed,
+    epoch, index)`` and the side, so it is the same on every rank, in worker processes and after a
+    resume. A plain index gives the fixed segmentation. Batches are bucketed by the fixed source
+    lengths, and the length limits were applied to the fixed segmentation."""
+
+    def __init__(
+        self, split: EncodedSplit, targets: list[str], source: Tokenizer, target: Tokenizer, seed: int
+    ) -> None:
+        self.split, self.targets, self.source, self.target, self.seed = split, targets, source, target, seed
+        self.lengths = split.lengths
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Item:
+        if not isinstance(key, tuple):
+            return self.split[key]
+        epoch, index = key
+        src, tgt, refs, text = self.split[index]
+        if self.source.samples:
+            src = self.source.encode_sampled(text, example_seed(self.seed, epoch, index)).astype(np.int64)
+        if self.target.samples:
+            ids = self.target.encode_sampled(self.targets[index], example_seed(self.seed, epoch, index, 1))
+            tgt = np.concatenate([[BOS], ids.astype(np.int64) + SPECIALS, [EOS]])
+        return src, tgt, refs, text
+
+
 class TransductionData(SupervisedData):
     """Parallel examples -> fitted source and target tokenizers -> length-bucketed padded batches.
 
@@ -110,8 +141,6 @@ class TransductionData(SupervisedData):
         super().__init__(batch_size, eval_batch_size, seed, num_workers)
         checked_settings.whole_number("data.max_source_length", max_source_length, optional=True)
         checked_settings.whole_number("data.max_target_length", max_target_length, optional=True)
-        checked_settings.without_sampling("data.source_tokenizer", source_tokenizer)
-        checked_settings.without_sampling("data.target_tokenizer", target_tokenizer)
         self.raw = source.load()
         train = self.raw["train"]
         cache = cache_dir or default_cache_dir()
@@ -134,8 +163,21 @@ class TransductionData(SupervisedData):
         self.joint_tokenizer = joint_tokenizer
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
         self._dropped = 0
+        self._train_targets: list[str] = []  # the text of each training pair's target, for resampling
         for split, examples in self.raw.items():
             self.splits[split] = self._encode(split, examples)
+        sides = [("source", self.source_tokenizer), ("target", self.target_tokenizer)]
+        sides = [("both sides", self.source_tokenizer)] if joint_tokenizer else sides
+        self._resegmented = [
+            f"{side} alpha {getattr(tokenizer, 'sampling_alpha', None)}"
+            for side, tokenizer in sides
+            if tokenizer.samples
+        ]
+        if self._resegmented:
+            self.splits["train"] = ResegmentedPairs(
+                self.splits["train"], self._train_targets, self.source_tokenizer, self.target_tokenizer, seed
+            )
+            self.sampler_class = EpochSampler
         self._print_summary()
 
     def _print_summary(self) -> None:
@@ -146,7 +188,10 @@ class TransductionData(SupervisedData):
             parts.append(summary.vocabulary(self.target_tokenizer, "target vocabulary"))
         train = self.splits["train"]
         parts.append(summary.lengths(train.lengths, "source tokens per training pair"))
-        parts.append(summary.lengths([len(t) - 2 for _, t, _, _ in train.items], "target tokens"))
+        parts.append(summary.lengths([len(train[i][1]) - 2 for i in range(len(train))], "target tokens"))
+        if self._resegmented:
+            sides = ", ".join(self._resegmented)
+            parts.append(f"training pairs segmented anew every epoch (subword sampling, {sides})")
         limits = f"max_source_length={self.max_source_length}, max_target_length={self.max_target_length}"
         dropped = [f"{self._dropped} training pairs longer than {limits}"] if self._dropped else []
         counts = {split: len(examples) for split, examples in self.raw.items()}
@@ -169,6 +214,7 @@ class TransductionData(SupervisedData):
                         dropped += 1
                     else:
                         items.append((src, tgt, None, e.source))
+                        self._train_targets.append(target)
             else:  # every example once, scored against all its references
                 items.append(
                     (src, encode_target(self.target_tokenizer, e.targets[0], e.where), e.targets, e.source)
