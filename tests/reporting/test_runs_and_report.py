@@ -150,7 +150,6 @@ def test_the_run_directory_lock_decides_running_or_died(capsys, tmp_path):
     it rather than being refused (here a process holds it shared for 0.3 s)."""
     run = tmp_path / "runs" / "lm" / "version_0"
     run.mkdir(parents=True)
-    (run / "status.json").write_text(json.dumps({"state": "running", "host": socket.gethostname(), "pid": 1}))
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         (run / ".fit.lock").write_text(f"{other.pid} {socket.gethostname()}\n")
