@@ -57,9 +57,8 @@ def refuse_a_running_fit(run_dir: Path) -> None:
     another host cannot be checked (a requeued cluster job must be able to take over from a dead node)."""
     status = read_status(run_dir)
     pid = status.get("pid")
-    if status.get("host") != socket.gethostname() or pid == os.getpid():
-        return
-    if current_state(status, run_dir) != "running":
+    elsewhere = status.get("host") != socket.gethostname()
+    if elsewhere or pid == os.getpid() or current_state(status, run_dir) != "running":
         return
     raise being_trained(run_dir, pid)
 
